@@ -1,0 +1,245 @@
+/*
+ * seglog/log.h - the log core: a segmented, checksummed, crash-safe commit log.
+ *
+ * What it is
+ *   A log is a directory of segments. Each segment is one store file (the
+ *   records, framed with a length and a CRC32C) and one index file (a dense,
+ *   memory-mapped table from relative offset to store position). Records get
+ *   dense 64-bit offsets. The active (last) segment takes appends and rolls
+ *   to a new segment *before* an append that would not fit. The byte layout
+ *   and the recovery rules are in docs/FORMAT.md.
+ *
+ *   The log core does no networking and includes no ZeroMQ.
+ *
+ * Ownership
+ *   seglog_log_open() returns a handle owned by the caller, freed by
+ *   seglog_log_destroy(). seglog_log_close() and seglog_log_remove() release
+ *   the files but keep the handle, so that any later call returns
+ *   SEGLOG_E_CLOSED instead of crashing. An iterator is owned by its
+ *   creator and must be destroyed before the log it reads.
+ *
+ * Errors
+ *   Every function returns 0 on success, a negative SEGLOG_E_* code for a
+ *   library error, or a positive errno value for a failed system call (for
+ *   example ENOSPC or EIO). seglog_strerror() describes both.
+ *
+ * Thread rules (the locking contract)
+ *   - A log handle may be shared by any number of threads.
+ *   - Appends (single and batch) are serialised by one append mutex. Under
+ *     SEGLOG_SYNC_ALWAYS the fdatasync happens outside that mutex: every
+ *     appender waiting at that moment shares one sync (group commit).
+ *   - Reads take a shared (read) lock on the segment list and never take
+ *     the append mutex. A read from a sealed segment never waits for an
+ *     append. A read of records still in the active segment's write buffer
+ *     takes that buffer's short mutex to copy them out.
+ *   - Structural changes (roll, truncate, reset, close, remove) take the
+ *     segment list lock exclusively; they wait for in-flight reads.
+ *   - An iterator belongs to one thread. It holds no lock between calls.
+ *   - The on_commit callback runs on whichever thread performed the sync
+ *     (an appender, or the log's interval-sync thread). It must not call
+ *     back into the same log.
+ *
+ * Caveats
+ *   - A store file is limited to 4 GiB (positions are 32-bit), so
+ *     max_store_bytes is capped at 4 GiB - 1.
+ *   - Records are opaque bytes; the log neither compresses nor interprets
+ *     them.
+ *   - Only one handle may open a log directory at a time; open takes an
+ *     advisory lock (flock) on the directory itself and fails with
+ *     SEGLOG_E_LOCKED otherwise.
+ */
+#ifndef SEGLOG_LOG_H
+#define SEGLOG_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library error codes: negative. Positive values are errno values. */
+enum {
+    SEGLOG_OK = 0,
+    SEGLOG_E_INVAL = -1,              /* bad argument */
+    SEGLOG_E_NOMEM = -2,              /* out of memory */
+    SEGLOG_E_CLOSED = -3,             /* the log was closed or removed */
+    SEGLOG_E_OFFSET_TRUNCATED = -4,   /* offset below the lowest offset */
+    SEGLOG_E_OFFSET_OUT_OF_RANGE = -5, /* offset at or past the next offset */
+    SEGLOG_E_RECORD_TOO_LARGE = -6,   /* record larger than max_record_bytes */
+    SEGLOG_E_BATCH_TOO_LARGE = -7,    /* batch cannot fit in an empty segment */
+    SEGLOG_E_CORRUPT = -8,            /* CRC mismatch or damaged structure */
+    SEGLOG_E_FORMAT = -9,             /* unknown file format or version */
+    SEGLOG_E_BUFFER_TOO_SMALL = -10,  /* caller's buffer too small */
+    SEGLOG_E_LOCKED = -11,            /* directory is opened by another process */
+    SEGLOG_E_FAILED = -12,            /* a failed sync left unsynced data in doubt */
+};
+
+/* Describe an error returned by any seglog function (negative or errno). */
+const char *seglog_strerror(int err);
+
+/* The file I/O table. Every file operation of the log core goes through
+ * it, so tests can inject EIO, ENOSPC, short writes and torn writes.
+ * Each function returns what the POSIX call returns, except that errors are
+ * returned as -errno instead of -1 with errno set. NULL in a config means
+ * seglog_vfs_posix(). */
+typedef struct seglog_vfs {
+    void *ctx;
+    int (*open)(void *ctx, const char *path, int flags, mode_t mode);
+    int (*close)(void *ctx, int fd);
+    ssize_t (*preadv)(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off);
+    ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off);
+    int (*fdatasync)(void *ctx, int fd);
+    int (*ftruncate)(void *ctx, int fd, off_t len);
+    int (*fallocate)(void *ctx, int fd, off_t len); /* reserve [0,len) */
+    int (*rename)(void *ctx, const char *from, const char *to);
+    int (*unlink)(void *ctx, const char *path);
+    int (*fsync_dir)(void *ctx, const char *dir);
+    int (*fstat_size)(void *ctx, int fd, off_t *size);
+} seglog_vfs_t;
+
+/* The plain POSIX table. Static storage; never freed. */
+const seglog_vfs_t *seglog_vfs_posix(void);
+
+typedef enum {
+    SEGLOG_SYNC_NONE = 0,     /* the OS decides when data reaches the disk */
+    SEGLOG_SYNC_INTERVAL = 1, /* fdatasync every sync_interval_ms */
+    SEGLOG_SYNC_ALWAYS = 2,   /* fdatasync before append returns */
+} seglog_sync_t;
+
+/* Log levels of the optional log callback. */
+enum { SEGLOG_LEVEL_ERROR = 0, SEGLOG_LEVEL_WARN = 1, SEGLOG_LEVEL_INFO = 2 };
+
+typedef struct seglog_config {
+    uint64_t max_store_bytes;  /* roll before a store would exceed this; default 64 MiB */
+    uint64_t max_index_bytes;  /* index capacity = floor(this / 8) entries; default 8 MiB */
+    uint64_t initial_offset;   /* offset of the first record of a new or reset log */
+    uint32_t max_record_bytes; /* default 1 MiB; at most 256 MiB */
+    seglog_sync_t sync;        /* default SEGLOG_SYNC_INTERVAL */
+    uint32_t sync_interval_ms; /* default 1000 */
+    uint32_t write_buffer_bytes; /* user-space write buffer; default 256 KiB */
+    const seglog_vfs_t *vfs;   /* NULL: POSIX */
+    /* Called after records reach the commit point of the sync policy:
+     * committed_next is the offset just past the last committed record.
+     * NONE commits at the write to the OS, INTERVAL at each periodic sync,
+     * ALWAYS at each (group) sync. Optional. */
+    void (*on_commit)(void *arg, uint64_t committed_next);
+    void *on_commit_arg;
+    /* Recovery actions, faults and warnings, as one line each. Optional. */
+    void (*log_fn)(void *arg, int level, const char *msg);
+    void *log_arg;
+} seglog_config_t;
+
+/* Fill cfg with the defaults above. */
+void seglog_config_default(seglog_config_t *cfg);
+
+/* What open found and repaired. */
+typedef struct seglog_recovery {
+    int clean;                  /* 1 if the clean-shutdown marker was found */
+    uint32_t segments;          /* segments opened */
+    uint32_t indexes_rebuilt;   /* indexes rebuilt from their store */
+    uint32_t indexes_repaired;  /* index tails cut back to their valid entries */
+    uint64_t bytes_truncated;   /* torn or garbage bytes cut from the active store */
+    uint64_t records_recovered; /* records re-verified by the tail scan */
+    uint32_t files_ignored;     /* unrelated or orphaned files left alone */
+} seglog_recovery_t;
+
+typedef struct seglog_log seglog_log_t;
+
+/* Open (or create) the log in dir, creating dir if missing. cfg may be
+ * NULL for defaults. On success *out owns the handle. */
+int seglog_log_open(const char *dir, const seglog_config_t *cfg, seglog_log_t **out);
+
+/* What the last open found. */
+void seglog_log_recovery(const seglog_log_t *log, seglog_recovery_t *out);
+
+/* Append one record. *offset_out (may be NULL) gets its offset. The record
+ * is readable when this returns; it is durable per the sync policy. */
+int seglog_log_append(seglog_log_t *log, const void *data, size_t len, uint64_t *offset_out);
+
+/* Append n records atomically at contiguous offsets: after a crash either
+ * all of them are in the log or none is. *first_out gets the first offset.
+ * A batch never spans segments: the log rolls first if it would not fit,
+ * and SEGLOG_E_BATCH_TOO_LARGE is returned if it cannot fit even an empty
+ * segment. */
+int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
+                            uint64_t *first_out);
+
+/* Push buffered appends to the OS (write, no fdatasync). */
+int seglog_log_flush(seglog_log_t *log);
+
+/* Flush and fdatasync now, whatever the policy. */
+int seglog_log_sync(seglog_log_t *log);
+
+/* Read the record at offset into buf (capacity cap). *len gets its length;
+ * if cap is too small, SEGLOG_E_BUFFER_TOO_SMALL is returned and *len is
+ * the size needed. Distinct errors: SEGLOG_E_OFFSET_TRUNCATED below the
+ * lowest offset, SEGLOG_E_OFFSET_OUT_OF_RANGE at or past the next offset,
+ * SEGLOG_E_CORRUPT if the stored bytes fail their CRC. */
+int seglog_log_read(seglog_log_t *log, uint64_t offset, void *buf, size_t cap, size_t *len);
+
+/* Same, into a buffer malloc'ed for the caller, who frees it. */
+int seglog_log_read_alloc(seglog_log_t *log, uint64_t offset, void **data, size_t *len);
+
+/* The offset of the first record still stored. Equal to next_offset when
+ * the log is empty. */
+int seglog_log_lowest_offset(seglog_log_t *log, uint64_t *out);
+
+/* The offset the next append will get. */
+int seglog_log_next_offset(seglog_log_t *log, uint64_t *out);
+
+/* The offset just past the last record that passed the commit point. */
+int seglog_log_committed_offset(seglog_log_t *log, uint64_t *out);
+
+/* A random id fixed when the log is created and replaced by reset. */
+int seglog_log_epoch(seglog_log_t *log, uint64_t *out);
+
+/* Remove every sealed segment whose records all lie below lowest. The
+ * active segment is never removed. *new_lowest (may be NULL) gets the
+ * resulting lowest offset, which may be below `lowest`. */
+int seglog_log_truncate(seglog_log_t *log, uint64_t lowest, uint64_t *new_lowest);
+
+/* Drop every record and start again, empty, at cfg->initial_offset with a
+ * new epoch. */
+int seglog_log_reset(seglog_log_t *log);
+
+/* Sync, write the clean-shutdown marker and release the files. The handle
+ * stays valid; every later call returns SEGLOG_E_CLOSED. */
+int seglog_log_close(seglog_log_t *log);
+
+/* Close, then delete every segment file and the directory itself. */
+int seglog_log_remove(seglog_log_t *log);
+
+/* Close if needed and free the handle; sets *log_p to NULL. Idempotent. */
+void seglog_log_destroy(seglog_log_t **log_p);
+
+/* Iteration: read records from an offset, bounded by a record count and a
+ * byte budget, with one pread per chunk and no per-record allocation.
+ * The iterator owns a reusable buffer; data returned by next() stays valid
+ * until the following next() or seek(). */
+typedef struct seglog_iter seglog_iter_t;
+
+int seglog_iter_new(seglog_log_t *log, seglog_iter_t **out);
+
+/* Position at offset. max_records 0 means no count limit; max_bytes 0
+ * means no byte limit. The first record is always returned, even when it
+ * alone exceeds max_bytes, so that a reader always makes progress; after
+ * that, a record that would take the payload total past max_bytes ends
+ * the iteration. Errors as for seglog_log_read(). */
+int seglog_iter_seek(seglog_iter_t *it, uint64_t offset, size_t max_records, size_t max_bytes);
+
+/* 1 and a record, 0 at the end of the range (or of the log), or an error.
+ * Any output pointer may be NULL. */
+int seglog_iter_next(seglog_iter_t *it, uint64_t *offset, const void **data, size_t *len);
+
+/* The offset the next call to next() would return. */
+uint64_t seglog_iter_position(const seglog_iter_t *it);
+
+void seglog_iter_destroy(seglog_iter_t **it_p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

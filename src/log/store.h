@@ -1,0 +1,67 @@
+/* store.h - one append-only store file: a header, then framed records.
+ *
+ * Owns: the file descriptor and a user-space write buffer.
+ * Threads: appends, flush and truncate are called by one thread at a time
+ * (the log's append mutex or exclusive lock guarantees it). Reads may run
+ * from any thread at any time: bytes below the flushed mark are immutable
+ * and read with preadv and no lock; bytes still in the write buffer are
+ * copied out under the buffer's mutex. */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include "seglog/log.h"
+
+#include <stdint.h>
+
+typedef struct sl_store sl_store_t;
+
+/* Create (or overwrite) path with a fresh header. */
+int sl_store_create(const seglog_vfs_t *vfs, const char *path, uint64_t base, uint64_t epoch,
+                    uint32_t bufsize, sl_store_t **out);
+
+/* Open an existing store and check its header against base. Returns
+ * SEGLOG_E_FORMAT for a short, foreign or damaged header. */
+int sl_store_open(const seglog_vfs_t *vfs, const char *path, uint64_t base, uint32_t bufsize,
+                  sl_store_t **out);
+
+uint64_t sl_store_epoch(const sl_store_t *s);
+
+/* Logical size: flushed bytes plus buffered bytes. */
+uint64_t sl_store_size(const sl_store_t *s);
+
+/* Frame n records as one batch (the last frame carries the END flag) and
+ * append them. pos_out[i] gets the position of frame i. On failure nothing
+ * of the batch remains (the store is rolled back to its previous size). */
+int sl_store_append(sl_store_t *s, const struct iovec *recs, size_t n, uint32_t *pos_out);
+
+/* Write buffered bytes to the file. */
+int sl_store_flush(sl_store_t *s);
+
+/* fdatasync the file (does not flush the buffer). */
+int sl_store_datasync(sl_store_t *s);
+
+/* Read exactly n bytes at pos into the iovecs, from the file or the
+ * buffer. SEGLOG_E_CORRUPT if the bytes are not there. */
+int sl_store_readv(sl_store_t *s, uint64_t pos, const struct iovec *iov, int iovcnt, size_t n);
+
+/* Read and verify the frame at pos. frame_len is the whole frame's length
+ * if the caller knows it (from the index), else 0. The payload goes into
+ * buf; *len gets its length (the size needed if SEGLOG_E_BUFFER_TOO_SMALL).
+ * *end (may be NULL) gets the END flag. */
+int sl_store_read_frame(sl_store_t *s, uint64_t pos, uint64_t frame_len, uint32_t max_len,
+                        void *buf, size_t cap, size_t *len, int *end);
+
+/* Cut the store back to size bytes (rollback or recovery). */
+int sl_store_truncate(sl_store_t *s, uint64_t size);
+
+/* Flush, optionally fdatasync, close the fd and free. *s_p set to NULL. */
+int sl_store_close(sl_store_t **s_p, int sync);
+
+/* Parse one frame at p with avail bytes. Returns 1 and fills *payload_len
+ * and *end for a complete frame with a good CRC, 0 if more bytes are
+ * needed (*payload_len says how many the payload has), SEGLOG_E_CORRUPT
+ * for a bad length or CRC. */
+int sl_frame_check(const uint8_t *p, size_t avail, uint32_t max_len, uint32_t *payload_len,
+                   int *end);
+
+#endif
