@@ -167,6 +167,23 @@ int seglog_log_append(seglog_log_t *log, const void *data, size_t len, uint64_t 
 int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
                             uint64_t *first_out);
 
+/* Appends that wait for their commit point separately, so that one thread
+ * can append many requests and then wait once (the server's group commit).
+ * append_batch == append_batch_nowait + commit_wait under SYNC_ALWAYS. */
+typedef struct seglog_commit {
+    uint64_t target; /* offset just past the batch */
+    uint64_t gen;    /* rollback generation seen at append time */
+} seglog_commit_t;
+
+int seglog_log_append_batch_nowait(seglog_log_t *log, const struct iovec *recs, size_t n,
+                                   uint64_t *first_out, seglog_commit_t *token);
+
+/* Wait until the append behind token passed the commit point: under
+ * SYNC_ALWAYS an fdatasync (shared with every concurrent waiter); under
+ * NONE and INTERVAL a write to the OS, so a process crash cannot lose it.
+ * Returns the error that made the log roll the append back, if one did. */
+int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token);
+
 /* Push buffered appends to the OS (write, no fdatasync). */
 int seglog_log_flush(seglog_log_t *log);
 

@@ -619,8 +619,8 @@ static int s_roll(seglog_log_t *log)
     return 0;
 }
 
-int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
-                            uint64_t *first_out)
+int seglog_log_append_batch_nowait(seglog_log_t *log, const struct iovec *recs, size_t n,
+                                   uint64_t *first_out, seglog_commit_t *token)
 {
     if (!log || (!recs && n) || n == 0)
         return SEGLOG_E_INVAL;
@@ -643,18 +643,46 @@ int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t 
     int rc = 0;
     if (!sl_segment_fits(log->active, recs, n))
         rc = s_roll(log);
-    uint64_t first = 0, target = 0, gen = 0;
+    uint64_t first = 0;
     if (rc == 0)
         rc = sl_segment_append(log->active, recs, n, &first);
     if (rc == 0) {
-        target = first + n;
-        pthread_mutex_lock(&log->sync_mu);
-        gen = log->gen;
-        pthread_mutex_unlock(&log->sync_mu);
+        if (token) {
+            token->target = first + n;
+            pthread_mutex_lock(&log->sync_mu);
+            token->gen = log->gen;
+            pthread_mutex_unlock(&log->sync_mu);
+        }
+        if (first_out)
+            *first_out = first;
     }
     pthread_mutex_unlock(&log->append_mu);
+    return rc;
+}
+
+int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token)
+{
+    if (!log || !token)
+        return SEGLOG_E_INVAL;
+    if (log->cfg.sync == SEGLOG_SYNC_ALWAYS)
+        return s_commit_wait(log, token->target, token->gen);
+    /* NONE and INTERVAL: hand the bytes to the OS, so that a process crash
+     * cannot take them back. */
+    uint64_t upto;
+    int rc = s_sync_active(log, 0, &upto);
+    if (rc == 0 && log->cfg.sync == SEGLOG_SYNC_NONE)
+        s_set_committed(log, upto);
+    return rc;
+}
+
+int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
+                            uint64_t *first_out)
+{
+    seglog_commit_t token;
+    uint64_t first;
+    int rc = seglog_log_append_batch_nowait(log, recs, n, &first, &token);
     if (rc == 0 && log->cfg.sync == SEGLOG_SYNC_ALWAYS)
-        rc = s_commit_wait(log, target, gen);
+        rc = seglog_log_commit_wait(log, &token);
     if (rc == 0 && first_out)
         *first_out = first;
     return rc;
