@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian packages seglog needs, if any are missing.
+# Usage: scripts/deps.sh [build|test|bench]   (default: test)
+set -euo pipefail
+
+need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
+      protobuf-c-compiler)
+case "${1:-test}" in
+  build) ;;
+  test)  need+=(libcmocka-dev protobuf-compiler python3-zmq python3-protobuf valgrind
+               clang libclang-rt-14-dev) ;;
+  bench) need+=(libcmocka-dev protobuf-compiler python3-zmq python3-protobuf) ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
