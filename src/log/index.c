@@ -17,6 +17,7 @@ struct sl_index {
     uint32_t capacity;     /* slots mapped */
     uint32_t file_entries; /* slots the file held when opened */
     int settled;           /* count was set: close may cut the file to it */
+    uint32_t dirty_to;     /* slots at and past this are known to be zero */
     _Atomic uint32_t count;
 };
 
@@ -40,6 +41,7 @@ int sl_index_open(const seglog_vfs_t *vfs, const char *path, uint32_t capacity, 
     if (rc)
         goto fail;
     x->file_entries = (uint32_t)((uint64_t)size / SL_INDEX_ENTRY_LEN);
+    x->dirty_to = x->file_entries;
     if (x->file_entries > capacity)
         capacity = x->file_entries; /* never hide entries a bigger config wrote */
     rc = s_map(x, capacity, capacity > x->file_entries);
@@ -89,18 +91,22 @@ void sl_index_put(sl_index_t *x, uint32_t rel, uint32_t pos)
     uint8_t *e = x->map + (size_t)rel * SL_INDEX_ENTRY_LEN;
     sl_put32(e, rel);
     sl_put32(e + 4, pos);
+    if (rel + 1 > x->dirty_to)
+        x->dirty_to = rel + 1;
 }
 
 void sl_index_set_count(sl_index_t *x, uint32_t count)
 {
-    uint32_t old = atomic_load_explicit(&x->count, memory_order_relaxed);
-    if (count < old || count == 0) {
-        /* Zero what is cut so that a later recovery never trusts it. */
+    if (count < x->dirty_to) {
+        /* Zero what is cut (or was stale in the file) so that a later
+         * recovery never trusts it. Only the dirty range: touching the
+         * whole preallocated map would fault in every page. */
         size_t from = (size_t)count * SL_INDEX_ENTRY_LEN;
-        size_t to = (size_t)x->capacity * SL_INDEX_ENTRY_LEN;
+        size_t to = (size_t)x->dirty_to * SL_INDEX_ENTRY_LEN;
         if (x->map && to > from)
             memset(x->map + from, 0, to - from);
     }
+    x->dirty_to = count;
     x->settled = 1;
     atomic_store_explicit(&x->count, count, memory_order_release);
 }
