@@ -200,7 +200,7 @@ static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos,
         if (rc)
             goto out;
         size_t off = 0;
-        int progressed = 0;
+        int grew = 0;
         while (off < want) {
             uint32_t plen;
             int end = 0;
@@ -218,6 +218,7 @@ static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos,
                     }
                     buf = nb;
                     cap = SL_FRAME_HEADER_LEN + (size_t)plen;
+                    grew = 1;
                 }
                 break;
             }
@@ -233,7 +234,6 @@ static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos,
             }
             pending[npending++] = (uint32_t)(cur + off);
             off += SL_FRAME_HEADER_LEN + plen;
-            progressed = 1;
             if (end) {
                 if (next_slot + npending > sl_index_capacity(s->index)) {
                     uint64_t want_cap = (uint64_t)sl_index_capacity(s->index) * 2 + npending;
@@ -251,9 +251,8 @@ static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos,
                 *count = next_slot;
             }
         }
-        if (!progressed && off == 0 && cap < SL_FRAME_HEADER_LEN + (size_t)SL_MAX_RECORD_LIMIT &&
-            want == cap)
-            continue; /* buffer was grown for a large frame: reread */
+        if (grew)
+            continue; /* the buffer now holds the large frame: reread */
         if (off == 0)
             break; /* an incomplete frame at the end of the file */
         cur += off;
