@@ -143,6 +143,8 @@ int sl_index_grow(sl_index_t *x, uint32_t capacity)
 
 int sl_index_shrink(sl_index_t *x)
 {
+    if (x->capacity == sl_index_count(x))
+        return 0; /* already exact (a cleanly closed sealed segment) */
     return s_map(x, sl_index_count(x), 0);
 }
 
