@@ -1,0 +1,105 @@
+/*
+ * seglog/server.h - seglogd as a library: a server object that a program
+ * (seglogd's main, or a test) starts with a config and stops.
+ *
+ * What it runs
+ *   One front-end thread owns the client ROUTER socket. It forwards each
+ *   request to one of N worker threads, picked by a hash of the client's
+ *   routing id, so one connection's requests stay in order on one worker.
+ *   A worker decodes, appends produces without waiting, commits the whole
+ *   group once (one fdatasync for many requests under SYNC_ALWAYS), reads
+ *   consumes with a reusable iterator, and hands the replies back to the
+ *   front end, which sends them without blocking. One publisher thread owns
+ *   the PUB socket and publishes records once they pass the commit point,
+ *   plus a heartbeat per idle topic. The wire protocol is docs/PROTOCOL.md.
+ *
+ * Ownership
+ *   seglog_server_new() returns a server owned by the caller; it copies
+ *   everything it needs from the config. seglog_server_destroy() stops it
+ *   if needed and frees it.
+ *
+ * Thread rules
+ *   new, stop and destroy are called by one controlling thread. The
+ *   accessors may be called from any thread while the server lives.
+ *   The server installs no signal handlers: signals are the program's
+ *   business (seglogd blocks SIGINT/SIGTERM and waits for them with
+ *   sigwait, then calls seglog_server_stop).
+ *
+ * Errors
+ *   As in seglog/log.h: 0, a negative SEGLOG_E_* code, or a positive errno.
+ */
+#ifndef SEGLOG_SERVER_H
+#define SEGLOG_SERVER_H
+
+#include "seglog/log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct seglog_server_config {
+    const char *data_dir;      /* one directory per topic below it; default "./data" */
+    const char *bind;          /* request ROUTER endpoint; default tcp://127.0.0.1:5555 */
+    const char *pub;           /* PUB endpoint; default tcp://127.0.0.1:5556 */
+    int workers;               /* 0: one per online CPU */
+    seglog_sync_t sync;        /* default SEGLOG_SYNC_INTERVAL */
+    uint32_t sync_interval_ms; /* default 1000 */
+    uint64_t segment_bytes;    /* store file size before rolling; default 64 MiB */
+    uint32_t max_record_bytes; /* key + value of one record; default 1 MiB */
+    int pub_hwm;               /* PUB send high-water mark in messages; default 10000 */
+    int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
+    uint32_t max_topics;       /* topics that may exist; default 1024 */
+} seglog_server_config_t;
+
+/* Fill cfg with the defaults above. */
+void seglog_server_config_default(seglog_server_config_t *cfg);
+
+/* The largest message (frame) the server accepts: ZMQ_MAXMSGSIZE on the
+ * ROUTER, derived from max_record_bytes (4 records' worth plus 64 KiB). */
+uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg);
+
+/* The largest payload a ConsumeResponse carries (records beyond the
+ * first stop there): the same as the request limit. */
+uint64_t seglog_server_max_consume_bytes(const seglog_server_config_t *cfg);
+
+typedef struct seglog_server seglog_server_t;
+
+/* Open the data directory and every topic in it, bind both sockets and
+ * start the threads. On failure nothing is left running. */
+int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out);
+
+/* The endpoints actually bound (ports resolved when the config said :*). */
+const char *seglog_server_endpoint(const seglog_server_t *s);
+const char *seglog_server_pub_endpoint(const seglog_server_t *s);
+
+/* Clean shutdown: stop reading requests, let the workers finish what they
+ * already took (their replies are still sent), sync every log, publish
+ * what became committed, close every log (writing the clean-shutdown
+ * marker) and close every socket. Idempotent; returns the first error. */
+int seglog_server_stop(seglog_server_t *s);
+
+/* Stop if needed, then free. Sets *s_p to NULL. */
+void seglog_server_destroy(seglog_server_t **s_p);
+
+/* What open found for a topic (valid until destroy). SEGLOG_E_INVAL if
+ * no such topic is open. */
+int seglog_server_topic_recovery(seglog_server_t *s, const char *topic, seglog_recovery_t *out);
+
+/* Counters, for logs and tests. */
+typedef struct seglog_server_stats {
+    uint64_t requests;        /* request messages read from the ROUTER */
+    uint64_t replies_dropped; /* replies the ROUTER refused (peer gone or at its HWM) */
+    uint64_t bad_requests;    /* requests answered with BAD_REQUEST */
+    uint64_t published;       /* records sent on the PUB socket */
+    uint64_t heartbeats;      /* heartbeats sent */
+} seglog_server_stats_t;
+
+void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

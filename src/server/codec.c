@@ -1,0 +1,441 @@
+/* codec.c - see codec.h. The only file that includes the generated code. */
+#include "codec.h"
+
+#include "errors.h"
+#include "seglog/log.h"
+#include "seglog/v1/seglog.pb-c.h"
+
+#include <string.h>
+
+#define CONSUME_HEADROOM 32u /* >= id tag+varint (11) + body tag (1) + length varint (10) */
+
+#define SAME(a, b) _Static_assert((int)(a) == (int)(b), #a " must equal " #b)
+SAME(SL_WIRE_BAD_REQUEST, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST);
+SAME(SL_WIRE_OFFSET_OUT_OF_RANGE, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_OUT_OF_RANGE);
+SAME(SL_WIRE_OFFSET_TRUNCATED, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_TRUNCATED);
+SAME(SL_WIRE_RECORD_TOO_LARGE, SEGLOG__V1__ERROR_CODE__ERROR_CODE_RECORD_TOO_LARGE);
+SAME(SL_WIRE_BATCH_TOO_LARGE, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BATCH_TOO_LARGE);
+SAME(SL_WIRE_INVALID_TOPIC, SEGLOG__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC);
+SAME(SL_WIRE_UNKNOWN_TOPIC, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+SAME(SL_WIRE_RESOURCE_EXHAUSTED, SEGLOG__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED);
+SAME(SL_WIRE_INTERNAL, SEGLOG__V1__ERROR_CODE__ERROR_CODE_INTERNAL);
+SAME(SL_WIRE_STORAGE, SEGLOG__V1__ERROR_CODE__ERROR_CODE_STORAGE);
+SAME(SL_WIRE_CORRUPT, SEGLOG__V1__ERROR_CODE__ERROR_CODE_CORRUPT);
+
+/* Field tags of the hand-written encodings: (field number << 3) | wire type. */
+enum {
+    WT_VARINT = 0,
+    WT_I64 = 1,
+    WT_LEN = 2,
+    WT_SGROUP = 3,
+    WT_EGROUP = 4,
+    WT_I32 = 5,
+};
+#define TAG(field, wt) ((uint8_t)(((field) << 3) | (wt)))
+SAME(SEGLOG__V1__RESPONSE__BODY_CONSUME, 3);
+SAME(SEGLOG__V1__EVENT__BODY_RECORD, 1);
+
+/* ---- varints ------------------------------------------------------------ */
+
+static size_t s_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t s_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static int s_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return -1;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* protobuf-c keeps strings NUL-terminated, so "ab\0cd" would silently
+ * become "ab". Scan the wire form: reject a field 1 (every body's topic)
+ * with a NUL inside any body field of the Request. */
+static int s_topic_has_nul(const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t tag, n;
+        if (s_get_varint(&p, end, &tag))
+            return 1;
+        switch (tag & 7) {
+        case WT_VARINT:
+            if (s_get_varint(&p, end, &n))
+                return 1;
+            break;
+        case WT_I64:
+            if ((size_t)(end - p) < 8)
+                return 1;
+            p += 8;
+            break;
+        case WT_I32:
+            if ((size_t)(end - p) < 4)
+                return 1;
+            p += 4;
+            break;
+        case WT_LEN: {
+            if (s_get_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return 1;
+            uint64_t field = tag >> 3;
+            if (field >= 2 && field <= 5) {
+                const uint8_t *q = p, *qend = p + n;
+                while (q < qend) {
+                    uint64_t t2, m;
+                    if (s_get_varint(&q, qend, &t2))
+                        return 1;
+                    if ((t2 & 7) == WT_LEN) {
+                        if (s_get_varint(&q, qend, &m) || m > (uint64_t)(qend - q))
+                            return 1;
+                        if ((t2 >> 3) == 1 && memchr(q, 0, (size_t)m))
+                            return 1;
+                        q += m;
+                    } else if ((t2 & 7) == WT_VARINT) {
+                        if (s_get_varint(&q, qend, &m))
+                            return 1;
+                    } else if ((t2 & 7) == WT_I64 && qend - q >= 8) {
+                        q += 8;
+                    } else if ((t2 & 7) == WT_I32 && qend - q >= 4) {
+                        q += 4;
+                    } else {
+                        return 1;
+                    }
+                }
+            }
+            p += n;
+            break;
+        }
+        default: /* groups: protobuf-c would not get here; refuse anyway */
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static void *s_arena_alloc(void *data, size_t size)
+{
+    return sl_arena_alloc(data, size ? size : 1);
+}
+
+static void s_arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr; /* the arena is reset as a whole */
+}
+
+static int s_bad(const char **why, const char *reason)
+{
+    *why = reason;
+    return SL_E_BAD_REQUEST;
+}
+
+static int s_set_topic(sl_request_t *req, const char *topic)
+{
+    req->topic = topic ? topic : "";
+    req->topic_len = strlen(req->topic);
+    return 0;
+}
+
+static int s_decode_produce(sl_arena_t *arena, const Seglog__V1__ProduceRequest *p,
+                            sl_request_t *req, const char **why)
+{
+    if (p->n_records == 0)
+        return s_bad(why, "produce has no records");
+    if (p->n_records > SL_MAX_BATCH_RECORDS)
+        return s_bad(why, "produce has more than 10000 records");
+    sl_record_t *recs = sl_arena_alloc(arena, p->n_records * sizeof *recs);
+    if (!recs)
+        return s_bad(why, "request too large to decode");
+    for (size_t i = 0; i < p->n_records; i++) {
+        const Seglog__V1__Record *r = p->records[i];
+        if (!r)
+            return s_bad(why, "produce has a missing record");
+        recs[i] = (sl_record_t){
+            .value = r->value.data,
+            .value_len = r->value.len,
+            .key = r->key.data,
+            .key_len = r->key.len,
+            .timestamp_ms = r->timestamp_ms,
+        };
+    }
+    req->type = SL_REQ_PRODUCE;
+    req->records = recs;
+    req->nrecords = p->n_records;
+    req->producer_id = p->producer_id;
+    req->sequence = p->sequence;
+    return s_set_topic(req, p->topic);
+}
+
+int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
+                            const char **why)
+{
+    memset(req, 0, sizeof *req);
+    ProtobufCAllocator al = {.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = arena};
+    Seglog__V1__Request *m = seglog__v1__request__unpack(&al, len, data);
+    if (!m)
+        return s_bad(why, sl_arena_exhausted(arena) ? "request too large to decode"
+                                                    : "undecodable request bytes");
+    req->id = m->id;
+    switch (m->body_case) {
+    case SEGLOG__V1__REQUEST__BODY_PRODUCE:
+        if (!m->produce)
+            return s_bad(why, "request has no body");
+        if (s_decode_produce(arena, m->produce, req, why))
+            return SL_E_BAD_REQUEST;
+        break;
+    case SEGLOG__V1__REQUEST__BODY_CONSUME: {
+        const Seglog__V1__ConsumeRequest *c = m->consume;
+        if (!c)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_CONSUME;
+        s_set_topic(req, c->topic);
+        req->offset = c->offset;
+        req->max_records = c->max_records == 0                       ? 1
+                           : c->max_records > SL_MAX_CONSUME_RECORDS ? SL_MAX_CONSUME_RECORDS
+                                                                     : c->max_records;
+        req->max_bytes = c->max_bytes;
+        break;
+    }
+    case SEGLOG__V1__REQUEST__BODY_OFFSETS:
+        if (!m->offsets)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_OFFSETS;
+        s_set_topic(req, m->offsets->topic);
+        break;
+    case SEGLOG__V1__REQUEST__BODY_TRUNCATE:
+        if (!m->truncate)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_TRUNCATE;
+        s_set_topic(req, m->truncate->topic);
+        req->lowest_offset = m->truncate->lowest_offset;
+        break;
+    default:
+        /* Includes bodies from a newer protocol: protobuf-c keeps them as
+         * unknown fields and leaves the oneof unset. */
+        return s_bad(why, "request has no body (or one this server does not know)");
+    }
+    if (s_topic_has_nul(data, len))
+        return s_bad(why, "topic contains a NUL byte");
+    return 0;
+}
+
+/* ---- stored records ----------------------------------------------------- */
+
+size_t sl_codec_stored_size(const sl_record_t *r)
+{
+    size_t n = 0;
+    if (r->value_len)
+        n += 1 + s_varint_size(r->value_len) + r->value_len;
+    if (r->key_len)
+        n += 1 + s_varint_size(r->key_len) + r->key_len;
+    if (r->timestamp_ms)
+        n += 1 + s_varint_size(r->timestamp_ms);
+    return n;
+}
+
+size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out)
+{
+    size_t n = 0;
+    if (r->value_len) {
+        out[n++] = TAG(1, WT_LEN);
+        n += s_put_varint(out + n, r->value_len);
+        memcpy(out + n, r->value, r->value_len);
+        n += r->value_len;
+    }
+    if (r->key_len) {
+        out[n++] = TAG(3, WT_LEN);
+        n += s_put_varint(out + n, r->key_len);
+        memcpy(out + n, r->key, r->key_len);
+        n += r->key_len;
+    }
+    if (r->timestamp_ms) {
+        out[n++] = TAG(4, WT_VARINT);
+        n += s_put_varint(out + n, r->timestamp_ms);
+    }
+    return n;
+}
+
+/* A stored record plus its offset field is a complete Record. */
+static size_t s_record_len(uint64_t offset, size_t stored_len)
+{
+    return stored_len + (offset ? 1 + s_varint_size(offset) : 0);
+}
+
+static size_t s_put_record(uint8_t *out, uint64_t offset, const void *stored, size_t len)
+{
+    size_t n = 0;
+    out[n++] = TAG(1, WT_LEN); /* ConsumeResponse.records and Event.record are both field 1 */
+    n += s_put_varint(out + n, s_record_len(offset, len));
+    if (len)
+        memcpy(out + n, stored, len);
+    n += len;
+    if (offset) {
+        out[n++] = TAG(2, WT_VARINT); /* Record.offset */
+        n += s_put_varint(out + n, offset);
+    }
+    return n;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static int s_pack(sl_buf_t *out, const Seglog__V1__Response *r)
+{
+    size_t n = seglog__v1__response__get_packed_size(r);
+    if (sl_buf_reserve(out, n))
+        return SEGLOG_E_NOMEM;
+    out->len += seglog__v1__response__pack(r, out->data + out->len);
+    return 0;
+}
+
+int sl_codec_encode_produce(sl_buf_t *out, uint64_t id, uint64_t offset, uint32_t count)
+{
+    Seglog__V1__ProduceResponse p = SEGLOG__V1__PRODUCE_RESPONSE__INIT;
+    p.offset = offset;
+    p.count = count;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_PRODUCE;
+    r.produce = &p;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_offsets(sl_buf_t *out, uint64_t id, uint64_t lowest, uint64_t next,
+                            uint64_t epoch, uint64_t committed)
+{
+    Seglog__V1__OffsetsResponse o = SEGLOG__V1__OFFSETS_RESPONSE__INIT;
+    o.lowest_offset = lowest;
+    o.next_offset = next;
+    o.epoch = epoch;
+    o.committed_offset = committed;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_OFFSETS;
+    r.offsets = &o;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest)
+{
+    Seglog__V1__TruncateResponse t = SEGLOG__V1__TRUNCATE_RESPONSE__INIT;
+    t.lowest_offset = lowest;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_TRUNCATE;
+    r.truncate = &t;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message)
+{
+    Seglog__V1__Error e = SEGLOG__V1__ERROR__INIT;
+    e.code = (Seglog__V1__ErrorCode)code;
+    e.message = (char *)(message ? message : "");
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_ERROR;
+    r.error = &e;
+    return s_pack(out, &r);
+}
+
+int sl_codec_consume_begin(sl_buf_t *out)
+{
+    out->len = 0;
+    if (sl_buf_reserve(out, CONSUME_HEADROOM + 64))
+        return SEGLOG_E_NOMEM;
+    out->len = CONSUME_HEADROOM;
+    return 0;
+}
+
+int sl_codec_consume_add(sl_buf_t *out, uint64_t offset, const void *stored, size_t len)
+{
+    size_t rec = s_record_len(offset, len);
+    /* + 33: room for the three trailing varint fields of finish() */
+    if (sl_buf_reserve(out, 1 + s_varint_size(rec) + rec + 33))
+        return SEGLOG_E_NOMEM;
+    out->len += s_put_record(out->data + out->len, offset, stored, len);
+    return 0;
+}
+
+static size_t s_put_u64_field(uint8_t *p, unsigned field, uint64_t v)
+{
+    if (!v)
+        return 0; /* proto3 leaves zero scalars out */
+    p[0] = TAG(field, WT_VARINT);
+    return 1 + s_put_varint(p + 1, v);
+}
+
+void sl_codec_consume_finish(sl_buf_t *out, uint64_t id, uint64_t next, uint64_t lowest,
+                             uint64_t end, const uint8_t **msg, size_t *msg_len)
+{
+    /* begin and add always leave 33 spare bytes: 3 x (tag + 10-byte varint) */
+    uint8_t *p = out->data + out->len;
+    p += s_put_u64_field(p, 2, next);
+    p += s_put_u64_field(p, 3, lowest);
+    p += s_put_u64_field(p, 4, end);
+    out->len = (size_t)(p - out->data);
+    size_t body = out->len - CONSUME_HEADROOM;
+
+    uint8_t hdr[CONSUME_HEADROOM];
+    size_t h = s_put_u64_field(hdr, 1, id); /* Response.id */
+    hdr[h++] = TAG(SEGLOG__V1__RESPONSE__BODY_CONSUME, WT_LEN);
+    h += s_put_varint(hdr + h, body);
+    uint8_t *start = out->data + CONSUME_HEADROOM - h;
+    memcpy(start, hdr, h);
+    *msg = start;
+    *msg_len = h + body;
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+size_t sl_codec_event_record_size(uint64_t offset, size_t stored_len)
+{
+    size_t rec = s_record_len(offset, stored_len);
+    return 1 + s_varint_size(rec) + rec;
+}
+
+void sl_codec_event_record_write(uint8_t *out, uint64_t offset, const void *stored, size_t len)
+{
+    s_put_record(out, offset, stored, len);
+}
+
+int sl_codec_encode_heartbeat(sl_buf_t *out, uint64_t next, uint64_t epoch)
+{
+    Seglog__V1__Heartbeat hb = SEGLOG__V1__HEARTBEAT__INIT;
+    hb.next_offset = next;
+    hb.epoch = epoch;
+    Seglog__V1__Event ev = SEGLOG__V1__EVENT__INIT;
+    ev.body_case = SEGLOG__V1__EVENT__BODY_HEARTBEAT;
+    ev.heartbeat = &hb;
+    size_t n = seglog__v1__event__get_packed_size(&ev);
+    if (sl_buf_reserve(out, n))
+        return SEGLOG_E_NOMEM;
+    out->len += seglog__v1__event__pack(&ev, out->data + out->len);
+    return 0;
+}

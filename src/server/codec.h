@@ -1,0 +1,118 @@
+/*
+ * codec.h - the only module that knows the wire encoding
+ * (proto/seglog/v1/seglog.proto). The rest of the server works with the
+ * plain structs below; the generated Seglog__V1__* names stay in codec.c.
+ *
+ * Decoding: protobuf-c unpacks into the caller's arena (so a request costs
+ * no malloc and a hostile one cannot allocate past the arena's limit), and
+ * then every field is validated: the oneof must be set, counts are capped,
+ * and strings must not hide a NUL byte. A successful unpack is not taken as
+ * validation, because protobuf-c accepts an empty buffer as a valid message.
+ *
+ * Encoding: small responses are packed by protobuf-c. The hot paths are
+ * written by hand, and the tests decode them with protobuf-c and Python:
+ *   - the stored record: a Record message without its offset, so a log
+ *     record is served by copying its bytes once and appending the offset
+ *     field (protobuf parsers accept fields in any order);
+ *   - ConsumeResponse, streamed into one buffer with headroom so the
+ *     Response header is written in front of it at the end;
+ *   - the PUB Event of a record.
+ *
+ * Thread rules: no state; every function is safe from any thread.
+ */
+#ifndef SL_CODEC_H
+#define SL_CODEC_H
+
+#include "mem.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Mirrors seglog.v1.ErrorCode (checked at compile time in codec.c). */
+typedef enum {
+    SL_WIRE_BAD_REQUEST = 1,
+    SL_WIRE_OFFSET_OUT_OF_RANGE = 2,
+    SL_WIRE_OFFSET_TRUNCATED = 3,
+    SL_WIRE_RECORD_TOO_LARGE = 4,
+    SL_WIRE_BATCH_TOO_LARGE = 5,
+    SL_WIRE_INVALID_TOPIC = 6,
+    SL_WIRE_UNKNOWN_TOPIC = 7,
+    SL_WIRE_RESOURCE_EXHAUSTED = 8,
+    SL_WIRE_INTERNAL = 9,
+    SL_WIRE_STORAGE = 10,
+    SL_WIRE_CORRUPT = 11,
+} sl_wire_code_t;
+
+/* Protocol limits enforced by the decoder. */
+#define SL_MAX_BATCH_RECORDS   10000u /* records in one ProduceRequest */
+#define SL_MAX_CONSUME_RECORDS 10000u /* ConsumeRequest.max_records is clamped to this */
+
+typedef enum {
+    SL_REQ_PRODUCE = 1,
+    SL_REQ_CONSUME = 2,
+    SL_REQ_OFFSETS = 3,
+    SL_REQ_TRUNCATE = 4,
+} sl_req_type_t;
+
+typedef struct sl_record {
+    const uint8_t *value;
+    size_t value_len;
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t timestamp_ms; /* 0: not set by the client */
+} sl_record_t;
+
+/* A decoded request. Pointers refer to arena memory. */
+typedef struct sl_request {
+    uint64_t id;
+    sl_req_type_t type;
+    const char *topic; /* NUL-terminated, no embedded NUL; not yet validated */
+    size_t topic_len;
+    /* produce */
+    const sl_record_t *records;
+    size_t nrecords; /* 1..SL_MAX_BATCH_RECORDS */
+    uint64_t producer_id, sequence;
+    /* consume */
+    uint64_t offset;
+    uint32_t max_records; /* 1..SL_MAX_CONSUME_RECORDS (0 already turned into 1) */
+    uint32_t max_bytes;   /* as sent; 0 = no preference */
+    /* truncate */
+    uint64_t lowest_offset;
+} sl_request_t;
+
+/* Decode and validate one Request frame. Returns 0, or SL_E_BAD_REQUEST
+ * with *why set to a static reason; req->id is set whenever the bytes
+ * decoded, so the error can still be matched by the client. */
+int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
+                            const char **why);
+
+/* The stored form of a record: a Record without offset. */
+size_t sl_codec_stored_size(const sl_record_t *r);
+/* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */
+size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out);
+
+/* Response encoders: each appends one complete Response to out (which
+ * should be empty) and returns 0 or SEGLOG_E_NOMEM. */
+int sl_codec_encode_produce(sl_buf_t *out, uint64_t id, uint64_t offset, uint32_t count);
+int sl_codec_encode_offsets(sl_buf_t *out, uint64_t id, uint64_t lowest, uint64_t next,
+                            uint64_t epoch, uint64_t committed);
+int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest);
+/* message must be ASCII (use sl_log_quote for client-supplied text). */
+int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message);
+
+/* ConsumeResponse, streamed: begin, add each stored record, finish. The
+ * finished Response is *msg (inside out->data), *msg_len bytes. */
+int sl_codec_consume_begin(sl_buf_t *out);
+int sl_codec_consume_add(sl_buf_t *out, uint64_t offset, const void *stored, size_t len);
+void sl_codec_consume_finish(sl_buf_t *out, uint64_t id, uint64_t next, uint64_t lowest,
+                             uint64_t end, const uint8_t **msg, size_t *msg_len);
+
+/* The Event frame of a stored record published with its offset. */
+size_t sl_codec_event_record_size(uint64_t offset, size_t stored_len);
+/* Writes exactly sl_codec_event_record_size() bytes. */
+void sl_codec_event_record_write(uint8_t *out, uint64_t offset, const void *stored, size_t len);
+
+/* The Event frame of a heartbeat. */
+int sl_codec_encode_heartbeat(sl_buf_t *out, uint64_t next, uint64_t epoch);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * errors.h - the server's error codes and the one mapping to the wire.
+ *
+ * The server uses the log core's convention: 0 is success, a negative value
+ * is a library error, a positive value is an errno. The SEGLOG_E_* codes
+ * (include/seglog/log.h) come from the log core; the server adds its own
+ * negative codes below them. sl_error_wire() is the only place that decides
+ * which ErrorCode a client sees for an error, and sl_strerror() describes
+ * every code (it defers to seglog_strerror() for the log core's).
+ */
+#ifndef SL_ERRORS_H
+#define SL_ERRORS_H
+
+#include "codec.h"
+
+enum {
+    SL_E_BAD_REQUEST = -100,     /* undecodable or invalid request */
+    SL_E_INVALID_TOPIC = -101,   /* topic name not allowed */
+    SL_E_UNKNOWN_TOPIC = -102,   /* topic does not exist */
+    SL_E_TOO_MANY_TOPICS = -103, /* --max-topics reached */
+};
+
+/* The ErrorCode a client gets for err (err != 0). */
+sl_wire_code_t sl_error_wire(int err);
+
+/* Describe any error: server, log core or errno. */
+const char *sl_strerror(int err);
+
+#endif

@@ -1,0 +1,299 @@
+/* publisher.c - see publisher.h */
+#include "publisher.h"
+
+#include "codec.h"
+#include "errors.h"
+#include "itercache.h"
+#include "mem.h"
+#include "slog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define ROUND_RECORDS 1024 /* per topic per round, so busy topics take turns */
+#define ROUND_BYTES   (256u << 10)
+#define ITER_SLOTS    16
+#define PUB_LINGER_MS 500
+
+typedef struct {
+    uint64_t next;   /* every record below this was published */
+    int64_t last_ms; /* last record or heartbeat sent */
+    int init;
+} tstate_t;
+
+struct sl_publisher {
+    sl_publisher_config_t cfg;
+    char endpoint[256];
+    void *sock;
+    int efd;
+    atomic_int wake_pending;
+    atomic_int stop;
+    sl_topics_t *topics;
+    pthread_t thread;
+    int started;
+    /* publisher thread only */
+    tstate_t *st;
+    size_t nst;
+    sl_itercache_t *iters;
+    sl_buf_t buf;
+};
+
+static int64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static tstate_t *s_state(sl_publisher_t *p, const sl_topic_t *tp, int64_t now)
+{
+    if (tp->index >= p->nst) {
+        size_t n = p->nst ? p->nst : 16;
+        while (n <= tp->index)
+            n *= 2;
+        tstate_t *st = realloc(p->st, n * sizeof *st);
+        if (!st)
+            return NULL;
+        memset(st + p->nst, 0, (n - p->nst) * sizeof *st);
+        p->st = st;
+        p->nst = n;
+    }
+    tstate_t *s = &p->st[tp->index];
+    if (!s->init) {
+        s->next = tp->publish_from;
+        s->last_ms = now - p->cfg.heartbeat_ms; /* first heartbeat right away */
+        s->init = 1;
+    }
+    return s;
+}
+
+static void s_send_event(sl_publisher_t *p, const sl_topic_t *tp, zmq_msg_t *ev)
+{
+    /* PUB never blocks: at a subscriber's HWM the whole message is dropped
+     * for that subscriber. */
+    if (zmq_send(p->sock, tp->name, tp->name_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(ev);
+}
+
+static void s_heartbeat(sl_publisher_t *p, const sl_topic_t *tp, const tstate_t *st)
+{
+    uint64_t epoch = 0;
+    if (seglog_log_epoch(tp->log, &epoch))
+        return;
+    p->buf.len = 0;
+    if (sl_codec_encode_heartbeat(&p->buf, st->next, epoch))
+        return;
+    zmq_msg_t ev;
+    if (zmq_msg_init_size(&ev, p->buf.len))
+        return;
+    memcpy(zmq_msg_data(&ev), p->buf.data, p->buf.len);
+    s_send_event(p, tp, &ev);
+    SL_STAT_ADD(p->cfg.stats, heartbeats, 1);
+}
+
+/* Records [st->next, target) cannot be published: skip them, loudly. */
+static void s_skip(sl_publisher_t *p, const sl_topic_t *tp, tstate_t *st, uint64_t target, int err)
+{
+    sl_log(SL_LOG_ERROR,
+           "publisher skipped records topic=%s from=%" PRIu64 " to=%" PRIu64 " error=\"%s\"",
+           tp->name, st->next, target, sl_strerror(err));
+    SL_STAT_ADD(p->cfg.stats, publish_gaps, target - st->next);
+    st->next = target;
+}
+
+/* Publish up to one round of [st->next, committed). Returns 1 if more is
+ * left. */
+static int s_publish(sl_publisher_t *p, const sl_topic_t *tp, tstate_t *st, uint64_t committed)
+{
+    seglog_iter_t *it;
+    if (sl_itercache_get(p->iters, tp->log, &it))
+        return 1; /* out of memory: try again next round */
+    uint64_t want = committed - st->next;
+    if (want > ROUND_RECORDS)
+        want = ROUND_RECORDS;
+    int rc = seglog_iter_seek(it, st->next, (size_t)want, ROUND_BYTES);
+    uint64_t sent = 0;
+    while (rc == 0) {
+        uint64_t off;
+        const void *data;
+        size_t len;
+        rc = seglog_iter_next(it, &off, &data, &len);
+        if (rc <= 0)
+            break;
+        rc = 0;
+        zmq_msg_t ev;
+        size_t n = sl_codec_event_record_size(off, len);
+        if (zmq_msg_init_size(&ev, n)) {
+            rc = SEGLOG_E_NOMEM;
+            break;
+        }
+        sl_codec_event_record_write(zmq_msg_data(&ev), off, data, len);
+        s_send_event(p, tp, &ev);
+        st->next = off + 1;
+        sent++;
+    }
+    SL_STAT_ADD(p->cfg.stats, published, sent);
+    if (rc == SEGLOG_E_OFFSET_TRUNCATED) {
+        /* Truncated below our position before we got there. */
+        uint64_t lowest = st->next;
+        seglog_log_lowest_offset(tp->log, &lowest);
+        if (lowest > st->next)
+            s_skip(p, tp, st, lowest, rc);
+    } else if (rc < 0 && rc != SEGLOG_E_NOMEM && sent == 0) {
+        /* A record we cannot read (CORRUPT): subscribers see the gap and
+         * get the precise error when they fetch it. */
+        s_skip(p, tp, st, st->next + 1, rc);
+    }
+    return st->next < committed;
+}
+
+static void s_drain_eventfd(sl_publisher_t *p)
+{
+    uint64_t v;
+    ssize_t r = read(p->efd, &v, sizeof v);
+    (void)r; /* EAGAIN: nothing there; the flag below is what matters */
+    atomic_store(&p->wake_pending, 0);
+}
+
+static void *s_main(void *arg)
+{
+    sl_publisher_t *p = arg;
+    const int hb = p->cfg.heartbeat_ms;
+    for (;;) {
+        int stopping = atomic_load(&p->stop);
+        int64_t now = s_mono_ms();
+        int64_t due = now + hb;
+        int more = 0;
+        for (sl_topic_t *tp = sl_topics_first(p->topics); tp; tp = atomic_load(&tp->next)) {
+            tstate_t *st = s_state(p, tp, now);
+            if (!st) {
+                more = 1;
+                continue;
+            }
+            uint64_t committed = atomic_load(&tp->committed);
+            if (st->next < committed) {
+                more |= s_publish(p, tp, st, committed);
+                st->last_ms = now;
+            } else if (now - st->last_ms >= hb) {
+                s_heartbeat(p, tp, st);
+                st->last_ms = now;
+            }
+            if (st->last_ms + hb < due)
+                due = st->last_ms + hb;
+        }
+        if (stopping && !more)
+            break;
+        int timeout = 0;
+        if (!more) {
+            int64_t left = due - s_mono_ms();
+            timeout = left < 0 ? 0 : left > hb ? hb : (int)left;
+        }
+        struct pollfd pfd = {.fd = p->efd, .events = POLLIN};
+        if (poll(&pfd, 1, timeout) > 0 && (pfd.revents & POLLIN))
+            s_drain_eventfd(p);
+    }
+    sl_itercache_destroy(&p->iters); /* before the logs close */
+    zmq_close(p->sock);
+    p->sock = NULL;
+    return NULL;
+}
+
+int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
+{
+    if (!cfg || cfg->hwm <= 0 || cfg->heartbeat_ms <= 0)
+        return SEGLOG_E_INVAL;
+    sl_publisher_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return SEGLOG_E_NOMEM;
+    p->cfg = *cfg;
+    p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int rc = p->efd < 0 ? errno : 0;
+    if (!rc)
+        rc = sl_itercache_new(ITER_SLOTS, &p->iters);
+    if (!rc && !(p->sock = zmq_socket(cfg->zmq_ctx, ZMQ_PUB)))
+        rc = zmq_errno();
+    if (!rc) {
+        int linger = PUB_LINGER_MS;
+        zmq_setsockopt(p->sock, ZMQ_SNDHWM, &cfg->hwm, sizeof cfg->hwm);
+        zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(p->sock, cfg->endpoint) != 0) {
+            rc = zmq_errno();
+            sl_log(SL_LOG_ERROR, "cannot bind publish socket endpoint=%s error=\"%s\"",
+                   cfg->endpoint, zmq_strerror(rc));
+        }
+    }
+    if (!rc) {
+        size_t n = sizeof p->endpoint;
+        if (zmq_getsockopt(p->sock, ZMQ_LAST_ENDPOINT, p->endpoint, &n) != 0)
+            rc = zmq_errno();
+    }
+    if (rc) {
+        sl_publisher_destroy(&p);
+        return rc;
+    }
+    p->cfg.endpoint = p->endpoint;
+    *out = p;
+    return 0;
+}
+
+const char *sl_publisher_endpoint(const sl_publisher_t *p)
+{
+    return p->endpoint;
+}
+
+int sl_publisher_start(sl_publisher_t *p, sl_topics_t *topics)
+{
+    p->topics = topics;
+    int rc = pthread_create(&p->thread, NULL, s_main, p);
+    if (rc == 0)
+        p->started = 1;
+    return rc;
+}
+
+void sl_publisher_notify(void *arg)
+{
+    sl_publisher_t *p = arg;
+    if (atomic_exchange(&p->wake_pending, 1) == 0) {
+        uint64_t one = 1;
+        ssize_t w = write(p->efd, &one, sizeof one);
+        (void)w; /* EAGAIN only if the counter is saturated: already awake */
+    }
+}
+
+void sl_publisher_stop(sl_publisher_t *p)
+{
+    if (!p || !p->started)
+        return;
+    atomic_store(&p->stop, 1);
+    uint64_t one = 1;
+    ssize_t w = write(p->efd, &one, sizeof one);
+    (void)w;
+    pthread_join(p->thread, NULL);
+    p->started = 0;
+}
+
+void sl_publisher_destroy(sl_publisher_t **p_p)
+{
+    if (!p_p || !*p_p)
+        return;
+    sl_publisher_t *p = *p_p;
+    *p_p = NULL;
+    sl_publisher_stop(p);
+    if (p->sock)
+        zmq_close(p->sock);
+    sl_itercache_destroy(&p->iters);
+    if (p->efd >= 0)
+        close(p->efd);
+    sl_buf_free(&p->buf);
+    free(p->st);
+    free(p);
+}

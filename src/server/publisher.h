@@ -1,0 +1,58 @@
+/*
+ * publisher.h - the thread that owns the PUB socket.
+ *
+ * Every message is [topic name][Event]. For each topic the publisher keeps
+ * its own position and, when the topic's committed offset (set by the
+ * log's on_commit callback, on any thread) moves past it, reads the new
+ * records back from the log with its own iterators and publishes them in
+ * offset order: no reordering, no gaps (the PUB socket's high-water mark
+ * may still drop messages for a slow subscriber; the offsets make that
+ * visible). A topic that published nothing for heartbeat_ms gets a
+ * Heartbeat { next_offset, epoch }.
+ *
+ * Wake-up: sl_publisher_notify() is safe from any thread, including log
+ * callbacks. It writes to an eventfd at most once per wake-up (an atomic
+ * flag coalesces a burst of commits into one write); the thread polls that
+ * eventfd. It never touches the socket.
+ *
+ * Ownership: the publisher owns its socket, eventfd and iterators. The
+ * socket is bound in sl_publisher_new() (on the caller's thread, so bind
+ * errors are reported there) and used only by the publisher thread after
+ * sl_publisher_start().
+ */
+#ifndef SL_PUBLISHER_H
+#define SL_PUBLISHER_H
+
+#include "stats.h"
+#include "topics.h"
+
+#include <stddef.h>
+
+typedef struct sl_publisher sl_publisher_t;
+
+typedef struct sl_publisher_config {
+    void *zmq_ctx;
+    const char *endpoint; /* to bind */
+    int hwm;              /* ZMQ_SNDHWM, > 0 */
+    int heartbeat_ms;
+    sl_stats_t *stats;
+} sl_publisher_config_t;
+
+int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out);
+
+/* The endpoint actually bound. */
+const char *sl_publisher_endpoint(const sl_publisher_t *p);
+
+/* Start the thread on the given topics. */
+int sl_publisher_start(sl_publisher_t *p, sl_topics_t *topics);
+
+/* A topic's committed offset moved. Any thread; never blocks. */
+void sl_publisher_notify(void *p);
+
+/* Publish everything committed so far, then stop the thread and close the
+ * socket (with a short linger). Call after the last append and sync. */
+void sl_publisher_stop(sl_publisher_t *p);
+
+void sl_publisher_destroy(sl_publisher_t **p_p);
+
+#endif

@@ -1,0 +1,622 @@
+/*
+ * server.c - the server object (include/seglog/server.h) and its front-end
+ * thread.
+ *
+ * The front end owns the client ROUTER and one inproc PAIR per worker. It
+ * never blocks on a send:
+ *   - requests go to worker hash(routing id) % N with ZMQ_DONTWAIT; if that
+ *     worker's queue is full, the message is held and the front end stops
+ *     reading the ROUTER until the worker has room (back-pressure reaches
+ *     clients through TCP), while it keeps forwarding replies, so a worker
+ *     blocked on a reply can always make progress (no deadlock);
+ *   - replies go to the ROUTER with ZMQ_DONTWAIT and ROUTER_MANDATORY: a
+ *     peer that is gone or at its high-water mark loses the reply, which is
+ *     counted and logged.
+ * Shutdown: stop reading the ROUTER, deliver the held message, send STOP to
+ * every worker, forward replies until every worker said DONE, close.
+ */
+#include "seglog/server.h"
+
+#include "errors.h"
+#include "publisher.h"
+#include "slog.h"
+#include "stats.h"
+#include "topics.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_WORKERS         256
+#define CLIENT_HWM          1000
+#define INPROC_HWM          1000
+#define ROUTER_LINGER_MS    1000 /* at shutdown, time for the last replies to leave */
+#define DRAIN_REQUESTS      256  /* requests read per poll round */
+#define DRAIN_REPLIES       1024 /* replies forwarded per worker per poll round */
+#define MAX_CONSUME_BYTES   (1u << 20)
+#define LOG_RECORD_OVERHEAD 32u /* tags and varints of a stored record */
+
+struct seglog_server {
+    seglog_server_config_t cfg;
+    char *data_dir, *bind, *pub;
+    char endpoint[256];
+    void *ctx;
+    void *router;
+    void **wsock; /* front-end ends of the worker pipes */
+    sl_worker_t **workers;
+    int nworkers;
+    int stop_fd;
+    sl_stats_t stats;
+    sl_topics_t *topics;
+    sl_publisher_t *publisher;
+    pthread_t fe;
+    int fe_started;
+    /* front-end thread state, allocated by new() so the thread cannot fail */
+    zmq_pollitem_t *fe_items;
+    int *fe_stop_sent, *fe_done;
+    struct held *fe_held;
+    int stopped;
+    int stop_rc;
+};
+
+void seglog_server_config_default(seglog_server_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->data_dir = "./data";
+    cfg->bind = "tcp://127.0.0.1:5555";
+    cfg->pub = "tcp://127.0.0.1:5556";
+    cfg->workers = 0;
+    cfg->sync = SEGLOG_SYNC_INTERVAL;
+    cfg->sync_interval_ms = 1000;
+    cfg->segment_bytes = 64u << 20;
+    cfg->max_record_bytes = 1u << 20;
+    cfg->pub_hwm = 10000;
+    cfg->heartbeat_ms = 1000;
+    cfg->max_topics = 1024;
+}
+
+uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg)
+{
+    return 4 * (uint64_t)cfg->max_record_bytes + (64u << 10);
+}
+
+uint64_t seglog_server_max_consume_bytes(const seglog_server_config_t *cfg)
+{
+    (void)cfg;
+    return MAX_CONSUME_BYTES;
+}
+
+static int s_validate(const seglog_server_config_t *c)
+{
+    const char *bad = NULL;
+    if (!c->data_dir || !*c->data_dir)
+        bad = "data_dir is empty";
+    else if (!c->bind || !*c->bind || !c->pub || !*c->pub)
+        bad = "an endpoint is empty";
+    else if (c->workers < 0 || c->workers > MAX_WORKERS)
+        bad = "workers must be 0..256";
+    else if (c->sync > SEGLOG_SYNC_ALWAYS)
+        bad = "unknown sync policy";
+    else if (c->sync == SEGLOG_SYNC_INTERVAL && c->sync_interval_ms == 0)
+        bad = "sync interval must be above 0";
+    else if (c->max_record_bytes == 0 || c->max_record_bytes > (256u << 20) - 1024)
+        bad = "max_record_bytes must be 1..256 MiB - 1 KiB";
+    else if (c->segment_bytes > 0xffffffffull ||
+             c->segment_bytes < (uint64_t)c->max_record_bytes + LOG_RECORD_OVERHEAD + 64)
+        bad = "segment_bytes must hold one maximal record (max_record_bytes + 96) and be < 4 GiB";
+    else if (c->pub_hwm <= 0)
+        bad = "pub_hwm must be above 0";
+    else if (c->heartbeat_ms <= 0)
+        bad = "heartbeat_ms must be above 0";
+    else if (c->max_topics == 0 || c->max_topics > 65536)
+        bad = "max_topics must be 1..65536";
+    if (bad) {
+        sl_log(SL_LOG_ERROR, "invalid configuration: %s", bad);
+        return SEGLOG_E_INVAL;
+    }
+    return 0;
+}
+
+/* ---- front end ---------------------------------------------------------- */
+
+static uint32_t s_pick(const seglog_server_t *s, const zmq_msg_t *rid)
+{
+    const uint8_t *p = zmq_msg_data((zmq_msg_t *)rid);
+    size_t n = zmq_msg_size((zmq_msg_t *)rid);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h % (uint32_t)s->nworkers;
+}
+
+typedef struct held {
+    zmq_msg_t f[SL_MAX_FRAMES];
+    int n;
+} held_t;
+
+static void s_held_close(held_t *m)
+{
+    for (int i = 0; i < m->n; i++)
+        zmq_msg_close(&m->f[i]);
+    m->n = 0;
+}
+
+/* Send m to a worker without blocking. 0 (m is emptied), or EAGAIN (m is
+ * untouched: the worker's queue is full). A multipart message passes the
+ * high-water mark check once, at its first frame. */
+static int s_to_worker(void *sock, held_t *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        int flags = ZMQ_DONTWAIT | (i + 1 < m->n ? ZMQ_SNDMORE : 0);
+        if (zmq_msg_send(&m->f[i], sock, flags) < 0) {
+            if (i == 0 && zmq_errno() == EAGAIN)
+                return EAGAIN;
+            for (int j = i; j < m->n; j++) /* cannot happen on inproc; never leak */
+                zmq_msg_close(&m->f[j]);
+            break;
+        }
+    }
+    m->n = 0;
+    return 0;
+}
+
+/* Answer a message the front end refuses itself (too many frames). The
+ * reply keeps a REQ-style empty delimiter if the client sent one. */
+static void s_reply_refused(seglog_server_t *s, held_t *m, int empty_delim, const char *why)
+{
+    sl_buf_t out = {0};
+    if (sl_codec_encode_error(&out, 0, SL_WIRE_BAD_REQUEST, why) == 0 &&
+        zmq_msg_send(&m->f[0], s->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        if (empty_delim)
+            zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(s->router, out.data, out.len, ZMQ_DONTWAIT);
+    } else {
+        SL_STAT_ADD(&s->stats, replies_dropped, 1);
+    }
+    sl_buf_free(&out);
+    s_held_close(m);
+}
+
+/* Read one client message into m. Returns 1 if it should go to a worker,
+ * 0 if there was none or it was answered here, -1 on a socket error. */
+static int s_read_client(seglog_server_t *s, held_t *m)
+{
+    m->n = 0;
+    int total = 0, empty_delim = 0;
+    for (;;) {
+        zmq_msg_t tmp;
+        zmq_msg_t *f = m->n < SL_MAX_FRAMES ? &m->f[m->n] : &tmp;
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, s->router, total == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(f);
+            s_held_close(m);
+            return e == EAGAIN || e == EINTR ? 0 : -1;
+        }
+        if (total == 1 && zmq_msg_size(f) == 0)
+            empty_delim = 1;
+        total++;
+        int more = zmq_msg_more(f);
+        if (f == &tmp)
+            zmq_msg_close(f);
+        else
+            m->n++;
+        if (!more)
+            break;
+    }
+    SL_STAT_ADD(&s->stats, requests, 1);
+    if (total > SL_MAX_FRAMES) {
+        char why[128];
+        snprintf(why, sizeof why, "message has %d frames; at most %d are allowed", total - 1,
+                 SL_MAX_FRAMES - 1);
+        SL_STAT_ADD(&s->stats, bad_requests, 1);
+        sl_log_client("refused message reason=too_many_frames frames=%d", total - 1);
+        s_reply_refused(s, m, empty_delim, why);
+        return 0;
+    }
+    return 1;
+}
+
+/* Forward up to DRAIN_REPLIES messages from worker i to the ROUTER.
+ * Returns 1 if the worker said DONE. */
+static int s_from_worker(seglog_server_t *s, int i)
+{
+    void *w = s->wsock[i];
+    for (int k = 0; k < DRAIN_REPLIES; k++) {
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, w, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            return 0;
+        }
+        if (!zmq_msg_more(&f)) { /* a one-frame message is control: DONE */
+            size_t n = strlen(SL_CTRL_DONE);
+            int done = zmq_msg_size(&f) == n && memcmp(zmq_msg_data(&f), SL_CTRL_DONE, n) == 0;
+            zmq_msg_close(&f);
+            if (done)
+                return 1;
+            continue;
+        }
+        int ok = 1, more = 1;
+        while (more) {
+            more = zmq_msg_more(&f);
+            if (ok && zmq_msg_send(&f, s->router, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0) {
+                ok = 0;
+                int e = zmq_errno();
+                SL_STAT_ADD(&s->stats, replies_dropped, 1);
+                sl_log_client("reply dropped reason=\"%s\"", e == EHOSTUNREACH ? "client gone"
+                                                             : e == EAGAIN
+                                                                 ? "client at high-water mark"
+                                                                 : zmq_strerror(e));
+            }
+            if (!ok)
+                zmq_msg_close(&f);
+            if (more) {
+                zmq_msg_init(&f);
+                if (zmq_msg_recv(&f, w, 0) < 0) { /* the rest of a message is always there */
+                    zmq_msg_close(&f);
+                    break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static void *s_frontend(void *arg)
+{
+    seglog_server_t *s = arg;
+    const int n = s->nworkers;
+    zmq_pollitem_t *items = s->fe_items;
+    int *stop_sent = s->fe_stop_sent, *done = s->fe_done;
+    held_t *held = s->fe_held;
+    held->n = 0;
+    int held_for = -1, stopping = 0, ndone = 0;
+    while (ndone < n) {
+        items[0] = (zmq_pollitem_t){.socket = s->router,
+                                    .events = (!stopping && held_for < 0) ? ZMQ_POLLIN : 0};
+        items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
+        for (int i = 0; i < n; i++) {
+            short ev = done[i] ? 0 : ZMQ_POLLIN;
+            if (held_for == i || (stopping && held_for < 0 && !stop_sent[i]))
+                ev |= ZMQ_POLLOUT;
+            items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
+        }
+        if (zmq_poll(items, n + 2, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            uint64_t v;
+            ssize_t r = read(s->stop_fd, &v, sizeof v);
+            (void)r;
+            stopping = 1;
+        }
+        for (int i = 0; i < n; i++)
+            if ((items[2 + i].revents & ZMQ_POLLIN) && s_from_worker(s, i)) {
+                done[i] = 1;
+                ndone++;
+            }
+        if (held_for >= 0 && s_to_worker(s->wsock[held_for], held) == 0)
+            held_for = -1;
+        if ((items[0].revents & ZMQ_POLLIN) && held_for < 0 && !stopping) {
+            for (int k = 0; k < DRAIN_REQUESTS; k++) {
+                int rc = s_read_client(s, held);
+                if (rc <= 0)
+                    break;
+                int wi = (int)s_pick(s, &held->f[0]);
+                if (s_to_worker(s->wsock[wi], held) == EAGAIN) {
+                    held_for = wi; /* back-pressure: stop reading until it has room */
+                    break;
+                }
+            }
+        }
+        if (stopping && held_for < 0) {
+            for (int i = 0; i < n; i++)
+                if (!stop_sent[i] &&
+                    zmq_send(s->wsock[i], SL_CTRL_STOP, strlen(SL_CTRL_STOP), ZMQ_DONTWAIT) >= 0)
+                    stop_sent[i] = 1;
+        }
+    }
+    s_held_close(held);
+    int linger = ROUTER_LINGER_MS;
+    zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(s->router);
+    s->router = NULL;
+    for (int i = 0; i < n; i++) {
+        zmq_close(s->wsock[i]);
+        s->wsock[i] = NULL;
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void s_topics_notify(void *arg)
+{
+    sl_publisher_notify(arg);
+}
+
+static int s_bind_router(seglog_server_t *s)
+{
+    s->router = zmq_socket(s->ctx, ZMQ_ROUTER);
+    if (!s->router)
+        return zmq_errno();
+    int64_t maxmsg = (int64_t)seglog_server_max_message_bytes(&s->cfg);
+    int hwm = CLIENT_HWM, one = 1, linger = 0;
+    int hb_ivl = 10000, hb_timeout = 30000;
+    /* All options before bind: MAXMSGSIZE applies to peers accepted later. */
+    zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+    zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    if (zmq_bind(s->router, s->cfg.bind) != 0) {
+        int e = zmq_errno();
+        sl_log(SL_LOG_ERROR, "cannot bind request socket endpoint=%s error=\"%s\"", s->cfg.bind,
+               zmq_strerror(e));
+        return e;
+    }
+    size_t len = sizeof s->endpoint;
+    if (zmq_getsockopt(s->router, ZMQ_LAST_ENDPOINT, s->endpoint, &len) != 0)
+        return zmq_errno();
+    return 0;
+}
+
+static int s_start_workers(seglog_server_t *s)
+{
+    s->wsock = calloc((size_t)s->nworkers, sizeof *s->wsock);
+    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+    s->fe_items = calloc((size_t)s->nworkers + 2, sizeof *s->fe_items);
+    s->fe_stop_sent = calloc((size_t)s->nworkers, sizeof *s->fe_stop_sent);
+    s->fe_done = calloc((size_t)s->nworkers, sizeof *s->fe_done);
+    s->fe_held = calloc(1, sizeof *s->fe_held);
+    if (!s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent || !s->fe_done || !s->fe_held)
+        return SEGLOG_E_NOMEM;
+    size_t maxmsg = (size_t)seglog_server_max_message_bytes(&s->cfg);
+    for (int i = 0; i < s->nworkers; i++) {
+        char ep[128];
+        snprintf(ep, sizeof ep, "inproc://seglog-%p-worker-%d", (void *)s, i);
+        s->wsock[i] = zmq_socket(s->ctx, ZMQ_PAIR);
+        if (!s->wsock[i])
+            return zmq_errno();
+        int hwm = INPROC_HWM, linger = 0;
+        zmq_setsockopt(s->wsock[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(s->wsock[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(s->wsock[i], ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(s->wsock[i], ep) != 0)
+            return zmq_errno();
+        sl_worker_config_t wc = {
+            .id = i,
+            .zmq_ctx = s->ctx,
+            .endpoint = ep,
+            .topics = s->topics,
+            .max_record_bytes = s->cfg.max_record_bytes,
+            .max_consume_bytes = seglog_server_max_consume_bytes(&s->cfg),
+            .arena_limit = 4 * maxmsg + (1u << 20),
+            .stats = &s->stats,
+        };
+        int rc = sl_worker_new(&wc, &s->workers[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Tear down whatever new() built, in reverse order. Only called while the
+ * front end is not running. */
+static void s_teardown(seglog_server_t *s)
+{
+    /* Workers that started are blocked in recv: tell them to stop. */
+    for (int i = 0; s->workers && i < s->nworkers; i++) {
+        if (!s->workers[i])
+            continue;
+        zmq_send(s->wsock[i], SL_CTRL_STOP, strlen(SL_CTRL_STOP), 0);
+        char buf[8];
+        while (zmq_recv(s->wsock[i], buf, sizeof buf, 0) >= 0 &&
+               !(memcmp(buf, SL_CTRL_DONE, 4) == 0))
+            ;
+        sl_worker_destroy(&s->workers[i]);
+    }
+    for (int i = 0; s->wsock && i < s->nworkers; i++)
+        if (s->wsock[i])
+            zmq_close(s->wsock[i]);
+    if (s->router)
+        zmq_close(s->router);
+    sl_publisher_destroy(&s->publisher);
+    sl_topics_destroy(&s->topics);
+    if (s->ctx)
+        zmq_ctx_term(s->ctx);
+    if (s->stop_fd >= 0)
+        close(s->stop_fd);
+    free(s->wsock);
+    free(s->workers);
+    free(s->fe_items);
+    free(s->fe_stop_sent);
+    free(s->fe_done);
+    free(s->fe_held);
+    free(s->data_dir);
+    free(s->bind);
+    free(s->pub);
+    free(s);
+}
+
+int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
+{
+    if (!cfg || !out)
+        return SEGLOG_E_INVAL;
+    int rc = s_validate(cfg);
+    if (rc)
+        return rc;
+    seglog_server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return SEGLOG_E_NOMEM;
+    s->stop_fd = -1;
+    s->cfg = *cfg;
+    s->data_dir = strdup(cfg->data_dir);
+    s->bind = strdup(cfg->bind);
+    s->pub = strdup(cfg->pub);
+    if (!s->data_dir || !s->bind || !s->pub) {
+        s_teardown(s);
+        return SEGLOG_E_NOMEM;
+    }
+    s->cfg.data_dir = s->data_dir;
+    s->cfg.bind = s->bind;
+    s->cfg.pub = s->pub;
+    if (s->cfg.workers == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        s->cfg.workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
+    }
+    s->nworkers = s->cfg.workers;
+
+    s->ctx = zmq_ctx_new();
+    s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!s->ctx || s->stop_fd < 0) {
+        rc = s->ctx ? errno : zmq_errno();
+        s_teardown(s);
+        return rc;
+    }
+    sl_publisher_config_t pc = {
+        .zmq_ctx = s->ctx,
+        .endpoint = s->cfg.pub,
+        .hwm = s->cfg.pub_hwm,
+        .heartbeat_ms = s->cfg.heartbeat_ms,
+        .stats = &s->stats,
+    };
+    rc = sl_publisher_new(&pc, &s->publisher);
+    if (!rc) {
+        sl_topics_config_t tc = {
+            .data_dir = s->cfg.data_dir,
+            .max_topics = s->cfg.max_topics,
+            .notify = s_topics_notify,
+            .notify_arg = s->publisher,
+        };
+        seglog_config_default(&tc.log);
+        tc.log.max_store_bytes = s->cfg.segment_bytes;
+        /* An index entry per record; records are rarely below 64 bytes,
+         * and an index that fills first just rolls the segment early. */
+        uint64_t ib = s->cfg.segment_bytes / 8;
+        tc.log.max_index_bytes = ib < 4096 ? 4096 : ib > (8u << 20) ? (8u << 20) : ib & ~7ull;
+        tc.log.max_record_bytes = s->cfg.max_record_bytes + LOG_RECORD_OVERHEAD;
+        tc.log.sync = s->cfg.sync;
+        tc.log.sync_interval_ms = s->cfg.sync_interval_ms ? s->cfg.sync_interval_ms : 1000;
+        rc = sl_topics_new(&tc, &s->topics);
+    }
+    if (!rc)
+        rc = s_bind_router(s);
+    if (!rc)
+        rc = s_start_workers(s);
+    if (!rc)
+        rc = sl_publisher_start(s->publisher, s->topics);
+    if (!rc) {
+        rc = pthread_create(&s->fe, NULL, s_frontend, s);
+        s->fe_started = rc == 0;
+    }
+    if (rc) {
+        sl_log(SL_LOG_ERROR, "server start failed error=\"%s\"", sl_strerror(rc));
+        s_teardown(s);
+        return rc;
+    }
+    const char *sync = s->cfg.sync == SEGLOG_SYNC_NONE     ? "none"
+                       : s->cfg.sync == SEGLOG_SYNC_ALWAYS ? "always"
+                                                           : "interval";
+    sl_log(SL_LOG_INFO,
+           "started data_dir=%s workers=%d sync=%s sync_interval_ms=%" PRIu32
+           " segment_bytes=%" PRIu64 " max_record_bytes=%" PRIu32 " max_message_bytes=%" PRIu64
+           " pub_hwm=%d topics=%zu",
+           s->cfg.data_dir, s->nworkers, sync, s->cfg.sync_interval_ms, s->cfg.segment_bytes,
+           s->cfg.max_record_bytes, seglog_server_max_message_bytes(&s->cfg), s->cfg.pub_hwm,
+           sl_topics_count(s->topics));
+    sl_log(SL_LOG_INFO, "listening on %s", s->endpoint);
+    sl_log(SL_LOG_INFO, "publishing on %s", sl_publisher_endpoint(s->publisher));
+    *out = s;
+    return 0;
+}
+
+const char *seglog_server_endpoint(const seglog_server_t *s)
+{
+    return s->endpoint;
+}
+
+const char *seglog_server_pub_endpoint(const seglog_server_t *s)
+{
+    return sl_publisher_endpoint(s->publisher);
+}
+
+int seglog_server_stop(seglog_server_t *s)
+{
+    if (!s)
+        return SEGLOG_E_INVAL;
+    if (s->stopped)
+        return s->stop_rc;
+    s->stopped = 1;
+    sl_log(SL_LOG_INFO, "shutting down");
+    uint64_t one = 1;
+    ssize_t w = write(s->stop_fd, &one, sizeof one);
+    (void)w;
+    if (s->fe_started)
+        pthread_join(s->fe, NULL);
+    s->fe_started = 0;
+    for (int i = 0; i < s->nworkers; i++)
+        sl_worker_destroy(&s->workers[i]);
+    /* No appends any more. Sync, so that everything is committed and the
+     * publisher sends it; then close (clean-shutdown marker). */
+    int rc = sl_topics_sync_all(s->topics);
+    sl_publisher_stop(s->publisher);
+    int rc2 = sl_topics_close_all(s->topics);
+    s->stop_rc = rc ? rc : rc2;
+    seglog_server_stats_t st;
+    seglog_server_stats(s, &st);
+    sl_log(s->stop_rc ? SL_LOG_ERROR : SL_LOG_INFO,
+           "stopped clean=%d requests=%" PRIu64 " bad_requests=%" PRIu64 " replies_dropped=%" PRIu64
+           " published=%" PRIu64 " heartbeats=%" PRIu64,
+           s->stop_rc == 0, st.requests, st.bad_requests, st.replies_dropped, st.published,
+           st.heartbeats);
+    return s->stop_rc;
+}
+
+void seglog_server_destroy(seglog_server_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    seglog_server_t *s = *s_p;
+    *s_p = NULL;
+    seglog_server_stop(s);
+    /* Every worker is gone and the front end closed its sockets. */
+    free(s->workers);
+    s->workers = NULL;
+    free(s->wsock);
+    s->wsock = NULL;
+    s_teardown(s);
+}
+
+int seglog_server_topic_recovery(seglog_server_t *s, const char *topic, seglog_recovery_t *out)
+{
+    sl_topic_t *tp;
+    if (!s || !topic || !out || sl_topics_get(s->topics, topic, strlen(topic), 0, &tp))
+        return SEGLOG_E_INVAL;
+    *out = tp->recovery;
+    return 0;
+}
+
+void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out)
+{
+    out->requests = SL_STAT_GET(&s->stats, requests);
+    out->replies_dropped = SL_STAT_GET(&s->stats, replies_dropped);
+    out->bad_requests = SL_STAT_GET(&s->stats, bad_requests);
+    out->published = SL_STAT_GET(&s->stats, published);
+    out->heartbeats = SL_STAT_GET(&s->stats, heartbeats);
+}

@@ -1,0 +1,382 @@
+/* topics.c - see topics.h */
+#include "topics.h"
+
+#include "errors.h"
+#include "slog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sl_topics {
+    char *data_dir;
+    int dir_fd; /* holds the flock */
+    seglog_config_t log_cfg;
+    uint32_t max_topics;
+    void (*notify)(void *arg);
+    void *notify_arg;
+    size_t mask;                  /* table size - 1; the size is a power of two */
+    _Atomic(sl_topic_t *) *table; /* open addressing; slots are set once */
+    _Atomic(sl_topic_t *) head;   /* newest topic */
+    atomic_size_t count;
+    pthread_mutex_t create_mu; /* serialises creation; lookups take no lock */
+};
+
+int sl_topic_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > SL_TOPIC_NAME_MAX)
+        return 0;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static uint64_t s_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static sl_topic_t *s_lookup(sl_topics_t *t, const char *name, size_t len)
+{
+    for (size_t i = s_hash(name, len) & t->mask;; i = (i + 1) & t->mask) {
+        sl_topic_t *tp = atomic_load_explicit(&t->table[i], memory_order_acquire);
+        if (!tp)
+            return NULL;
+        if (tp->name_len == len && memcmp(tp->name, name, len) == 0)
+            return tp;
+    }
+}
+
+/* Caller holds create_mu. The table has room: it is twice max_topics. */
+static void s_insert(sl_topics_t *t, sl_topic_t *tp)
+{
+    size_t i = s_hash(tp->name, tp->name_len) & t->mask;
+    while (atomic_load_explicit(&t->table[i], memory_order_relaxed))
+        i = (i + 1) & t->mask;
+    atomic_store_explicit(&tp->next, atomic_load(&t->head), memory_order_relaxed);
+    atomic_store_explicit(&t->table[i], tp, memory_order_release);
+    atomic_store_explicit(&t->head, tp, memory_order_release);
+    atomic_fetch_add(&t->count, 1);
+}
+
+static void s_on_commit(void *arg, uint64_t committed_next)
+{
+    sl_topic_t *tp = arg;
+    uint64_t cur = atomic_load(&tp->committed);
+    /* Two syncing threads may report out of order; keep the maximum. */
+    while (committed_next > cur &&
+           !atomic_compare_exchange_weak(&tp->committed, &cur, committed_next))
+        ;
+    if (tp->owner->notify)
+        tp->owner->notify(tp->owner->notify_arg);
+}
+
+static void s_log_fn(void *arg, int level, const char *msg)
+{
+    sl_topic_t *tp = arg;
+    int lvl = level == SEGLOG_LEVEL_ERROR  ? SL_LOG_ERROR
+              : level == SEGLOG_LEVEL_WARN ? SL_LOG_WARN
+                                           : SL_LOG_INFO;
+    char q[1024];
+    sl_log(lvl, "log core topic=%s msg=%s", tp->name, sl_log_quote(q, sizeof q, msg, strlen(msg)));
+}
+
+static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+{
+    sl_topic_t *tp = calloc(1, sizeof *tp);
+    if (!tp)
+        return SEGLOG_E_NOMEM;
+    memcpy(tp->name, name, len);
+    tp->name_len = len;
+    tp->index = (uint32_t)atomic_load(&t->count);
+    tp->owner = t;
+    size_t plen = strlen(t->data_dir) + 1 + len + 1;
+    char *path = malloc(plen);
+    if (!path) {
+        free(tp);
+        return SEGLOG_E_NOMEM;
+    }
+    snprintf(path, plen, "%s/%s", t->data_dir, tp->name);
+    seglog_config_t cfg = t->log_cfg;
+    cfg.on_commit = s_on_commit;
+    cfg.on_commit_arg = tp;
+    cfg.log_fn = s_log_fn;
+    cfg.log_arg = tp;
+    int rc = seglog_log_open(path, &cfg, &tp->log);
+    free(path);
+    if (rc) {
+        sl_log(SL_LOG_ERROR, "topic open failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
+        free(tp);
+        return rc;
+    }
+    seglog_log_recovery(tp->log, &tp->recovery);
+    uint64_t committed = 0, next = 0, lowest = 0;
+    seglog_log_committed_offset(tp->log, &committed);
+    seglog_log_next_offset(tp->log, &next);
+    seglog_log_lowest_offset(tp->log, &lowest);
+    tp->publish_from = committed;
+    atomic_store(&tp->committed, committed);
+    const seglog_recovery_t *r = &tp->recovery;
+    sl_log(SL_LOG_INFO,
+           "topic %s topic=%s clean=%d segments=%" PRIu32 " lowest=%" PRIu64 " next=%" PRIu64
+           " indexes_rebuilt=%" PRIu32 " indexes_repaired=%" PRIu32 " bytes_truncated=%" PRIu64
+           " records_recovered=%" PRIu64 " files_ignored=%" PRIu32,
+           create ? "created" : "opened", tp->name, r->clean, r->segments, lowest, next,
+           r->indexes_rebuilt, r->indexes_repaired, r->bytes_truncated, r->records_recovered,
+           r->files_ignored);
+    *out = tp;
+    return 0;
+}
+
+static int s_mkdir_p(const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p)
+        return SEGLOG_E_NOMEM;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            rc = errno;
+            break;
+        }
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    free(p);
+    return rc;
+}
+
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the topic directories in the data directory, sorted. */
+static int s_scan(sl_topics_t *t, char ***names_out, size_t *n_out)
+{
+    int fd = dup(t->dir_fd);
+    if (fd < 0)
+        return errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    rewinddir(d);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(t->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (!sl_topic_name_valid(de->d_name, strlen(de->d_name))) {
+            char q[300];
+            sl_log(SL_LOG_WARN, "ignoring directory that is not a topic name dir=%s",
+                   sl_log_quote(q, sizeof q, de->d_name, strlen(de->d_name)));
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                rc = SEGLOG_E_NOMEM;
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            rc = SEGLOG_E_NOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return rc;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, s_cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
+{
+    if (!cfg || !cfg->data_dir || !*cfg->data_dir || cfg->max_topics == 0 || !out)
+        return SEGLOG_E_INVAL;
+    sl_topics_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return SEGLOG_E_NOMEM;
+    t->dir_fd = -1;
+    t->log_cfg = cfg->log;
+    t->max_topics = cfg->max_topics;
+    t->notify = cfg->notify;
+    t->notify_arg = cfg->notify_arg;
+    pthread_mutex_init(&t->create_mu, NULL);
+    size_t size = 16;
+    while (size < 2 * (size_t)cfg->max_topics)
+        size *= 2;
+    t->mask = size - 1;
+    t->table = calloc(size, sizeof *t->table);
+    t->data_dir = strdup(cfg->data_dir);
+    int rc = (!t->table || !t->data_dir) ? SEGLOG_E_NOMEM : 0;
+    if (rc == 0)
+        rc = s_mkdir_p(t->data_dir);
+    if (rc == 0) {
+        t->dir_fd = open(t->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (t->dir_fd < 0)
+            rc = errno;
+    }
+    if (rc == 0 && flock(t->dir_fd, LOCK_EX | LOCK_NB) < 0)
+        rc = errno == EWOULDBLOCK ? SEGLOG_E_LOCKED : errno;
+    if (rc) {
+        sl_log(SL_LOG_ERROR, "cannot use data directory dir=%s error=\"%s\"", cfg->data_dir,
+               sl_strerror(rc));
+        sl_topics_destroy(&t);
+        return rc;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    rc = s_scan(t, &names, &n);
+    if (rc == 0 && n > t->max_topics) {
+        sl_log(SL_LOG_ERROR, "data directory holds more topics than --max-topics topics=%zu max=%u",
+               n, t->max_topics);
+        rc = SL_E_TOO_MANY_TOPICS;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sl_topic_t *tp;
+        if (rc == 0 && (rc = s_open_topic(t, names[i], strlen(names[i]), 0, &tp)) == 0)
+            s_insert(t, tp);
+        free(names[i]);
+    }
+    free(names);
+    if (rc) {
+        sl_topics_destroy(&t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+{
+    if (len == 0) {
+        name = SL_DEFAULT_TOPIC;
+        len = strlen(SL_DEFAULT_TOPIC);
+    }
+    if (!sl_topic_name_valid(name, len))
+        return SL_E_INVALID_TOPIC;
+    sl_topic_t *tp = s_lookup(t, name, len);
+    if (tp) {
+        *out = tp;
+        return 0;
+    }
+    if (!create)
+        return SL_E_UNKNOWN_TOPIC;
+    pthread_mutex_lock(&t->create_mu);
+    int rc = 0;
+    tp = s_lookup(t, name, len);
+    if (!tp) {
+        if (atomic_load(&t->count) >= t->max_topics)
+            rc = SL_E_TOO_MANY_TOPICS;
+        else if ((rc = s_open_topic(t, name, len, 1, &tp)) == 0)
+            s_insert(t, tp);
+    }
+    pthread_mutex_unlock(&t->create_mu);
+    if (rc == 0)
+        *out = tp;
+    return rc;
+}
+
+sl_topic_t *sl_topics_first(sl_topics_t *t)
+{
+    return atomic_load_explicit(&t->head, memory_order_acquire);
+}
+
+size_t sl_topics_count(sl_topics_t *t)
+{
+    return atomic_load(&t->count);
+}
+
+int sl_topics_sync_all(sl_topics_t *t)
+{
+    int first = 0;
+    for (sl_topic_t *tp = sl_topics_first(t); tp; tp = atomic_load(&tp->next)) {
+        int rc = seglog_log_sync(tp->log);
+        if (rc && rc != SEGLOG_E_CLOSED) {
+            sl_log(SL_LOG_ERROR, "sync failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
+            if (!first)
+                first = rc;
+        }
+    }
+    return first;
+}
+
+int sl_topics_close_all(sl_topics_t *t)
+{
+    int first = 0;
+    for (sl_topic_t *tp = sl_topics_first(t); tp; tp = atomic_load(&tp->next)) {
+        int rc = seglog_log_close(tp->log);
+        if (rc && rc != SEGLOG_E_CLOSED) {
+            sl_log(SL_LOG_ERROR, "close failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
+            if (!first)
+                first = rc;
+        }
+    }
+    return first;
+}
+
+void sl_topics_destroy(sl_topics_t **t_p)
+{
+    if (!t_p || !*t_p)
+        return;
+    sl_topics_t *t = *t_p;
+    *t_p = NULL;
+    sl_topic_t *tp = atomic_load(&t->head);
+    while (tp) {
+        sl_topic_t *next = atomic_load(&tp->next);
+        seglog_log_destroy(&tp->log);
+        free(tp);
+        tp = next;
+    }
+    if (t->dir_fd >= 0)
+        close(t->dir_fd);
+    pthread_mutex_destroy(&t->create_mu);
+    free(t->table);
+    free(t->data_dir);
+    free(t);
+}

@@ -1,0 +1,563 @@
+/* worker.c - see worker.h */
+#include "worker.h"
+
+#include "codec.h"
+#include "errors.h"
+#include "itercache.h"
+#include "mem.h"
+#include "slog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define BATCH_MAX      256         /* requests taken before the group commit */
+#define BATCH_BYTES    (16u << 20) /* reply bytes held before the group commit */
+#define ITER_SLOTS     8
+#define INPROC_HWM     1000
+#define REPLY_BUF_KEEP (4u << 20)
+#define ERRMSG_MAX     512
+
+/* One request of the current batch and its reply. */
+typedef struct {
+    zmq_msg_t env[SL_MAX_FRAMES]; /* routing id + envelope, echoed back */
+    int nenv;
+    zmq_msg_t reply;
+    int has_reply;
+    /* a produce waiting for its commit */
+    int pending;
+    sl_topic_t *topic;
+    seglog_commit_t token;
+    uint64_t id, first;
+    uint32_t count;
+} slot_t;
+
+struct sl_worker {
+    sl_worker_config_t cfg;
+    void *sock;
+    pthread_t thread;
+    int started;
+    sl_arena_t *arena;
+    sl_buf_t out;
+    sl_itercache_t *iters;
+    slot_t *batch;
+    size_t nbatch;
+    size_t batch_bytes;
+};
+
+static uint64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Move the encoded reply (data, len) into the slot's reply frame. */
+static void s_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
+{
+    if (zmq_msg_init_size(&slot->reply, len) != 0) {
+        /* Out of memory: send an empty frame rather than nothing, so the
+         * reply order of the connection is kept. */
+        zmq_msg_init(&slot->reply);
+    } else if (len) {
+        memcpy(zmq_msg_data(&slot->reply), data, len);
+    }
+    slot->has_reply = 1;
+    w->batch_bytes += len;
+}
+
+static void s_reply_buf(sl_worker_t *w, slot_t *slot)
+{
+    s_set_reply(w, slot, w->out.data, w->out.len);
+    sl_buf_clear(&w->out, REPLY_BUF_KEEP);
+}
+
+static void s_reply_error(sl_worker_t *w, slot_t *slot, uint64_t id, int err, const char *msg)
+{
+    w->out.len = 0;
+    if (sl_codec_encode_error(&w->out, id, sl_error_wire(err), msg) != 0)
+        w->out.len = 0;
+    s_reply_buf(w, slot);
+}
+
+static const char *s_quote_topic(char *buf, size_t cap, const sl_request_t *req)
+{
+    return sl_log_quote(buf, cap, req->topic, req->topic_len);
+}
+
+/* The error reply for a failed topic lookup, with a message that says why. */
+static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, int err)
+{
+    char q[300], msg[ERRMSG_MAX];
+    s_quote_topic(q, sizeof q, req);
+    switch (err) {
+    case SL_E_INVALID_TOPIC:
+        snprintf(msg, sizeof msg,
+                 "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
+                 "\"..\"",
+                 q);
+        sl_log_client("invalid topic worker=%d topic=%s", w->cfg.id, q);
+        break;
+    case SL_E_UNKNOWN_TOPIC:
+        snprintf(msg, sizeof msg, "unknown topic %s", q);
+        break;
+    case SL_E_TOO_MANY_TOPICS:
+        snprintf(msg, sizeof msg, "cannot create topic %s: the server holds its maximum of topics",
+                 q);
+        sl_log_client("topic limit reached worker=%d topic=%s", w->cfg.id, q);
+        break;
+    default:
+        snprintf(msg, sizeof msg, "cannot open topic %s: %s", q, sl_strerror(err));
+        sl_log(SL_LOG_ERROR, "topic open failed topic=%s error=\"%s\"", q, sl_strerror(err));
+        break;
+    }
+    s_reply_error(w, slot, req->id, err, msg);
+}
+
+/* An error from the log core while serving req on tp. */
+static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, const sl_topic_t *tp,
+                        const char *what, int err)
+{
+    char msg[ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s on topic \"%s\" failed: %s", what, tp->name, sl_strerror(err));
+    sl_wire_code_t code = sl_error_wire(err);
+    if (code == SL_WIRE_STORAGE || code == SL_WIRE_CORRUPT || code == SL_WIRE_INTERNAL)
+        sl_log(SL_LOG_ERROR, "%s failed topic=%s error=\"%s\"", what, tp->name, sl_strerror(err));
+    s_reply_error(w, slot, req->id, err, msg);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < req->nrecords; i++) {
+        const sl_record_t *r = &req->records[i];
+        if (r->key_len + r->value_len > w->cfg.max_record_bytes) {
+            char msg[ERRMSG_MAX];
+            snprintf(msg, sizeof msg,
+                     "record %zu of %zu has %zu bytes of key + value; the limit is %" PRIu32, i,
+                     req->nrecords, r->key_len + r->value_len, w->cfg.max_record_bytes);
+            sl_log_client("record too large worker=%d topic=%s bytes=%zu limit=%" PRIu32, w->cfg.id,
+                          tp->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
+            s_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
+            return;
+        }
+    }
+    uint64_t now = 0;
+    struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
+    for (size_t i = 0; iov && i < req->nrecords; i++) {
+        sl_record_t r = req->records[i];
+        if (r.timestamp_ms == 0)
+            r.timestamp_ms = now ? now : (now = s_now_ms());
+        size_t n = sl_codec_stored_size(&r);
+        uint8_t *p = sl_arena_alloc(w->arena, n);
+        if (!p) {
+            iov = NULL;
+            break;
+        }
+        iov[i].iov_base = p;
+        iov[i].iov_len = sl_codec_stored_write(&r, p);
+        total += n;
+    }
+    if (!iov) {
+        s_reply_error(w, slot, req->id, SL_E_BAD_REQUEST, "request too large to process");
+        return;
+    }
+    uint64_t first = 0;
+    rc = seglog_log_append_batch_nowait(tp->log, iov, req->nrecords, &first, &slot->token);
+    if (rc) {
+        if (rc == SEGLOG_E_BATCH_TOO_LARGE) {
+            char msg[ERRMSG_MAX];
+            snprintf(msg, sizeof msg,
+                     "batch of %zu records (%zu bytes stored) does not fit in one segment",
+                     req->nrecords, total);
+            s_reply_error(w, slot, req->id, rc, msg);
+            return;
+        }
+        s_log_error(w, slot, req, tp, "append", rc);
+        return;
+    }
+    slot->pending = 1;
+    slot->topic = tp;
+    slot->id = req->id;
+    slot->first = first;
+    slot->count = (uint32_t)req->nrecords;
+}
+
+static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    seglog_iter_t *it;
+    rc = sl_itercache_get(w->iters, tp->log, &it);
+    if (rc) {
+        s_log_error(w, slot, req, tp, "consume", rc);
+        return;
+    }
+    size_t max_bytes = req->max_bytes && req->max_bytes < w->cfg.max_consume_bytes
+                           ? req->max_bytes
+                           : w->cfg.max_consume_bytes;
+    uint64_t lowest = 0, end = 0;
+    rc = seglog_iter_seek(it, req->offset, req->max_records, max_bytes);
+    if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE || rc == SEGLOG_E_OFFSET_TRUNCATED) {
+        char msg[ERRMSG_MAX];
+        seglog_log_lowest_offset(tp->log, &lowest);
+        seglog_log_next_offset(tp->log, &end);
+        if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE && req->offset <= end) {
+            /* At the end of the log: an empty answer, not an error. */
+            const uint8_t *m;
+            size_t mlen;
+            if (sl_codec_consume_begin(&w->out) == 0) {
+                sl_codec_consume_finish(&w->out, req->id, req->offset, lowest, end, &m, &mlen);
+                s_set_reply(w, slot, m, mlen);
+                sl_buf_clear(&w->out, REPLY_BUF_KEEP);
+            } else {
+                s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
+            }
+            return;
+        }
+        if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE)
+            snprintf(msg, sizeof msg,
+                     "offset %" PRIu64 " is past the end of topic \"%s\" (next offset %" PRIu64 ")",
+                     req->offset, tp->name, end);
+        else
+            snprintf(msg, sizeof msg,
+                     "offset %" PRIu64 " is below the lowest offset %" PRIu64
+                     " of topic \"%s\" (truncated)",
+                     req->offset, lowest, tp->name);
+        s_reply_error(w, slot, req->id, rc, msg);
+        return;
+    }
+    if (rc) {
+        s_log_error(w, slot, req, tp, "consume", rc);
+        return;
+    }
+    if (sl_codec_consume_begin(&w->out)) {
+        s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
+        return;
+    }
+    size_t n = 0;
+    for (;;) {
+        uint64_t off;
+        const void *data;
+        size_t len;
+        rc = seglog_iter_next(it, &off, &data, &len);
+        if (rc <= 0)
+            break;
+        if (sl_codec_consume_add(&w->out, off, data, len)) {
+            rc = SEGLOG_E_NOMEM;
+            break;
+        }
+        n++;
+    }
+    if (rc < 0 && n == 0) {
+        sl_buf_clear(&w->out, REPLY_BUF_KEEP);
+        s_log_error(w, slot, req, tp, "consume", rc);
+        return;
+    }
+    if (rc < 0) /* serve what was read; the next consume starts at the bad record */
+        sl_log(SL_LOG_ERROR, "consume stopped early topic=%s offset=%" PRIu64 " error=\"%s\"",
+               tp->name, seglog_iter_position(it), sl_strerror(rc));
+    seglog_log_lowest_offset(tp->log, &lowest);
+    seglog_log_next_offset(tp->log, &end);
+    const uint8_t *m;
+    size_t mlen;
+    sl_codec_consume_finish(&w->out, req->id, seglog_iter_position(it), lowest, end, &m, &mlen);
+    s_set_reply(w, slot, m, mlen);
+    sl_buf_clear(&w->out, REPLY_BUF_KEEP);
+}
+
+static void s_offsets(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    uint64_t lowest = 0, next = 0, epoch = 0, committed = 0;
+    rc = seglog_log_lowest_offset(tp->log, &lowest);
+    if (!rc)
+        rc = seglog_log_next_offset(tp->log, &next);
+    if (!rc)
+        rc = seglog_log_epoch(tp->log, &epoch);
+    if (!rc)
+        rc = seglog_log_committed_offset(tp->log, &committed);
+    if (rc) {
+        s_log_error(w, slot, req, tp, "offsets", rc);
+        return;
+    }
+    w->out.len = 0;
+    if (sl_codec_encode_offsets(&w->out, req->id, lowest, next, epoch, committed))
+        w->out.len = 0;
+    s_reply_buf(w, slot);
+}
+
+static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    uint64_t next = 0, lowest = 0;
+    rc = seglog_log_next_offset(tp->log, &next);
+    if (!rc && req->lowest_offset > next) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "cannot truncate topic \"%s\" to %" PRIu64 ": past its next offset %" PRIu64,
+                 tp->name, req->lowest_offset, next);
+        s_reply_error(w, slot, req->id, SEGLOG_E_OFFSET_OUT_OF_RANGE, msg);
+        return;
+    }
+    if (!rc)
+        rc = seglog_log_truncate(tp->log, req->lowest_offset, &lowest);
+    if (rc) {
+        s_log_error(w, slot, req, tp, "truncate", rc);
+        return;
+    }
+    sl_log(SL_LOG_INFO, "truncated topic=%s requested=%" PRIu64 " lowest=%" PRIu64, tp->name,
+           req->lowest_offset, lowest);
+    w->out.len = 0;
+    if (sl_codec_encode_truncate(&w->out, req->id, lowest))
+        w->out.len = 0;
+    s_reply_buf(w, slot);
+}
+
+static void s_handle(sl_worker_t *w, slot_t *slot, zmq_msg_t *frame)
+{
+    sl_request_t req;
+    const char *why = NULL;
+    sl_arena_reset(w->arena);
+    int rc =
+        sl_codec_decode_request(w->arena, zmq_msg_data(frame), zmq_msg_size(frame), &req, &why);
+    if (rc) {
+        SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
+        sl_log_client("bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id,
+                      zmq_msg_size(frame), why);
+        s_reply_error(w, slot, req.id, rc, why);
+        return;
+    }
+    switch (req.type) {
+    case SL_REQ_PRODUCE:
+        s_produce(w, slot, &req);
+        break;
+    case SL_REQ_CONSUME:
+        s_consume(w, slot, &req);
+        break;
+    case SL_REQ_OFFSETS:
+        s_offsets(w, slot, &req);
+        break;
+    case SL_REQ_TRUNCATE:
+        s_truncate(w, slot, &req);
+        break;
+    }
+    if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */
+        s_reply_error(w, slot, req.id, SEGLOG_E_INVAL, "internal error");
+}
+
+/* ---- the batch ---------------------------------------------------------- */
+
+/* Read one message. Returns 1 for a request (in slot), 2 for STOP, 0 if
+ * nothing was ready (DONTWAIT), -1 if the socket is gone. */
+static int s_recv(sl_worker_t *w, slot_t *slot, int flags)
+{
+    zmq_msg_t extra;
+    int nframes = 0;
+    slot->nenv = 0;
+    slot->has_reply = 0;
+    slot->pending = 0;
+    for (;;) {
+        /* Frames land in env[] directly; the last one is the request. The
+         * front end caps the frame count, so `extra` is only a guard. */
+        zmq_msg_t *f = slot->nenv < SL_MAX_FRAMES ? &slot->env[slot->nenv] : &extra;
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, w->sock, nframes == 0 ? flags : 0) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(f);
+            for (int i = 0; i < slot->nenv; i++)
+                zmq_msg_close(&slot->env[i]);
+            slot->nenv = 0;
+            return e == EAGAIN || e == EINTR ? 0 : -1;
+        }
+        nframes++;
+        if (!zmq_msg_more(f))
+            break;
+        if (f == &extra)
+            zmq_msg_close(f);
+        else
+            slot->nenv++;
+    }
+    zmq_msg_t *req = slot->nenv < SL_MAX_FRAMES ? &slot->env[slot->nenv] : &extra;
+    if (slot->nenv == 0) {
+        size_t n = strlen(SL_CTRL_STOP);
+        int stop = zmq_msg_size(req) == n && memcmp(zmq_msg_data(req), SL_CTRL_STOP, n) == 0;
+        zmq_msg_close(req);
+        return stop ? 2 : 0;
+    }
+    s_handle(w, slot, req);
+    zmq_msg_close(req);
+    return 1;
+}
+
+/* Commit every pending produce (one commit_wait per request; after the
+ * first, the rest on the same log find their offsets committed already),
+ * then send every reply in request order. */
+static void s_flush(sl_worker_t *w)
+{
+    for (size_t i = 0; i < w->nbatch; i++) {
+        slot_t *slot = &w->batch[i];
+        if (!slot->pending)
+            continue;
+        int rc = seglog_log_commit_wait(slot->topic->log, &slot->token);
+        if (rc) {
+            char msg[ERRMSG_MAX];
+            snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", slot->topic->name,
+                     sl_strerror(rc));
+            sl_log(SL_LOG_ERROR, "commit failed topic=%s error=\"%s\"", slot->topic->name,
+                   sl_strerror(rc));
+            s_reply_error(w, slot, slot->id, rc, msg);
+        } else {
+            w->out.len = 0;
+            if (sl_codec_encode_produce(&w->out, slot->id, slot->first, slot->count))
+                w->out.len = 0;
+            s_reply_buf(w, slot);
+        }
+        slot->pending = 0;
+    }
+    for (size_t i = 0; i < w->nbatch; i++) {
+        slot_t *slot = &w->batch[i];
+        int ok = 1;
+        for (int f = 0; f < slot->nenv; f++) {
+            if (ok && zmq_msg_send(&slot->env[f], w->sock, ZMQ_SNDMORE) < 0)
+                ok = 0;
+            if (!ok)
+                zmq_msg_close(&slot->env[f]);
+        }
+        if (!ok || zmq_msg_send(&slot->reply, w->sock, 0) < 0)
+            zmq_msg_close(&slot->reply);
+        slot->nenv = 0;
+        slot->has_reply = 0;
+    }
+    w->nbatch = 0;
+    w->batch_bytes = 0;
+}
+
+static void *s_main(void *arg)
+{
+    sl_worker_t *w = arg;
+    int stop = 0;
+    while (!stop) {
+        int rc = s_recv(w, &w->batch[0], 0);
+        if (rc < 0)
+            break;
+        if (rc == 2)
+            stop = 1;
+        if (rc == 1) {
+            w->nbatch = 1;
+            /* Take whatever else is ready: the group commit. */
+            while (w->nbatch < BATCH_MAX && w->batch_bytes < BATCH_BYTES) {
+                rc = s_recv(w, &w->batch[w->nbatch], ZMQ_DONTWAIT);
+                if (rc == 1)
+                    w->nbatch++;
+                else {
+                    if (rc == 2)
+                        stop = 1;
+                    break;
+                }
+            }
+        }
+        s_flush(w);
+    }
+    sl_itercache_destroy(&w->iters); /* before any log closes */
+    zmq_send(w->sock, SL_CTRL_DONE, strlen(SL_CTRL_DONE), 0);
+    zmq_close(w->sock);
+    w->sock = NULL;
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void s_free(sl_worker_t *w)
+{
+    if (w->sock)
+        zmq_close(w->sock);
+    sl_itercache_destroy(&w->iters);
+    sl_arena_destroy(&w->arena);
+    sl_buf_free(&w->out);
+    free(w->batch);
+    free(w);
+}
+
+int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out)
+{
+    sl_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return SEGLOG_E_NOMEM;
+    w->cfg = *cfg;
+    int rc = sl_arena_new(cfg->arena_limit, &w->arena);
+    if (!rc)
+        rc = sl_itercache_new(ITER_SLOTS, &w->iters);
+    if (!rc && !(w->batch = calloc(BATCH_MAX, sizeof *w->batch)))
+        rc = SEGLOG_E_NOMEM;
+    if (rc) {
+        s_free(w);
+        return rc;
+    }
+    w->sock = zmq_socket(cfg->zmq_ctx, ZMQ_PAIR);
+    if (!w->sock) {
+        rc = zmq_errno();
+        s_free(w);
+        return rc;
+    }
+    int hwm = INPROC_HWM;
+    /* The front end reads until it has our DONE, so a bounded linger only
+     * matters if it died; it must not drop the last replies. */
+    int linger = 5000;
+    zmq_setsockopt(w->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(w->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(w->sock, cfg->endpoint) != 0) {
+        rc = zmq_errno();
+        s_free(w);
+        return rc;
+    }
+    rc = pthread_create(&w->thread, NULL, s_main, w);
+    if (rc) {
+        s_free(w);
+        return rc;
+    }
+    w->started = 1;
+    *out = w;
+    return 0;
+}
+
+void sl_worker_destroy(sl_worker_t **w_p)
+{
+    if (!w_p || !*w_p)
+        return;
+    sl_worker_t *w = *w_p;
+    *w_p = NULL;
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    s_free(w);
+}
