@@ -30,12 +30,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_WORKERS         256
-#define CLIENT_HWM          1000
+#define MAX_WORKERS 256
+/* Replies queued per client connection before further replies to it are
+ * dropped: room for a client pipelining up to 1000 requests (libzmq sees
+ * the reader's progress only every HWM/2 messages). */
+#define CLIENT_SNDHWM       10000
+#define CLIENT_RCVHWM       1000
 #define INPROC_HWM          1000
 #define ROUTER_LINGER_MS    1000 /* at shutdown, time for the last replies to leave */
 #define DRAIN_REQUESTS      256  /* requests read per poll round */
@@ -49,7 +56,8 @@ struct seglog_server {
     char endpoint[256];
     void *ctx;
     void *router;
-    void **wsock; /* front-end ends of the worker pipes */
+    void *monitor; /* PAIR receiving the ROUTER's connection events */
+    void **wsock;  /* front-end ends of the worker pipes */
     sl_worker_t **workers;
     int nworkers;
     int stop_fd;
@@ -219,7 +227,7 @@ static int s_read_client(seglog_server_t *s, held_t *m)
         snprintf(why, sizeof why, "message has %d frames; at most %d are allowed", total - 1,
                  SL_MAX_FRAMES - 1);
         SL_STAT_ADD(&s->stats, bad_requests, 1);
-        sl_log_client("refused message reason=too_many_frames frames=%d", total - 1);
+        sl_log_client(SL_LOG_WARN, "refused message reason=too_many_frames frames=%d", total - 1);
         s_reply_refused(s, m, empty_delim, why);
         return 0;
     }
@@ -253,10 +261,10 @@ static int s_from_worker(seglog_server_t *s, int i)
                 ok = 0;
                 int e = zmq_errno();
                 SL_STAT_ADD(&s->stats, replies_dropped, 1);
-                sl_log_client("reply dropped reason=\"%s\"", e == EHOSTUNREACH ? "client gone"
-                                                             : e == EAGAIN
-                                                                 ? "client at high-water mark"
-                                                                 : zmq_strerror(e));
+                sl_log_client(SL_LOG_WARN, "reply dropped reason=\"%s\"",
+                              e == EHOSTUNREACH ? "client gone"
+                              : e == EAGAIN     ? "client at high-water mark"
+                                                : zmq_strerror(e));
             }
             if (!ok)
                 zmq_msg_close(&f);
@@ -272,6 +280,67 @@ static int s_from_worker(seglog_server_t *s, int i)
     return 0;
 }
 
+/* "address:port" of a just-accepted connection, for the log. Best effort:
+ * the descriptor belongs to libzmq's I/O thread. */
+static void s_peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    snprintf(out, cap, "%s:%u", host, port);
+}
+
+/* Connection events of the ROUTER. libzmq drops a peer that sends a
+ * message over ZMQ_MAXMSGSIZE (or breaks the protocol) without telling the
+ * application anything else, so the disconnect line is the trace of it. */
+static void s_monitor_events(seglog_server_t *s)
+{
+    for (int k = 0; k < 64; k++) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&addr);
+            return;
+        }
+        if (zmq_msg_more(&ev))
+            zmq_msg_recv(&addr, s->monitor, 0); /* the bound endpoint: not interesting */
+        if (zmq_msg_size(&ev) >= 6) {
+            uint16_t id;
+            uint32_t value;
+            memcpy(&id, zmq_msg_data(&ev), 2);
+            memcpy(&value, (char *)zmq_msg_data(&ev) + 2, 4);
+            if (id == ZMQ_EVENT_ACCEPTED) {
+                char peer[INET6_ADDRSTRLEN + 8];
+                s_peer_name((int)value, peer, sizeof peer);
+                sl_log_client(SL_LOG_INFO, "client connected peer=%s fd=%u", peer, value);
+            } else if (id == ZMQ_EVENT_DISCONNECTED) {
+                sl_log_client(SL_LOG_INFO,
+                              "client disconnected fd=%u (hung up, or dropped by the transport: "
+                              "message over max_message_bytes or protocol error)",
+                              value);
+            } else {
+                sl_log_client(SL_LOG_WARN, "client handshake failed event=%u value=%u", id, value);
+            }
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+    }
+}
+
 static void *s_frontend(void *arg)
 {
     seglog_server_t *s = arg;
@@ -285,18 +354,21 @@ static void *s_frontend(void *arg)
         items[0] = (zmq_pollitem_t){.socket = s->router,
                                     .events = (!stopping && held_for < 0) ? ZMQ_POLLIN : 0};
         items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
+        items[2 + n] = (zmq_pollitem_t){.socket = s->monitor, .events = ZMQ_POLLIN};
         for (int i = 0; i < n; i++) {
             short ev = done[i] ? 0 : ZMQ_POLLIN;
             if (held_for == i || (stopping && held_for < 0 && !stop_sent[i]))
                 ev |= ZMQ_POLLOUT;
             items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
         }
-        if (zmq_poll(items, n + 2, -1) < 0) {
+        if (zmq_poll(items, n + 3, -1) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
+        if (items[2 + n].revents & ZMQ_POLLIN)
+            s_monitor_events(s);
         if (items[1].revents & ZMQ_POLLIN) {
             uint64_t v;
             ssize_t r = read(s->stop_fd, &v, sizeof v);
@@ -331,6 +403,9 @@ static void *s_frontend(void *arg)
     }
     s_held_close(held);
     int linger = ROUTER_LINGER_MS;
+    zmq_socket_monitor(s->router, NULL, 0);
+    zmq_close(s->monitor);
+    s->monitor = NULL;
     zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(s->router);
     s->router = NULL;
@@ -354,16 +429,29 @@ static int s_bind_router(seglog_server_t *s)
     if (!s->router)
         return zmq_errno();
     int64_t maxmsg = (int64_t)seglog_server_max_message_bytes(&s->cfg);
-    int hwm = CLIENT_HWM, one = 1, linger = 0;
+    int sndhwm = CLIENT_SNDHWM, rcvhwm = CLIENT_RCVHWM, one = 1, linger = 0;
     int hb_ivl = 10000, hb_timeout = 30000;
     /* All options before bind: MAXMSGSIZE applies to peers accepted later. */
     zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(s->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
     zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    char mep[128];
+    snprintf(mep, sizeof mep, "inproc://seglog-%p-monitor", (void *)s);
+    if (zmq_socket_monitor(
+            s->router, mep,
+            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return zmq_errno();
+    s->monitor = zmq_socket(s->ctx, ZMQ_PAIR);
+    if (!s->monitor)
+        return zmq_errno();
+    zmq_setsockopt(s->monitor, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(s->monitor, mep) != 0)
+        return zmq_errno();
     if (zmq_bind(s->router, s->cfg.bind) != 0) {
         int e = zmq_errno();
         sl_log(SL_LOG_ERROR, "cannot bind request socket endpoint=%s error=\"%s\"", s->cfg.bind,
@@ -380,7 +468,7 @@ static int s_start_workers(seglog_server_t *s)
 {
     s->wsock = calloc((size_t)s->nworkers, sizeof *s->wsock);
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    s->fe_items = calloc((size_t)s->nworkers + 2, sizeof *s->fe_items);
+    s->fe_items = calloc((size_t)s->nworkers + 3, sizeof *s->fe_items);
     s->fe_stop_sent = calloc((size_t)s->nworkers, sizeof *s->fe_stop_sent);
     s->fe_done = calloc((size_t)s->nworkers, sizeof *s->fe_done);
     s->fe_held = calloc(1, sizeof *s->fe_held);
@@ -434,6 +522,8 @@ static void s_teardown(seglog_server_t *s)
     for (int i = 0; s->wsock && i < s->nworkers; i++)
         if (s->wsock[i])
             zmq_close(s->wsock[i]);
+    if (s->monitor)
+        zmq_close(s->monitor);
     if (s->router)
         zmq_close(s->router);
     sl_publisher_destroy(&s->publisher);

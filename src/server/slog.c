@@ -80,9 +80,9 @@ void sl_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void sl_log_client(const char *fmt, ...)
+void sl_log_client(int level, const char *fmt, ...)
 {
-    if (!sl_log_enabled(SL_LOG_WARN))
+    if (level < 0 || level > SL_LOG_DEBUG || !sl_log_enabled(level))
         return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -109,7 +109,7 @@ void sl_log_client(const char *fmt, ...)
         snprintf(suffix, sizeof suffix, " suppressed=%llu", (unsigned long long)suppressed);
     va_list ap;
     va_start(ap, fmt);
-    s_emit(SL_LOG_WARN, suppressed ? suffix : NULL, fmt, ap);
+    s_emit(level, suppressed ? suffix : NULL, fmt, ap);
     va_end(ap);
 }
 

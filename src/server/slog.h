@@ -8,7 +8,7 @@
  * key=value pairs; values that come from clients or disks go through
  * sl_log_quote() first, so a hostile topic name cannot forge a log line.
  *
- * Lines caused by client input use sl_log_client(), which is rate limited
+ * Lines caused by clients use sl_log_client(), which is rate limited
  * (a flood of garbage must not turn into a flood of log I/O): at most 20
  * lines a second, and the next line that gets through says how many were
  * suppressed.
@@ -31,8 +31,8 @@ int sl_log_parse_level(const char *name);
 
 void sl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A WARN line caused by a client; rate limited. */
-void sl_log_client(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A line caused by a client (bad input, connections); rate limited. */
+void sl_log_client(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Write at most len bytes of s into buf (capacity cap, >= 8) as a double
  * quoted string: printable ASCII as is, '"' and '\\' escaped, every other

@@ -103,7 +103,7 @@ static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
                  "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
                  "\"..\"",
                  q);
-        sl_log_client("invalid topic worker=%d topic=%s", w->cfg.id, q);
+        sl_log_client(SL_LOG_WARN, "invalid topic worker=%d topic=%s", w->cfg.id, q);
         break;
     case SL_E_UNKNOWN_TOPIC:
         snprintf(msg, sizeof msg, "unknown topic %s", q);
@@ -111,7 +111,7 @@ static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
     case SL_E_TOO_MANY_TOPICS:
         snprintf(msg, sizeof msg, "cannot create topic %s: the server holds its maximum of topics",
                  q);
-        sl_log_client("topic limit reached worker=%d topic=%s", w->cfg.id, q);
+        sl_log_client(SL_LOG_WARN, "topic limit reached worker=%d topic=%s", w->cfg.id, q);
         break;
     default:
         snprintf(msg, sizeof msg, "cannot open topic %s: %s", q, sl_strerror(err));
@@ -151,7 +151,8 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             snprintf(msg, sizeof msg,
                      "record %zu of %zu has %zu bytes of key + value; the limit is %" PRIu32, i,
                      req->nrecords, r->key_len + r->value_len, w->cfg.max_record_bytes);
-            sl_log_client("record too large worker=%d topic=%s bytes=%zu limit=%" PRIu32, w->cfg.id,
+            sl_log_client(SL_LOG_WARN,
+                          "record too large worker=%d topic=%s bytes=%zu limit=%" PRIu32, w->cfg.id,
                           tp->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
             s_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
             return;
@@ -352,7 +353,7 @@ static void s_handle(sl_worker_t *w, slot_t *slot, zmq_msg_t *frame)
         sl_codec_decode_request(w->arena, zmq_msg_data(frame), zmq_msg_size(frame), &req, &why);
     if (rc) {
         SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-        sl_log_client("bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id,
+        sl_log_client(SL_LOG_WARN, "bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id,
                       zmq_msg_size(frame), why);
         s_reply_error(w, slot, req.id, rc, why);
         return;

@@ -1,0 +1,396 @@
+/* test_codec.c - the server's wire codec, error mapping and topic names.
+ * Hand-written encodings are checked by decoding them with protobuf-c. */
+#include "codec.h"
+#include "errors.h"
+#include "mem.h"
+#include "seglog/log.h"
+#include "seglog/v1/seglog.pb-c.h"
+#include "topics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static sl_arena_t *s_arena(size_t limit)
+{
+    sl_arena_t *a = NULL;
+    assert_int_equal(sl_arena_new(limit, &a), 0);
+    return a;
+}
+
+static uint8_t *s_pack(const Seglog__V1__Request *r, size_t *len)
+{
+    *len = seglog__v1__request__get_packed_size(r);
+    uint8_t *b = malloc(*len + 1);
+    seglog__v1__request__pack(r, b);
+    return b;
+}
+
+static void test_garbage_is_bad_request(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(1 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x99};
+    assert_int_equal(sl_codec_decode_request(a, junk, sizeof junk, &req, &why), SL_E_BAD_REQUEST);
+    assert_string_equal(why, "undecodable request bytes");
+    /* A truncated length-delimited field. */
+    const uint8_t cut[] = {0x08, 0x01, 0x12, 0x20, 0x0a};
+    assert_int_equal(sl_codec_decode_request(a, cut, sizeof cut, &req, &why), SL_E_BAD_REQUEST);
+    sl_arena_destroy(&a);
+}
+
+static void test_empty_and_missing_body(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(1 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    /* protobuf-c accepts an empty buffer as a valid message: not valid here. */
+    assert_int_equal(sl_codec_decode_request(a, "", 0, &req, &why), SL_E_BAD_REQUEST);
+    assert_non_null(strstr(why, "no body"));
+    /* id set, no body: the id still comes back. */
+    const uint8_t only_id[] = {0x08, 0x2a};
+    assert_int_equal(sl_codec_decode_request(a, only_id, sizeof only_id, &req, &why),
+                     SL_E_BAD_REQUEST);
+    assert_int_equal(req.id, 42);
+    /* A body from a newer protocol (field 6) is unknown: no body. */
+    const uint8_t future[] = {0x08, 0x07, 0x32, 0x02, 0x0a, 0x00};
+    assert_int_equal(sl_codec_decode_request(a, future, sizeof future, &req, &why),
+                     SL_E_BAD_REQUEST);
+    assert_int_equal(req.id, 7);
+    sl_arena_destroy(&a);
+}
+
+static void test_produce_counts(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(64 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    p.topic = "t";
+    Seglog__V1__Request r = SEGLOG__V1__REQUEST__INIT;
+    r.id = 9;
+    r.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+    r.produce = &p;
+    size_t len;
+    uint8_t *b = s_pack(&r, &len);
+    assert_int_equal(sl_codec_decode_request(a, b, len, &req, &why), SL_E_BAD_REQUEST);
+    assert_string_equal(why, "produce has no records");
+    free(b);
+
+    size_t n = SL_MAX_BATCH_RECORDS + 1;
+    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+    rec.value.data = (uint8_t *)"x";
+    rec.value.len = 1;
+    Seglog__V1__Record **ptrs = malloc(n * sizeof *ptrs);
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &rec;
+    p.records = ptrs;
+    p.n_records = n;
+    b = s_pack(&r, &len);
+    sl_arena_reset(a);
+    assert_int_equal(sl_codec_decode_request(a, b, len, &req, &why), SL_E_BAD_REQUEST);
+    assert_non_null(strstr(why, "10000"));
+    free(b);
+
+    p.n_records = SL_MAX_BATCH_RECORDS;
+    b = s_pack(&r, &len);
+    sl_arena_reset(a);
+    assert_int_equal(sl_codec_decode_request(a, b, len, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_PRODUCE);
+    assert_int_equal(req.nrecords, SL_MAX_BATCH_RECORDS);
+    assert_int_equal(req.records[9999].value_len, 1);
+    assert_memory_equal(req.records[9999].value, "x", 1);
+    assert_string_equal(req.topic, "t");
+    free(b);
+    free(ptrs);
+    sl_arena_destroy(&a);
+}
+
+/* A million empty records in 2 MB must not make the decoder allocate
+ * without bound: the arena limit refuses it. */
+static void test_arena_limits_decoding(void **state)
+{
+    (void)state;
+    size_t n = 1000000;
+    size_t len = 2 + 3 + 2 * n + 8;
+    uint8_t *b = malloc(len);
+    size_t o = 0;
+    size_t body = 2 * n;
+    b[o++] = 0x12; /* produce, LEN */
+    uint64_t v = body;
+    while (v >= 0x80) {
+        b[o++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[o++] = (uint8_t)v;
+    for (size_t i = 0; i < n; i++) {
+        b[o++] = 0x12; /* ProduceRequest.records, LEN 0 */
+        b[o++] = 0x00;
+    }
+    sl_arena_t *a = s_arena(8 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    assert_int_equal(sl_codec_decode_request(a, b, o, &req, &why), SL_E_BAD_REQUEST);
+    assert_string_equal(why, "request too large to decode");
+    /* The arena recovers after a reset. */
+    sl_arena_reset(a);
+    assert_false(sl_arena_exhausted(a));
+    assert_non_null(sl_arena_alloc(a, 1000));
+    sl_arena_destroy(&a);
+    free(b);
+}
+
+static void test_topic_with_nul(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(1 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    /* Request{id=1, offsets{topic="a\0b"}} */
+    const uint8_t b[] = {0x08, 0x01, 0x22, 0x05, 0x0a, 0x03, 'a', 0x00, 'b'};
+    assert_int_equal(sl_codec_decode_request(a, b, sizeof b, &req, &why), SL_E_BAD_REQUEST);
+    assert_string_equal(why, "topic contains a NUL byte");
+    const uint8_t ok[] = {0x08, 0x01, 0x22, 0x05, 0x0a, 0x03, 'a', 'x', 'b'};
+    assert_int_equal(sl_codec_decode_request(a, ok, sizeof ok, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_OFFSETS);
+    assert_int_equal(req.topic_len, 3);
+    sl_arena_destroy(&a);
+}
+
+static void test_consume_clamps(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(1 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    Seglog__V1__ConsumeRequest c = SEGLOG__V1__CONSUME_REQUEST__INIT;
+    c.topic = "";
+    c.offset = 77;
+    Seglog__V1__Request r = SEGLOG__V1__REQUEST__INIT;
+    r.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+    r.consume = &c;
+    size_t len;
+    uint8_t *b = s_pack(&r, &len);
+    assert_int_equal(sl_codec_decode_request(a, b, len, &req, &why), 0);
+    assert_int_equal(req.max_records, 1); /* 0 means 1 */
+    assert_int_equal(req.offset, 77);
+    assert_int_equal(req.topic_len, 0);
+    free(b);
+    c.max_records = 4000000000u;
+    c.max_bytes = 123;
+    b = s_pack(&r, &len);
+    assert_int_equal(sl_codec_decode_request(a, b, len, &req, &why), 0);
+    assert_int_equal(req.max_records, SL_MAX_CONSUME_RECORDS);
+    assert_int_equal(req.max_bytes, 123);
+    free(b);
+    sl_arena_destroy(&a);
+}
+
+/* The stored form + offset field, streamed into a ConsumeResponse, must
+ * decode with protobuf-c to exactly the records that went in. */
+static void test_consume_response_roundtrip(void **state)
+{
+    (void)state;
+    const uint64_t offsets[] = {0, 1, 127, 128, 300, UINT64_MAX - 1};
+    const size_t n = sizeof offsets / sizeof offsets[0];
+    sl_buf_t out = {0};
+    assert_int_equal(sl_codec_consume_begin(&out), 0);
+    char *big = malloc(70000);
+    memset(big, 'b', 70000);
+    for (size_t i = 0; i < n; i++) {
+        sl_record_t r = {0};
+        if (i != 2) { /* record 2 has an empty value */
+            r.value = (const uint8_t *)(i == 4 ? big : "hello");
+            r.value_len = i == 4 ? 70000 : 5;
+        }
+        if (i % 2) {
+            r.key = (const uint8_t *)"key";
+            r.key_len = 3;
+        }
+        r.timestamp_ms = i == 3 ? 0 : 1700000000000ull + i;
+        uint8_t stored[80000];
+        size_t sl = sl_codec_stored_write(&r, stored);
+        assert_int_equal(sl, sl_codec_stored_size(&r));
+        assert_int_equal(sl_codec_consume_add(&out, offsets[i], stored, sl), 0);
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    sl_codec_consume_finish(&out, 123456789, 301, 5, 400, &msg, &mlen);
+    Seglog__V1__Response *resp = seglog__v1__response__unpack(NULL, mlen, msg);
+    assert_non_null(resp);
+    assert_int_equal(resp->id, 123456789);
+    assert_int_equal(resp->body_case, SEGLOG__V1__RESPONSE__BODY_CONSUME);
+    Seglog__V1__ConsumeResponse *c = resp->consume;
+    assert_int_equal(c->next_offset, 301);
+    assert_int_equal(c->lowest_offset, 5);
+    assert_int_equal(c->end_offset, 400);
+    assert_int_equal(c->n_records, n);
+    for (size_t i = 0; i < n; i++) {
+        Seglog__V1__Record *r = c->records[i];
+        assert_true(r->offset == offsets[i]);
+        if (i == 2) {
+            assert_int_equal(r->value.len, 0);
+        } else if (i == 4) {
+            assert_int_equal(r->value.len, 70000);
+            assert_memory_equal(r->value.data, big, 70000);
+        } else {
+            assert_int_equal(r->value.len, 5);
+            assert_memory_equal(r->value.data, "hello", 5);
+        }
+        assert_int_equal(r->key.len, i % 2 ? 3 : 0);
+        assert_true(r->timestamp_ms == (i == 3 ? 0 : 1700000000000ull + i));
+    }
+    seglog__v1__response__free_unpacked(resp, NULL);
+
+    /* An empty response (at the end of the log) and id 0. */
+    assert_int_equal(sl_codec_consume_begin(&out), 0);
+    sl_codec_consume_finish(&out, 0, 0, 0, 0, &msg, &mlen);
+    resp = seglog__v1__response__unpack(NULL, mlen, msg);
+    assert_non_null(resp);
+    assert_int_equal(resp->body_case, SEGLOG__V1__RESPONSE__BODY_CONSUME);
+    assert_int_equal(resp->consume->n_records, 0);
+    seglog__v1__response__free_unpacked(resp, NULL);
+    sl_buf_free(&out);
+    free(big);
+}
+
+static void test_event_encodings(void **state)
+{
+    (void)state;
+    sl_record_t r = {.value = (const uint8_t *)"v", .value_len = 1, .timestamp_ms = 99};
+    uint8_t stored[32];
+    size_t sl = sl_codec_stored_write(&r, stored);
+    size_t n = sl_codec_event_record_size(1ull << 40, sl);
+    uint8_t *ev = malloc(n);
+    sl_codec_event_record_write(ev, 1ull << 40, stored, sl);
+    Seglog__V1__Event *e = seglog__v1__event__unpack(NULL, n, ev);
+    assert_non_null(e);
+    assert_int_equal(e->body_case, SEGLOG__V1__EVENT__BODY_RECORD);
+    assert_true(e->record->offset == 1ull << 40);
+    assert_int_equal(e->record->timestamp_ms, 99);
+    assert_memory_equal(e->record->value.data, "v", 1);
+    seglog__v1__event__free_unpacked(e, NULL);
+    free(ev);
+
+    sl_buf_t out = {0};
+    assert_int_equal(sl_codec_encode_heartbeat(&out, 42, 0xdeadbeefcafeull), 0);
+    e = seglog__v1__event__unpack(NULL, out.len, out.data);
+    assert_non_null(e);
+    assert_int_equal(e->body_case, SEGLOG__V1__EVENT__BODY_HEARTBEAT);
+    assert_int_equal(e->heartbeat->next_offset, 42);
+    assert_true(e->heartbeat->epoch == 0xdeadbeefcafeull);
+    seglog__v1__event__free_unpacked(e, NULL);
+    sl_buf_free(&out);
+}
+
+static void test_small_responses(void **state)
+{
+    (void)state;
+    sl_buf_t out = {0};
+    assert_int_equal(sl_codec_encode_error(&out, 5, SL_WIRE_UNKNOWN_TOPIC, "nope"), 0);
+    Seglog__V1__Response *r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_non_null(r);
+    assert_int_equal(r->id, 5);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_ERROR);
+    assert_int_equal(r->error->code, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+    assert_string_equal(r->error->message, "nope");
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    assert_int_equal(sl_codec_encode_produce(&out, 6, 1000, 3), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->produce->offset, 1000);
+    assert_int_equal(r->produce->count, 3);
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    assert_int_equal(sl_codec_encode_offsets(&out, 7, 1, 2, 3, 4), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->offsets->lowest_offset, 1);
+    assert_int_equal(r->offsets->next_offset, 2);
+    assert_int_equal(r->offsets->epoch, 3);
+    assert_int_equal(r->offsets->committed_offset, 4);
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    assert_int_equal(sl_codec_encode_truncate(&out, 8, 77), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->truncate->lowest_offset, 77);
+    seglog__v1__response__free_unpacked(r, NULL);
+    sl_buf_free(&out);
+}
+
+/* Every log-core code and errno maps to exactly the ErrorCode the
+ * protocol documents. */
+static void test_error_mapping(void **state)
+{
+    (void)state;
+    const struct {
+        int err;
+        sl_wire_code_t code;
+    } map[] = {
+        {SEGLOG_E_INVAL, SL_WIRE_BAD_REQUEST},
+        {SEGLOG_E_NOMEM, SL_WIRE_INTERNAL},
+        {SEGLOG_E_CLOSED, SL_WIRE_INTERNAL},
+        {SEGLOG_E_OFFSET_TRUNCATED, SL_WIRE_OFFSET_TRUNCATED},
+        {SEGLOG_E_OFFSET_OUT_OF_RANGE, SL_WIRE_OFFSET_OUT_OF_RANGE},
+        {SEGLOG_E_RECORD_TOO_LARGE, SL_WIRE_RECORD_TOO_LARGE},
+        {SEGLOG_E_BATCH_TOO_LARGE, SL_WIRE_BATCH_TOO_LARGE},
+        {SEGLOG_E_CORRUPT, SL_WIRE_CORRUPT},
+        {SEGLOG_E_FORMAT, SL_WIRE_CORRUPT},
+        {SEGLOG_E_BUFFER_TOO_SMALL, SL_WIRE_INTERNAL},
+        {SEGLOG_E_LOCKED, SL_WIRE_STORAGE},
+        {SEGLOG_E_FAILED, SL_WIRE_STORAGE},
+        {SL_E_BAD_REQUEST, SL_WIRE_BAD_REQUEST},
+        {SL_E_INVALID_TOPIC, SL_WIRE_INVALID_TOPIC},
+        {SL_E_UNKNOWN_TOPIC, SL_WIRE_UNKNOWN_TOPIC},
+        {SL_E_TOO_MANY_TOPICS, SL_WIRE_RESOURCE_EXHAUSTED},
+        {ENOSPC, SL_WIRE_STORAGE},
+        {EIO, SL_WIRE_STORAGE},
+        {-999, SL_WIRE_INTERNAL},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        assert_int_equal(sl_error_wire(map[i].err), map[i].code);
+        assert_non_null(sl_strerror(map[i].err));
+    }
+    assert_string_equal(sl_strerror(ENOSPC), strerror(ENOSPC));
+}
+
+static void test_topic_names(void **state)
+{
+    (void)state;
+    char long_ok[129], long_bad[130];
+    memset(long_ok, 'a', 128);
+    long_ok[128] = 0;
+    memset(long_bad, 'a', 129);
+    long_bad[129] = 0;
+    const char *good[] = {"a", "default", "orders.eu-1_X", "...", ".hidden", "a..b", long_ok};
+    const char *bad[] = {"", ".", "..", "a/b", "a b", "a\\b", "ä", "a\nb", "../x", long_bad};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(sl_topic_name_valid(good[i], strlen(good[i])));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(sl_topic_name_valid(bad[i], strlen(bad[i])));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_garbage_is_bad_request),
+        cmocka_unit_test(test_empty_and_missing_body),
+        cmocka_unit_test(test_produce_counts),
+        cmocka_unit_test(test_arena_limits_decoding),
+        cmocka_unit_test(test_topic_with_nul),
+        cmocka_unit_test(test_consume_clamps),
+        cmocka_unit_test(test_consume_response_roundtrip),
+        cmocka_unit_test(test_event_encodings),
+        cmocka_unit_test(test_small_responses),
+        cmocka_unit_test(test_error_mapping),
+        cmocka_unit_test(test_topic_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
