@@ -1,0 +1,526 @@
+"""seglog_client - a Python client for seglogd, on pyzmq and the generated seglog_pb2.
+
+The wire contract is proto/seglog/v1/seglog.proto (docs/PROTOCOL.md is the
+prose); this module mirrors the C library (include/seglog/client.h):
+
+    c = Client("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556")
+    first = c.produce_batch("orders", [b"a", b"b"])
+    for rec in c.tail("orders", "earliest", idle_timeout=1.0):
+        print(rec.offset, rec.value)
+
+Requests follow the zguide's Lazy Pirate: each waits timeout_ms for its
+reply; on a timeout the DEALER socket is closed (linger 0, so nothing queued
+on it is ever delivered), a new one connects and the request is resent, up
+to `retries` more times, then SeglogTimeout is raised. Server errors raise
+ServerError, whose .code is the ErrorCode name without its prefix (for
+example "OFFSET_TRUNCATED"). A retried produce may append twice when only
+the reply was lost (at-least-once).
+
+tail() yields every record from a start offset on, in order and exactly
+once, then waits for new ones; the algorithm is the C library's (subscribe
+first, fetch the backlog over request/reply, switch to the PUB stream,
+drop duplicates by offset, fetch any gap a record or a heartbeat reveals).
+
+Objects are not thread-safe: use one Client per thread. No global state:
+each Client has its own zmq.Context unless one is passed in.
+
+seglog_pb2 is generated at build time (build/python/seglog/v1); put that
+directory on PYTHONPATH, or a directory holding the seglog/v1 package.
+Runs on the system Python (/usr/bin/python3), which has python3-zmq and
+python3-protobuf.
+"""
+
+import collections
+import time
+
+import zmq
+
+try:
+    import seglog_pb2 as pb
+except ImportError:  # the generated package layout: <dir>/seglog/v1/seglog_pb2.py
+    from seglog.v1 import seglog_pb2 as pb
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+DEFAULT_PUB_ENDPOINT = "tcp://127.0.0.1:5556"
+DEFAULT_TOPIC = "default"
+
+EARLIEST = "earliest"
+LATEST = "latest"
+
+Record = collections.namedtuple("Record", "offset timestamp_ms key value")
+Batch = collections.namedtuple("Batch", "records next_offset lowest_offset end_offset")
+Offsets = collections.namedtuple("Offsets", "lowest_offset next_offset committed_offset epoch")
+TailStats = collections.namedtuple(
+    "TailStats", "delivered live fetches gaps hb_behind duplicates heartbeats epochs")
+
+
+class SeglogError(Exception):
+    """Base of every error this module raises; .code names it."""
+
+    code = "ERROR"
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+
+    def __str__(self):
+        return "%s: %s" % (self.code, self.message)
+
+
+class ServerError(SeglogError):
+    """An Error reply. .code is the ErrorCode name without any ERROR_CODE_
+    prefix ("OFFSET_TRUNCATED"), .wire_code its number."""
+
+    def __init__(self, wire_code, message):
+        super().__init__(message, _error_name(wire_code))
+        self.wire_code = wire_code
+
+
+class SeglogTimeout(SeglogError):
+    """No reply after every retry."""
+
+    code = "TIMEOUT"
+
+
+class ProtocolError(SeglogError):
+    """The server sent something this client cannot decode."""
+
+    code = "PROTOCOL"
+
+
+class EpochChanged(SeglogError):
+    """The tailed log was reset. The Tail has moved to the new log's lowest
+    offset (.position) and continues from there on the next call."""
+
+    code = "EPOCH_CHANGED"
+
+    def __init__(self, message, old_epoch, new_epoch, position):
+        super().__init__(message)
+        self.old_epoch = old_epoch
+        self.new_epoch = new_epoch
+        self.position = position
+
+
+def _error_name(wire_code):
+    """The ErrorCode's name without its prefix; robust to the enum values
+    being renamed from ERROR_CODE_X to X."""
+    try:
+        name = pb.ErrorCode.Name(wire_code)
+    except ValueError:
+        return "UNKNOWN_%d" % wire_code
+    return name[len("ERROR_CODE_"):] if name.startswith("ERROR_CODE_") else name
+
+
+def _topic(topic):
+    return topic if topic else DEFAULT_TOPIC
+
+
+def _record(r):
+    return Record(r.offset, r.timestamp_ms, r.key, r.value)
+
+
+class _Channel:
+    """One DEALER socket with Lazy Pirate retries, ids echoed in replies."""
+
+    def __init__(self, ctx, endpoint, timeout_ms, retries):
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.next_id = 1
+        self.sock = None
+        self._open()
+
+    def _open(self):
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(self.endpoint)
+
+    def reconnect(self):
+        self.sock.close(linger=0)  # whatever is still queued dies with it
+        self._open()
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close(linger=0)
+            self.sock = None
+
+    def call(self, req, kind):
+        """Send req (its id is set here) and return the reply's body of the
+        given kind; raise ServerError, SeglogTimeout or ProtocolError."""
+        req.id = self.next_id
+        self.next_id += 1
+        data = req.SerializeToString()
+        for _ in range(self.retries + 1):
+            self.sock.send(data)
+            deadline = time.monotonic() + self.timeout_ms / 1000.0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                    break
+                frames = self.sock.recv_multipart()
+                if len(frames) != 1:
+                    continue  # not a reply of ours
+                resp = pb.Response()
+                try:
+                    resp.ParseFromString(frames[0])
+                except Exception as e:  # protobuf's DecodeError
+                    raise ProtocolError("undecodable reply from %s: %s" % (self.endpoint, e))
+                body = resp.WhichOneof("body")
+                if body is None:
+                    raise ProtocolError("reply without a body from %s" % self.endpoint)
+                undecodable = resp.id == 0 and body == "error"
+                if resp.id != req.id and not undecodable:
+                    continue  # the reply to an earlier, abandoned request
+                if body == "error":
+                    raise ServerError(resp.error.code, resp.error.message)
+                if body != kind:
+                    raise ProtocolError("%s reply to a %s request" % (body, kind))
+                return getattr(resp, body)
+            self.reconnect()  # Lazy Pirate: start over on a new socket
+        raise SeglogTimeout("no reply from %s: %d attempt%s of %d ms each" % (
+            self.endpoint, self.retries + 1, "s" if self.retries else "", self.timeout_ms))
+
+
+class Client:
+    """Request/reply calls to one seglogd. close() (or a with block) frees it."""
+
+    def __init__(self, endpoint=DEFAULT_ENDPOINT, pub_endpoint=DEFAULT_PUB_ENDPOINT,
+                 timeout_ms=2500, retries=3, context=None):
+        if timeout_ms <= 0 or retries < 0:
+            raise ValueError("timeout_ms must be > 0 and retries >= 0")
+        self._own_ctx = context is None
+        self.ctx = context if context is not None else zmq.Context()
+        self.endpoint = endpoint
+        self.pub_endpoint = pub_endpoint
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self._ch = _Channel(self.ctx, endpoint, timeout_ms, retries)
+
+    def close(self):
+        self._ch.close()
+        if self._own_ctx:
+            self.ctx.term()
+            self._own_ctx = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def produce(self, topic, value, key=b"", timestamp_ms=0):
+        """Append one record; returns its offset."""
+        return self.produce_batch(topic, [(key, value, timestamp_ms)])
+
+    def produce_batch(self, topic, records):
+        """Append records atomically at contiguous offsets; returns the first
+        offset. Each record is bytes (a value), or a tuple (key, value) or
+        (key, value, timestamp_ms)."""
+        req = pb.Request()
+        req.produce.topic = _topic(topic)
+        n = 0
+        for r in records:
+            rec = req.produce.records.add()
+            if isinstance(r, (bytes, bytearray, memoryview)):
+                rec.value = bytes(r)
+            else:
+                rec.key = bytes(r[0])
+                rec.value = bytes(r[1])
+                if len(r) > 2:
+                    rec.timestamp_ms = r[2]
+            n += 1
+        resp = self._ch.call(req, "produce")
+        if resp.count != n:
+            raise ProtocolError("the server appended %d records of a batch of %d"
+                                % (resp.count, n))
+        return resp.offset
+
+    def consume_range(self, topic, offset, max_records=1, max_bytes=0):
+        """Records from offset on (at most max_records, about max_bytes):
+        a Batch(records, next_offset, lowest_offset, end_offset)."""
+        req = pb.Request()
+        req.consume.topic = _topic(topic)
+        req.consume.offset = offset
+        req.consume.max_records = max_records
+        req.consume.max_bytes = max_bytes
+        resp = self._ch.call(req, "consume")
+        recs = [_record(r) for r in resp.records]
+        for i, r in enumerate(recs):
+            if r.offset != offset + i:
+                raise ProtocolError("consume from %d returned offset %d at position %d"
+                                    % (offset, r.offset, i))
+        return Batch(recs, resp.next_offset, resp.lowest_offset, resp.end_offset)
+
+    def consume(self, topic, offset, max_records=1, max_bytes=0):
+        """The list of records from offset on (see consume_range)."""
+        return self.consume_range(topic, offset, max_records, max_bytes).records
+
+    def offsets(self, topic):
+        req = pb.Request()
+        req.offsets.topic = _topic(topic)
+        r = self._ch.call(req, "offsets")
+        return Offsets(r.lowest_offset, r.next_offset, r.committed_offset, r.epoch)
+
+    def truncate(self, topic, lowest):
+        """Drop whole segments below lowest; returns the new lowest offset."""
+        req = pb.Request()
+        req.truncate.topic = _topic(topic)
+        req.truncate.lowest_offset = lowest
+        return self._ch.call(req, "truncate").lowest_offset
+
+    def open_tail(self, topic, from_offset=EARLIEST, **options):
+        """A Tail object (see Tail) for finer control than tail()."""
+        return Tail(self, topic, from_offset, **options)
+
+    def tail(self, topic, from_offset=EARLIEST, idle_timeout=None, **options):
+        """Yield every record of topic from from_offset (a number, EARLIEST
+        or LATEST) on, in order, exactly once, then new ones as they come.
+        With idle_timeout (seconds) the generator ends after that long
+        without a record; without, it waits for ever. EpochChanged and
+        ServerError("OFFSET_TRUNCATED") end it with the exception."""
+        t = Tail(self, topic, from_offset, **options)
+        try:
+            wait_ms = None if idle_timeout is None else int(idle_timeout * 1000)
+            while True:
+                rec = t.next(wait_ms)
+                if rec is None:
+                    return
+                yield rec
+        finally:
+            t.close()
+
+
+class Tail:
+    """The reliable stream consumer (the zguide's Clone pattern).
+
+    `next` is the offset of the next record to return; `known_end` an offset
+    below which records are known to exist. next() returns the next record
+    of the last fetched batch; else fetches over request/reply while
+    next < known_end (each fetch's end_offset raises known_end, so a
+    catch-up runs to the end of the log); else takes one PUB message:
+    another topic (prefix match) is ignored, a record below next is a
+    duplicate, at next is returned, above next is a gap (known_end =
+    offset + 1); a heartbeat of another epoch means the log was reset
+    (EpochChanged, position moves to the new lowest offset), one whose
+    next_offset is above next means records were missed (known_end =
+    next_offset)."""
+
+    def __init__(self, client, topic, from_offset=EARLIEST, start_at_lowest=False,
+                 fetch_records=1000, fetch_bytes=0, sub_hwm=1000, wait_for_topic=False):
+        if not client.pub_endpoint:
+            raise ValueError("a tail needs the server's PUB endpoint")
+        self.topic = _topic(topic)
+        self._topic_b = self.topic.encode()
+        self.start_at_lowest = start_at_lowest
+        self.fetch_records = fetch_records or 1000
+        self.fetch_bytes = fetch_bytes
+        self._ch = _Channel(client.ctx, client.endpoint, client.timeout_ms, client.retries)
+        self._batch = []
+        self._pos = 0
+        self._pending = False
+        self._stats = dict.fromkeys(TailStats._fields, 0)
+        # Subscribe first: from here on every published record either
+        # arrives or shows up as a gap. Then learn where the log stands.
+        self._sub = client.ctx.socket(zmq.SUB)
+        self._sub.linger = 0
+        self._sub.rcvhwm = sub_hwm if sub_hwm > 0 else 1000
+        self._sub.setsockopt(zmq.SUBSCRIBE, self._topic_b)
+        try:
+            self._sub.connect(client.pub_endpoint)
+            try:
+                o = self._offsets()
+            except ServerError as e:
+                if e.code != "UNKNOWN_TOPIC" or not wait_for_topic:
+                    raise
+                # A topic born after the tail: all of it is new.
+                self._pending = True
+                self._from = EARLIEST if from_offset == LATEST else from_offset
+                self.next_offset = self.known_end = self.epoch = 0
+            else:
+                self._resolve(from_offset, o)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self._sub is not None:
+            self._sub.close(linger=0)
+            self._sub = None
+        self._ch.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        while True:
+            yield self.next()
+
+    @property
+    def position(self):
+        """The offset of the next record this tail returns."""
+        return self.next_offset
+
+    def stats(self):
+        return TailStats(**self._stats)
+
+    def _offsets(self):
+        req = pb.Request()
+        req.offsets.topic = self.topic
+        return self._ch.call(req, "offsets")
+
+    def _resolve(self, start, o):
+        if start == EARLIEST:
+            start = o.lowest_offset
+        elif start == LATEST:
+            start = o.next_offset
+        elif not isinstance(start, int) or start < 0:
+            raise ValueError("from_offset is an offset, EARLIEST or LATEST")
+        if start < o.lowest_offset:
+            if not self.start_at_lowest:
+                raise ServerError(pb.ErrorCode.Value(_wire_name("OFFSET_TRUNCATED")),
+                                  "offset %d of topic '%s' was truncated; the lowest is %d"
+                                  % (start, self.topic, o.lowest_offset))
+            start = o.lowest_offset
+        if start > o.next_offset:
+            raise ServerError(pb.ErrorCode.Value(_wire_name("OFFSET_OUT_OF_RANGE")),
+                              "offset %d is past the end of topic '%s' (next offset %d)"
+                              % (start, self.topic, o.next_offset))
+        self.next_offset = start
+        self.known_end = o.next_offset
+        self.epoch = o.epoch
+
+    def _epoch_changed(self):
+        old = self.epoch
+        o = self._offsets()
+        if o.epoch == old:
+            return  # not a reset after all
+        self._batch, self._pos = [], 0
+        self._stats["epochs"] += 1
+        self.epoch = o.epoch
+        self.next_offset = o.lowest_offset
+        self.known_end = o.next_offset
+        raise EpochChanged("topic '%s' was reset (epoch %d, was %d); continuing at offset %d"
+                           % (self.topic, o.epoch, old, o.lowest_offset),
+                           old, o.epoch, o.lowest_offset)
+
+    def _fetch(self):
+        req = pb.Request()
+        req.consume.topic = self.topic
+        req.consume.offset = self.next_offset
+        req.consume.max_records = self.fetch_records
+        req.consume.max_bytes = self.fetch_bytes
+        self._stats["fetches"] += 1
+        try:
+            r = self._ch.call(req, "consume")
+        except ServerError as e:
+            if e.code == "OFFSET_TRUNCATED":
+                if self.start_at_lowest and not self._stats["delivered"] \
+                        and not self._stats["epochs"]:
+                    o = self._offsets()  # still at the start, which moved up
+                    self.next_offset = max(self.next_offset, o.lowest_offset)
+                    self.known_end = max(self.known_end, o.next_offset)
+                    return
+                raise ServerError(e.wire_code,
+                                  "records of topic '%s' from offset %d on were truncated "
+                                  "before the tail read them" % (self.topic, self.next_offset))
+            if e.code == "OFFSET_OUT_OF_RANGE":
+                self._epoch_changed()  # the log is shorter than our position
+            raise
+        recs = [_record(x) for x in r.records]
+        for i, x in enumerate(recs):
+            if x.offset != self.next_offset + i:
+                raise ProtocolError("consume from %d returned offset %d at position %d"
+                                    % (self.next_offset, x.offset, i))
+        if not recs:
+            self.known_end = self.next_offset  # the log ends here; PUB takes over
+            return
+        self._batch, self._pos = recs, 0
+        self.known_end = max(self.known_end, r.end_offset)
+
+    def _live(self, deadline):
+        """One PUB message: a Record, None when the state may have changed,
+        or raise _Idle at the deadline."""
+        wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        if not self._sub.poll(wait, zmq.POLLIN):
+            raise _Idle()
+        frames = self._sub.recv_multipart(zmq.NOBLOCK)
+        if len(frames) != 2 or frames[0] != self._topic_b:
+            return None  # another topic sharing our prefix, or not ours
+        ev = pb.Event()
+        try:
+            ev.ParseFromString(frames[1])
+        except Exception:
+            return None  # undecodable: the next record or heartbeat shows the gap
+        body = ev.WhichOneof("body")
+        if body is None:
+            return None
+        if self._pending:
+            o = self._offsets()
+            self._resolve(self._from, o)
+            self._pending = False
+            return None
+        if body == "heartbeat":
+            self._stats["heartbeats"] += 1
+            if ev.heartbeat.epoch != self.epoch:
+                self._epoch_changed()
+                return None
+            if ev.heartbeat.next_offset > self.next_offset:
+                self._stats["hb_behind"] += 1
+                self.known_end = max(self.known_end, ev.heartbeat.next_offset)
+            return None
+        off = ev.record.offset
+        if off < self.next_offset:
+            self._stats["duplicates"] += 1
+            return None
+        if off > self.next_offset:
+            self._stats["gaps"] += 1
+            self.known_end = max(self.known_end, off + 1)
+            return None
+        self._stats["live"] += 1
+        return _record(ev.record)
+
+    def next(self, timeout_ms=None):
+        """The next record, waiting up to timeout_ms for it (None: no limit);
+        None if nothing came in time. Raises EpochChanged (then continues
+        from the new log's start on the next call), ServerError with code
+        OFFSET_TRUNCATED when unread records were truncated away, or a
+        request error."""
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000.0
+        while True:
+            if self._pos < len(self._batch):
+                rec = self._batch[self._pos]
+                self._pos += 1
+                if self._pos == len(self._batch):
+                    self._batch, self._pos = [], 0
+                self.next_offset = rec.offset + 1
+                self._stats["delivered"] += 1
+                return rec
+            if self.next_offset < self.known_end:
+                self._fetch()
+                continue
+            try:
+                rec = self._live(deadline)
+            except _Idle:
+                return None
+            if rec is not None:
+                self.next_offset = rec.offset + 1
+                self._stats["delivered"] += 1
+                return rec
+
+
+class _Idle(Exception):
+    pass
+
+
+def _wire_name(short):
+    """The generated enum value name for a short ErrorCode name."""
+    for name in ("ERROR_CODE_" + short, short):
+        if name in pb.ErrorCode.keys():
+            return name
+    raise KeyError(short)

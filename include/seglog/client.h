@@ -1,0 +1,308 @@
+/*
+ * seglog/client.h - the C client of a seglog server.
+ *
+ * What it is
+ *   A client talks to one seglogd over ZeroMQ: request/reply on the
+ *   server's ROUTER socket (produce, consume, offsets, truncate) and the
+ *   server's PUB socket for live records (tail). The wire contract is
+ *   proto/seglog/v1/seglog.proto; docs/PROTOCOL.md is the prose.
+ *
+ * Objects
+ *   seglog_client_t    request/reply calls; owns the ZeroMQ context.
+ *   seglog_producer_t  an asynchronous, pipelined producer (N in flight).
+ *   seglog_tail_t      a reliable stream consumer: every record from an
+ *                      offset on, in order, exactly once, then live.
+ *   Producers and tails are made from a client, share its context, and
+ *   must be destroyed before it.
+ *
+ * Thread rules
+ *   The library has no global state: no global ZeroMQ context (it does not
+ *   use czmq's zsys), no signal handlers, no static buffers. A client and
+ *   every producer and tail made from it belong to one thread at a time;
+ *   use one client per thread for concurrency.
+ *
+ * Ownership
+ *   - seglog_client_connect and the _new functions return objects owned
+ *     by the caller, freed by the matching _destroy(&p), which is
+ *     idempotent and sets p to NULL.
+ *   - Input buffers (topic, values, keys) are only read during the call.
+ *   - Records returned by seglog_client_consume and _consume_range are
+ *     borrowed: they point into the client's reusable reply arena and stay
+ *     valid until the next call on the same client.
+ *   - A record returned by seglog_tail_next is borrowed from the tail and
+ *     stays valid until the next call on that tail.
+ *   - The seglog_ack_t passed to an ack callback (and its message) is valid
+ *     only during the callback.
+ *   - Strings from *_errmsg belong to the object and stay valid until its
+ *     next call; seglog_client_strerror returns static strings.
+ *
+ * Errors
+ *   Every call returns 0 on success, a negative SEGLOG_CLIENT_E_* code, or
+ *   a positive errno value (from ZeroMQ or the system; EINTR when a signal
+ *   interrupted a wait). Each server ErrorCode arrives as its own code;
+ *   the server's message is then in *_errmsg(). seglog_client_strerror()
+ *   describes every code.
+ *
+ * Timeouts and retries (the zguide's Lazy Pirate)
+ *   A request waits timeout_ms for its reply. On a timeout the client
+ *   closes its socket (dropping anything still queued), opens a new one,
+ *   reconnects and sends the request again, up to `retries` more times;
+ *   then the call fails with SEGLOG_CLIENT_E_TIMEOUT and *_errmsg() says
+ *   which endpoint did not answer.
+ *
+ * Caveats
+ *   - A retried produce may append twice, when the first attempt reached
+ *     the server but its reply was lost (at-least-once). The protocol's
+ *     producer_id/sequence fields are reserved for idempotence later.
+ *   - An empty or NULL topic means "default".
+ *   - A tail notices that a log was reset (its epoch changed) from the
+ *     next heartbeat or from an offset past the end; a busy topic that is
+ *     reset and refilled past the tail's position between two heartbeats
+ *     is seen only at the next idle moment.
+ */
+#ifndef SEGLOG_CLIENT_H
+#define SEGLOG_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Client error codes: negative. Positive values are errno values. */
+enum {
+    SEGLOG_CLIENT_OK = 0,
+    /* One per server ErrorCode (the server's message is in *_errmsg). */
+    SEGLOG_CLIENT_E_BAD_REQUEST = -301,
+    SEGLOG_CLIENT_E_OFFSET_OUT_OF_RANGE = -302,
+    SEGLOG_CLIENT_E_OFFSET_TRUNCATED = -303,
+    SEGLOG_CLIENT_E_RECORD_TOO_LARGE = -304,
+    SEGLOG_CLIENT_E_BATCH_TOO_LARGE = -305,
+    SEGLOG_CLIENT_E_INVALID_TOPIC = -306,
+    SEGLOG_CLIENT_E_UNKNOWN_TOPIC = -307,
+    SEGLOG_CLIENT_E_RESOURCE_EXHAUSTED = -308,
+    SEGLOG_CLIENT_E_INTERNAL = -309,
+    SEGLOG_CLIENT_E_STORAGE = -310,
+    SEGLOG_CLIENT_E_CORRUPT = -311,
+    SEGLOG_CLIENT_E_UNAUTHENTICATED = -320,
+    SEGLOG_CLIENT_E_PERMISSION_DENIED = -321,
+    SEGLOG_CLIENT_E_NOT_LEADER = -322,
+    SEGLOG_CLIENT_E_SERVER_ERROR = -329, /* an ErrorCode this client does not know */
+    /* Raised by the client itself. */
+    SEGLOG_CLIENT_E_INVAL = -341,         /* bad argument or endpoint */
+    SEGLOG_CLIENT_E_NOMEM = -342,         /* out of memory */
+    SEGLOG_CLIENT_E_TIMEOUT = -343,       /* no reply after every retry */
+    SEGLOG_CLIENT_E_PROTOCOL = -344,      /* the server sent something undecodable */
+    SEGLOG_CLIENT_E_AGAIN = -345,         /* nothing arrived within the wait */
+    SEGLOG_CLIENT_E_EPOCH_CHANGED = -346, /* tail: the log was reset */
+};
+
+/* Describe any code returned by this library (negative or errno). */
+const char *seglog_client_strerror(int err);
+
+/* One record. On produce, value (and optionally key and timestamp_ms,
+ * 0 = stamped by the server) are read; offset is ignored. */
+typedef struct seglog_record {
+    uint64_t offset;
+    uint64_t timestamp_ms;
+    const uint8_t *value;
+    size_t value_len;
+    const uint8_t *key; /* may be NULL when key_len is 0 */
+    size_t key_len;
+} seglog_record_t;
+
+/* ------------------------------------------------------------------ */
+/* Client: request/reply                                               */
+
+typedef struct seglog_client seglog_client_t;
+
+typedef struct seglog_client_options {
+    int timeout_ms; /* wait for one reply, > 0; default 2500 */
+    int retries;    /* resends after the first attempt, >= 0; default 3 */
+} seglog_client_options_t;
+
+void seglog_client_options_default(seglog_client_options_t *opts);
+
+/* Connect to a server. endpoint is its request (ROUTER) socket,
+ * pub_endpoint its PUB socket (needed only for tails; may be NULL).
+ * ZeroMQ connects in the background, so this does not wait for the
+ * server; SEGLOG_CLIENT_E_INVAL means an endpoint ZeroMQ rejects. opts may
+ * be NULL for the defaults. */
+int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
+                          const seglog_client_options_t *opts, seglog_client_t **client_p);
+
+void seglog_client_destroy(seglog_client_t **client_p);
+
+/* The message of the last failed call: the server's own text for a
+ * server error, or the client's explanation. "" after a success. */
+const char *seglog_client_errmsg(const seglog_client_t *client);
+
+/* Append one record; *offset (may be NULL) gets its offset. */
+int seglog_client_produce(seglog_client_t *client, const char *topic, const void *value, size_t len,
+                          uint64_t *offset);
+
+/* Append n records as one atomic batch at contiguous offsets; *first
+ * (may be NULL) gets the offset of records[0]. The server takes 1..10000
+ * records per batch and answers SEGLOG_CLIENT_E_BAD_REQUEST otherwise. */
+int seglog_client_produce_batch(seglog_client_t *client, const char *topic,
+                                const seglog_record_t *records, size_t n, uint64_t *first);
+
+/* The record at offset (borrowed, see Ownership). */
+int seglog_client_consume(seglog_client_t *client, const char *topic, uint64_t offset,
+                          seglog_record_t *record);
+
+typedef struct seglog_batch {
+    const seglog_record_t *records; /* borrowed, see Ownership */
+    size_t count;
+    uint64_t next_offset;   /* just past the last record returned */
+    uint64_t lowest_offset; /* the lowest offset still stored */
+    uint64_t end_offset;    /* the log's next offset when the read started */
+} seglog_batch_t;
+
+/* Records from offset on: at most max_records (0 means 1) and about
+ * max_bytes (0 = the server's cap; the first record always comes). An
+ * offset equal to the log's next offset returns an empty batch. */
+int seglog_client_consume_range(seglog_client_t *client, const char *topic, uint64_t offset,
+                                uint32_t max_records, uint32_t max_bytes, seglog_batch_t *batch);
+
+typedef struct seglog_offsets {
+    uint64_t lowest_offset;    /* first offset still stored (== next_offset if empty) */
+    uint64_t next_offset;      /* offset the next record will get */
+    uint64_t committed_offset; /* records below this passed the commit point */
+    uint64_t epoch;            /* random id of this log's lifetime */
+} seglog_offsets_t;
+
+int seglog_client_offsets(seglog_client_t *client, const char *topic, seglog_offsets_t *out);
+
+/* Admin: drop every whole segment whose records all lie below lowest.
+ * *new_lowest (may be NULL) gets the new lowest offset, which may be below
+ * the one asked for. */
+int seglog_client_truncate(seglog_client_t *client, const char *topic, uint64_t lowest,
+                           uint64_t *new_lowest);
+
+/* ------------------------------------------------------------------ */
+/* Producer: asynchronous and pipelined                                */
+
+typedef struct seglog_producer seglog_producer_t;
+
+typedef struct seglog_ack {
+    uint64_t seq;        /* what seglog_producer_send returned for this batch */
+    int err;             /* 0, a server error code, or SEGLOG_CLIENT_E_TIMEOUT */
+    const char *message; /* "" or the error's message */
+    uint64_t offset;     /* first offset of the batch (when err == 0) */
+    uint32_t count;      /* records appended (when err == 0) */
+} seglog_ack_t;
+
+/* Called on the producer's thread, from inside send, poll and flush.
+ * It must not call the producer. */
+typedef void(seglog_ack_fn)(void *arg, const seglog_ack_t *ack);
+
+/* A producer with its own request socket, keeping up to max_in_flight
+ * (1..1024) batches outstanding. Acks are reported in send order, one per
+ * batch. */
+int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
+                        void *arg, seglog_producer_t **producer_p);
+
+/* Destroy; batches still in flight are abandoned without an ack. */
+void seglog_producer_destroy(seglog_producer_t **producer_p);
+
+/* Send a batch (as seglog_client_produce_batch). When max_in_flight are
+ * outstanding it first waits for acks. *seq (may be NULL) gets the
+ * batch's sequence number, 1, 2, 3... Returns a transport error only
+ * (server errors come through the callback); SEGLOG_CLIENT_E_TIMEOUT means
+ * the server did not answer after every retry, and every outstanding
+ * batch was then acked with that error. */
+int seglog_producer_send(seglog_producer_t *producer, const char *topic,
+                         const seglog_record_t *records, size_t n, uint64_t *seq);
+
+/* Wait up to timeout_ms (0: do not wait) for acks and report them.
+ * Returns 0, or a transport error as for send. */
+int seglog_producer_poll(seglog_producer_t *producer, int timeout_ms);
+
+/* Wait until every batch is acked; timeout_ms < 0 waits as long as the
+ * server keeps answering (retries still apply). SEGLOG_CLIENT_E_AGAIN if
+ * batches are still outstanding after timeout_ms. */
+int seglog_producer_flush(seglog_producer_t *producer, int timeout_ms);
+
+/* Batches sent and not yet acked. */
+size_t seglog_producer_in_flight(const seglog_producer_t *producer);
+
+const char *seglog_producer_errmsg(const seglog_producer_t *producer);
+
+/* ------------------------------------------------------------------ */
+/* Tail: the reliable stream consumer                                  */
+
+typedef struct seglog_tail seglog_tail_t;
+
+/* Special start offsets for seglog_tail_new. */
+#define SEGLOG_OFFSET_EARLIEST (UINT64_MAX - 1) /* the lowest stored offset */
+#define SEGLOG_OFFSET_LATEST   UINT64_MAX       /* only records produced from now on */
+
+typedef struct seglog_tail_options {
+    int start_at_lowest;    /* start below the lowest offset: 0 = SEGLOG_CLIENT_E_OFFSET_TRUNCATED,
+                               1 = start at the lowest offset instead */
+    uint32_t fetch_records; /* records per catch-up request; default 1000 */
+    uint32_t fetch_bytes;   /* bytes per catch-up request; 0 (default) = the server's cap */
+    int sub_hwm;            /* receive high-water mark of the SUB socket; default 1000 */
+    int wait_for_topic;     /* a topic that does not exist yet: 0 = SEGLOG_CLIENT_E_UNKNOWN_TOPIC,
+                               1 = wait for it; its records are all new, so the tail then
+                               starts at its lowest offset even for SEGLOG_OFFSET_LATEST */
+} seglog_tail_options_t;
+
+void seglog_tail_options_default(seglog_tail_options_t *opts);
+
+/* Start a tail of topic at from_offset (a number, SEGLOG_OFFSET_EARLIEST
+ * or SEGLOG_OFFSET_LATEST). It subscribes first, then asks the server for
+ * the log's offsets and epoch. Errors: the server's (UNKNOWN_TOPIC, ...),
+ * OFFSET_TRUNCATED for a start below the lowest offset (unless
+ * start_at_lowest), OFFSET_OUT_OF_RANGE for a start past the next offset,
+ * INVAL without a pub_endpoint. opts may be NULL. */
+int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_offset,
+                    const seglog_tail_options_t *opts, seglog_tail_t **tail_p);
+
+void seglog_tail_destroy(seglog_tail_t **tail_p);
+
+/* The next record, waiting up to timeout_ms for it (0: do not wait, < 0:
+ * no limit). Returns
+ *   0                              *record is the record at position()-1;
+ *   SEGLOG_CLIENT_E_AGAIN          nothing new within the wait;
+ *   SEGLOG_CLIENT_E_EPOCH_CHANGED  the log was reset: the tail has moved to
+ *                                  the new log's lowest offset and goes on
+ *                                  from there with the next call;
+ *   SEGLOG_CLIENT_E_OFFSET_TRUNCATED records the tail had not read yet were
+ *                                  truncated away; the position stays, so
+ *                                  every further call fails the same way;
+ *   EINTR                          a signal interrupted the wait;
+ *   or a request error (TIMEOUT, ...), after which the call can be made
+ *   again and resumes where it stopped. The wait does not spin: it blocks
+ *   in zmq_poll on one socket at a time. timeout_ms bounds the wait for
+ *   new records; a catch-up fetch that is needed first is a request,
+ *   bounded by the client's timeout_ms and retries instead. */
+int seglog_tail_next(seglog_tail_t *tail, int timeout_ms, seglog_record_t *record);
+
+/* The offset of the next record the tail will return. */
+uint64_t seglog_tail_position(const seglog_tail_t *tail);
+
+/* The epoch of the log the tail reads. */
+uint64_t seglog_tail_epoch(const seglog_tail_t *tail);
+
+typedef struct seglog_tail_stats {
+    uint64_t delivered;  /* records returned */
+    uint64_t live;       /* of which from the PUB stream */
+    uint64_t fetches;    /* consume requests made */
+    uint64_t gaps;       /* PUB records found ahead of the position (a drop) */
+    uint64_t hb_behind;  /* heartbeats that showed the tail behind */
+    uint64_t duplicates; /* PUB records dropped as already delivered */
+    uint64_t heartbeats; /* heartbeats received */
+    uint64_t epochs;     /* epoch changes seen */
+} seglog_tail_stats_t;
+
+void seglog_tail_stats(const seglog_tail_t *tail, seglog_tail_stats_t *out);
+
+const char *seglog_tail_errmsg(const seglog_tail_t *tail);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

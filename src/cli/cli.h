@@ -1,0 +1,95 @@
+/*
+ * cli.h - what the seglog tool's subcommands share: the common options,
+ * the exit codes and small helpers. Each subcommand is cli_<name>(), which
+ * parses its own arguments and returns the process exit code.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include "seglog/client.h"
+
+#include <getopt.h>
+#include <stdint.h>
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1, /* server or connection error */
+    CLI_EXIT_USAGE = 2,
+};
+
+#define CLI_DEFAULT_ENDPOINT     "tcp://127.0.0.1:5555"
+#define CLI_DEFAULT_PUB_ENDPOINT "tcp://127.0.0.1:5556"
+
+/* Options every subcommand takes. Defaults, then the environment
+ * (SEGLOG_ENDPOINT, SEGLOG_PUB_ENDPOINT), then flags. */
+typedef struct cli_common {
+    const char *endpoint;
+    const char *pub_endpoint;
+    const char *topic;
+    int topic_given; /* -t was used (truncate insists on it) */
+    int timeout_ms;
+    int retries;
+} cli_common_t;
+
+/* getopt_long ids of the common long options. */
+enum {
+    CLI_OPT_ENDPOINT = 1000,
+    CLI_OPT_PUB_ENDPOINT,
+    CLI_OPT_TIMEOUT,
+    CLI_OPT_RETRIES,
+    CLI_OPT_HELP,
+    CLI_OPT_FIRST_FREE, /* subcommands number their own options from here */
+};
+
+/* The common entries of a long-option table: spliced in by each command. */
+#define CLI_COMMON_LONGOPTS                                                                        \
+    {"endpoint", required_argument, NULL, CLI_OPT_ENDPOINT},                                       \
+        {"pub-endpoint", required_argument, NULL, CLI_OPT_PUB_ENDPOINT},                           \
+        {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                     \
+        {"retries", required_argument, NULL, CLI_OPT_RETRIES},                                     \
+        {"topic", required_argument, NULL, 't'},                                                   \
+    {                                                                                              \
+        "help", no_argument, NULL, CLI_OPT_HELP                                                    \
+    }
+
+/* The help text of the common options. */
+extern const char cli_common_help[];
+
+/* Handle a common option (opt as returned by getopt_long). 1 if it was
+ * one, 0 if not, -1 on a bad value (message printed). */
+int cli_common_option(cli_common_t *c, int opt, const char *arg);
+
+/* The next option of a subcommand. Common options are applied to c, and
+ * --help prints usage (then cli_common_help) to stdout. Returns an option
+ * of the subcommand's own, -1 at the end of the options, or CLI_OPT_EXIT
+ * with *exit_code set (after --help, or a usage error already printed).
+ * shortopts must start with ':' and include "t:". */
+#define CLI_OPT_EXIT (-2)
+int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    cli_common_t *c, const char *usage, int *exit_code);
+
+/* Parse a non-negative decimal number; -1 if arg is not one. */
+int cli_parse_u64(const char *arg, uint64_t *out);
+
+/* "seglog: <fmt>\n" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a usage error with a hint; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Connect with the common options; prints the error and returns
+ * CLI_EXIT_ERROR on failure, else 0. */
+int cli_connect(const cli_common_t *c, seglog_client_t **client_p);
+
+/* Report a failed client call ("seglog: <what>: <strerror>: <detail>");
+ * returns CLI_EXIT_ERROR. */
+int cli_fail(const char *what, int err, const char *detail);
+
+/* Subcommands. argv[0] is the subcommand's name. */
+int cli_produce(int argc, char **argv, cli_common_t *c);
+int cli_consume(int argc, char **argv, cli_common_t *c);
+int cli_tail(int argc, char **argv, cli_common_t *c);
+int cli_offsets(int argc, char **argv, cli_common_t *c);
+int cli_truncate(int argc, char **argv, cli_common_t *c);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * consume.c - `seglog consume` (stored records, up to the end of the log
+ * as it was at the first read) and `seglog tail` (every record from a
+ * start, then live, until SIGINT or SIGTERM; exit 0 then).
+ */
+#include "cli.h"
+#include "output.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CONSUME_BATCH 1000
+#define TAIL_WAIT_MS  250 /* bound on one wait, so a signal is never missed for long */
+
+enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT };
+
+static const char s_consume_usage[] =
+    "usage: seglog consume [-t TOPIC] [--from N|earliest] [--count N]\n"
+    "                      [--format text|json|raw]\n"
+    "\n"
+    "Print the records of TOPIC from an offset (default: earliest) to the end of\n"
+    "the log as it was when reading started, or --count of them.\n"
+    "\n"
+    "  --from N|earliest      first offset to print (default earliest)\n"
+    "  --count N              print at most N records\n"
+    "  --format FORMAT        text: \"offset<TAB>value\" (default)\n"
+    "                         json: one object per line: offset, timestamp_ms, key,\n"
+    "                               value (base64 with \"value_encoding\":\"base64\"\n"
+    "                               when not UTF-8; the same for key)\n"
+    "                         raw:  values only, one per line\n"
+    "\n";
+
+static const char s_tail_usage[] =
+    "usage: seglog tail [-t TOPIC] [--from N|earliest|latest] [--format text|json|raw]\n"
+    "\n"
+    "Print every record of TOPIC from an offset on, in order and exactly once, then\n"
+    "wait for new ones, until interrupted (Ctrl-C, SIGTERM: exit 0). Records lost by\n"
+    "the live stream are fetched again, so none is missed. A topic that does not\n"
+    "exist yet is waited for (and then printed from its first record).\n"
+    "\n"
+    "  --from N|earliest|latest  where to start (default latest: new records only)\n"
+    "  --format FORMAT        text (default), json or raw, as for 'seglog consume'\n"
+    "\n";
+
+typedef struct read_opts {
+    uint64_t from;
+    uint64_t count; /* UINT64_MAX: no limit */
+    cli_format_t fmt;
+} read_opts_t;
+
+/* Options shared by consume and tail; returns -1 to go on, else an exit
+ * code. */
+static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, int tail,
+                   read_opts_t *r)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS,
+                                             {"from", required_argument, NULL, OPT_FROM},
+                                             {"count", required_argument, NULL, OPT_COUNT},
+                                             {"format", required_argument, NULL, OPT_FORMAT},
+                                             {NULL, 0, NULL, 0}};
+    int opt, exit_code;
+    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, usage, &exit_code)) != -1) {
+        switch (opt) {
+        case CLI_OPT_EXIT:
+            return exit_code;
+        case OPT_FROM:
+            if (strcmp(optarg, "earliest") == 0)
+                r->from = SEGLOG_OFFSET_EARLIEST;
+            else if (tail && strcmp(optarg, "latest") == 0)
+                r->from = SEGLOG_OFFSET_LATEST;
+            else if (cli_parse_u64(optarg, &r->from) != 0 || r->from >= SEGLOG_OFFSET_EARLIEST)
+                return cli_usage_error(argv[0], "--from wants an offset%s, not '%s'",
+                                       tail ? ", 'earliest' or 'latest'" : " or 'earliest'",
+                                       optarg);
+            break;
+        case OPT_COUNT:
+            if (tail)
+                return cli_usage_error(argv[0], "unknown option '--count'");
+            if (cli_parse_u64(optarg, &r->count) != 0)
+                return cli_usage_error(argv[0], "--count wants a number, not '%s'", optarg);
+            break;
+        case OPT_FORMAT:
+            if (cli_format_parse(optarg, &r->fmt) != 0)
+                return cli_usage_error(argv[0], "--format is text, json or raw, not '%s'", optarg);
+            break;
+        default:
+            return cli_usage_error(argv[0], "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+/* The end of a write: -1 to go on, else the exit code (EPIPE: quietly 0). */
+static int s_write_outcome(int err)
+{
+    if (!err)
+        return -1;
+    if (err == EPIPE)
+        return CLI_EXIT_OK;
+    cli_error("writing stdout: %s", strerror(err));
+    return CLI_EXIT_ERROR;
+}
+
+static int s_fail_topic(const char *verb, const char *topic, int rc, const char *detail)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s '%s'", verb, topic);
+    return cli_fail(what, rc, detail);
+}
+
+static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r)
+{
+    uint64_t offset = r->from;
+    if (offset == SEGLOG_OFFSET_EARLIEST) {
+        seglog_offsets_t o;
+        int rc = seglog_client_offsets(client, c->topic, &o);
+        if (rc)
+            return s_fail_topic("consume", c->topic, rc, seglog_client_errmsg(client));
+        offset = o.lowest_offset;
+    }
+    uint64_t left = r->count, end = 0;
+    int have_end = 0;
+    while (left > 0 && (!have_end || offset < end)) {
+        uint32_t want = left < CONSUME_BATCH ? (uint32_t)left : CONSUME_BATCH;
+        seglog_batch_t b;
+        int rc = seglog_client_consume_range(client, c->topic, offset, want, 0, &b);
+        if (rc)
+            return s_fail_topic("consume", c->topic, rc, seglog_client_errmsg(client));
+        if (!have_end) {
+            end = b.end_offset; /* stop where the log ended when we started */
+            have_end = 1;
+        }
+        if (b.count == 0)
+            break;
+        for (size_t i = 0; i < b.count && left > 0 && b.records[i].offset < end; i++, left--) {
+            int w = s_write_outcome(cli_print_record(stdout, r->fmt, &b.records[i]));
+            if (w >= 0)
+                return w;
+        }
+        offset = b.next_offset;
+    }
+    int w = s_write_outcome(fflush(stdout) ? errno : 0);
+    return w >= 0 ? w : CLI_EXIT_OK;
+}
+
+int cli_consume(int argc, char **argv, cli_common_t *c)
+{
+    read_opts_t r = {.from = SEGLOG_OFFSET_EARLIEST, .count = UINT64_MAX, .fmt = CLI_FMT_TEXT};
+    int exit_code = s_parse(argc, argv, c, s_consume_usage, 0, &r);
+    if (exit_code >= 0)
+        return exit_code;
+    seglog_client_t *client = NULL;
+    if (cli_connect(c, &client) != 0)
+        return CLI_EXIT_ERROR;
+    exit_code = s_consume(client, c, &r);
+    seglog_client_destroy(&client);
+    return exit_code;
+}
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+/* SIGINT/SIGTERM set a flag and interrupt the wait (no SA_RESTART). */
+static void s_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int s_tail(seglog_tail_t *t, const read_opts_t *r)
+{
+    int flushed = 1;
+    while (!s_stop) {
+        seglog_record_t rec;
+        /* Print what is ready without waiting; flush before blocking. */
+        int rc = seglog_tail_next(t, flushed ? TAIL_WAIT_MS : 0, &rec);
+        if (rc == 0) {
+            int w = s_write_outcome(cli_print_record(stdout, r->fmt, &rec));
+            if (w >= 0)
+                return w;
+            flushed = 0;
+            continue;
+        }
+        if (rc == SEGLOG_CLIENT_E_AGAIN || rc == EINTR) {
+            if (!flushed) {
+                int w = s_write_outcome(fflush(stdout) ? errno : 0);
+                if (w >= 0)
+                    return w;
+                flushed = 1;
+            }
+            continue;
+        }
+        if (rc == SEGLOG_CLIENT_E_EPOCH_CHANGED) {
+            fflush(stdout);
+            cli_error("%s", seglog_tail_errmsg(t));
+            continue;
+        }
+        fflush(stdout);
+        return cli_fail("tail", rc, seglog_tail_errmsg(t));
+    }
+    int w = s_write_outcome(fflush(stdout) ? errno : 0);
+    return w >= 0 ? w : CLI_EXIT_OK;
+}
+
+int cli_tail(int argc, char **argv, cli_common_t *c)
+{
+    read_opts_t r = {.from = SEGLOG_OFFSET_LATEST, .count = UINT64_MAX, .fmt = CLI_FMT_TEXT};
+    int exit_code = s_parse(argc, argv, c, s_tail_usage, 1, &r);
+    if (exit_code >= 0)
+        return exit_code;
+    s_catch_signals();
+    seglog_client_t *client = NULL;
+    if (cli_connect(c, &client) != 0)
+        return CLI_EXIT_ERROR;
+    seglog_tail_t *t = NULL;
+    seglog_tail_options_t o;
+    seglog_tail_options_default(&o);
+    o.wait_for_topic = 1; /* `seglog tail -t new` waits for the first record */
+    int rc = seglog_tail_new(client, c->topic, r.from, &o, &t);
+    if (rc == EINTR && s_stop)
+        exit_code = CLI_EXIT_OK; /* interrupted before the first record */
+    else if (rc)
+        exit_code = s_fail_topic("tail", c->topic, rc, seglog_client_errmsg(client));
+    else
+        exit_code = s_tail(t, &r);
+    seglog_tail_destroy(&t);
+    seglog_client_destroy(&client);
+    return exit_code;
+}

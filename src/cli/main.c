@@ -1,0 +1,240 @@
+/*
+ * main.c - the seglog command-line tool: global options, dispatch and the
+ * helpers the subcommands share.
+ *
+ *   seglog [COMMON OPTIONS] COMMAND [OPTIONS] [ARGS]
+ *
+ * Exit codes: 0 success, 1 server or connection error (one line on
+ * stderr), 2 usage error. SIGPIPE is ignored and a write that fails with
+ * EPIPE ends the command quietly, so `seglog consume | head` is clean.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_common_help[] =
+    "common options (also accepted before COMMAND):\n"
+    "  -t, --topic TOPIC      topic name (default \"default\")\n"
+    "  --endpoint ENDPOINT    server request socket\n"
+    "                         (default $SEGLOG_ENDPOINT, else " CLI_DEFAULT_ENDPOINT ")\n"
+    "  --pub-endpoint ENDPOINT\n"
+    "                         server publish socket, for tail\n"
+    "                         (default $SEGLOG_PUB_ENDPOINT, else " CLI_DEFAULT_PUB_ENDPOINT ")\n"
+    "  --timeout MS           wait this long for each reply (default 2500)\n"
+    "  --retries N            reconnect and resend this many times (default 3)\n"
+    "  --help                 this help\n";
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: seglog [COMMON OPTIONS] COMMAND [OPTIONS]\n"
+            "\n"
+            "commands:\n"
+            "  produce [VALUE...]     append records (from arguments, or one per stdin line)\n"
+            "  consume                print stored records\n"
+            "  tail                   print records as they arrive, until Ctrl-C\n"
+            "  offsets                print a topic's offsets and epoch\n"
+            "  truncate --before N    drop whole segments below offset N\n"
+            "\n"
+            "'seglog COMMAND --help' describes each command.\n"
+            "exit codes: 0 success, 1 server or connection error, 2 usage error\n"
+            "\n%s",
+            cli_common_help);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("seglog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("seglog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fprintf(stderr, "Try 'seglog %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_u64(const char *arg, uint64_t *out)
+{
+    if (!arg || *arg < '0' || *arg > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int s_parse_int(const char *arg, int min, int *out)
+{
+    uint64_t v;
+    if (cli_parse_u64(arg, &v) != 0 || v > INT_MAX || (int)v < min)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_common_option(cli_common_t *c, int opt, const char *arg)
+{
+    switch (opt) {
+    case 't':
+        c->topic = arg;
+        c->topic_given = 1;
+        return 1;
+    case CLI_OPT_ENDPOINT:
+        c->endpoint = arg;
+        return 1;
+    case CLI_OPT_PUB_ENDPOINT:
+        c->pub_endpoint = arg;
+        return 1;
+    case CLI_OPT_TIMEOUT:
+        if (s_parse_int(arg, 1, &c->timeout_ms) != 0) {
+            cli_error("--timeout wants a number of milliseconds above 0, not '%s'", arg);
+            return -1;
+        }
+        return 1;
+    case CLI_OPT_RETRIES:
+        if (s_parse_int(arg, 0, &c->retries) != 0) {
+            cli_error("--retries wants a number, not '%s'", arg);
+            return -1;
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    cli_common_t *c, const char *usage, int *exit_code)
+{
+    opterr = 0;
+    for (;;) {
+        int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
+        if (opt == -1)
+            return -1;
+        if (opt == CLI_OPT_HELP || opt == 'h') {
+            fputs(usage, stdout);
+            fputs(cli_common_help, stdout);
+            *exit_code = CLI_EXIT_OK;
+            return CLI_OPT_EXIT;
+        }
+        if (opt == ':' || opt == '?') {
+            const char *bad = argv[optind - 1];
+            *exit_code = opt == ':' ? cli_usage_error(argv[0], "option '%s' needs a value", bad)
+                                    : cli_usage_error(argv[0], "unknown option '%s'", bad);
+            return CLI_OPT_EXIT;
+        }
+        int r = cli_common_option(c, opt, optarg);
+        if (r < 0) {
+            *exit_code = CLI_EXIT_USAGE;
+            return CLI_OPT_EXIT;
+        }
+        if (r == 0)
+            return opt;
+    }
+}
+
+int cli_fail(const char *what, int err, const char *detail)
+{
+    if (detail && *detail && strcmp(detail, seglog_client_strerror(err)) != 0)
+        cli_error("%s: %s: %s", what, seglog_client_strerror(err), detail);
+    else
+        cli_error("%s: %s", what, seglog_client_strerror(err));
+    return CLI_EXIT_ERROR;
+}
+
+int cli_connect(const cli_common_t *c, seglog_client_t **client_p)
+{
+    seglog_client_options_t o;
+    seglog_client_options_default(&o);
+    if (c->timeout_ms > 0)
+        o.timeout_ms = c->timeout_ms;
+    if (c->retries >= 0)
+        o.retries = c->retries;
+    int rc = seglog_client_connect(c->endpoint, c->pub_endpoint, &o, client_p);
+    if (rc) {
+        if (rc == SEGLOG_CLIENT_E_INVAL)
+            cli_error("cannot connect to '%s' / '%s': invalid endpoint", c->endpoint,
+                      c->pub_endpoint);
+        else
+            cli_error("cannot connect: %s", seglog_client_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **, cli_common_t *);
+} s_commands[] = {
+    {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
+    {"offsets", cli_offsets}, {"truncate", cli_truncate},
+};
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe is an EPIPE write error, handled quietly */
+
+    cli_common_t c = {
+        .endpoint = CLI_DEFAULT_ENDPOINT,
+        .pub_endpoint = CLI_DEFAULT_PUB_ENDPOINT,
+        .topic = "default",
+        .timeout_ms = -1,
+        .retries = -1,
+    };
+    const char *env = getenv("SEGLOG_ENDPOINT");
+    if (env && *env)
+        c.endpoint = env;
+    env = getenv("SEGLOG_PUB_ENDPOINT");
+    if (env && *env)
+        c.pub_endpoint = env;
+
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+:t:h", longopts, NULL)) != -1) {
+        if (opt == 'h' || opt == CLI_OPT_HELP) {
+            s_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (opt == ':')
+            return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+        if (opt == '?')
+            return cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+        int r = cli_common_option(&c, opt, optarg);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+    }
+    if (optind >= argc) {
+        s_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        if (strcmp(name, s_commands[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0; /* GNU getopt: start over for the subcommand */
+            return s_commands[i].fn(sub_argc, sub_argv, &c);
+        }
+    }
+    return cli_usage_error(NULL, "unknown command '%s'", name);
+}

@@ -1,0 +1,177 @@
+/* client.c - the synchronous calls of seglog/client.h */
+#include "client_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT_MS 2500
+#define DEFAULT_RETRIES    3
+
+void seglog_client_options_default(seglog_client_options_t *opts)
+{
+    opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+    opts->retries = DEFAULT_RETRIES;
+}
+
+int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
+                          const seglog_client_options_t *opts, seglog_client_t **client_p)
+{
+    if (!endpoint || !*endpoint || !client_p)
+        return SEGLOG_CLIENT_E_INVAL;
+    *client_p = NULL;
+    seglog_client_options_t o;
+    seglog_client_options_default(&o);
+    if (opts) {
+        if (opts->timeout_ms <= 0 || opts->retries < 0)
+            return SEGLOG_CLIENT_E_INVAL;
+        o = *opts;
+    }
+    seglog_client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return SEGLOG_CLIENT_E_NOMEM;
+    c->opts = o;
+    c->ctx = zmq_ctx_new();
+    c->arena = slc_arena_new();
+    if (pub_endpoint && *pub_endpoint)
+        c->pub_endpoint = strdup(pub_endpoint);
+    if (!c->ctx || !c->arena || (pub_endpoint && *pub_endpoint && !c->pub_endpoint)) {
+        seglog_client_destroy(&c);
+        return SEGLOG_CLIENT_E_NOMEM;
+    }
+    int rc = slc_rpc_init(&c->rpc, c->ctx, endpoint, o.timeout_ms, o.retries, 1000);
+    if (rc) {
+        seglog_client_destroy(&c);
+        return rc;
+    }
+    *client_p = c;
+    return 0;
+}
+
+void seglog_client_destroy(seglog_client_t **client_p)
+{
+    if (!client_p || !*client_p)
+        return;
+    seglog_client_t *c = *client_p;
+    slc_rpc_fini(&c->rpc);
+    if (c->ctx)
+        zmq_ctx_term(c->ctx); /* every socket has linger 0: this does not wait */
+    slc_arena_destroy(&c->arena);
+    free(c->pub_endpoint);
+    free(c);
+    *client_p = NULL;
+}
+
+const char *seglog_client_errmsg(const seglog_client_t *client)
+{
+    return client ? client->rpc.errmsg : "";
+}
+
+static int s_call(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
+{
+    return slc_rpc_call(&c->rpc, req, c->arena, resp);
+}
+
+int seglog_client_produce(seglog_client_t *c, const char *topic, const void *value, size_t len,
+                          uint64_t *offset)
+{
+    if (!c || (!value && len))
+        return SEGLOG_CLIENT_E_INVAL;
+    seglog_record_t rec = {.value = value, .value_len = len};
+    return seglog_client_produce_batch(c, topic, &rec, 1, offset);
+}
+
+int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
+                                const seglog_record_t *records, size_t n, uint64_t *first)
+{
+    if (!c || (!records && n))
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {
+        .kind = SLC_PRODUCE, .topic = slc_topic(topic), .records = records, .nrecords = n};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    if (resp.count != n)
+        return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_PROTOCOL,
+                            "the server appended %u records of a batch of %zu", resp.count, n);
+    if (first)
+        *first = resp.offset;
+    return 0;
+}
+
+int seglog_client_consume_range(seglog_client_t *c, const char *topic, uint64_t offset,
+                                uint32_t max_records, uint32_t max_bytes, seglog_batch_t *batch)
+{
+    if (!c || !batch)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_CONSUME,
+                         .topic = slc_topic(topic),
+                         .offset = offset,
+                         .max_records = max_records,
+                         .max_bytes = max_bytes};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    /* The records must be the ones asked for: dense, from offset on. */
+    for (size_t i = 0; i < resp.nrecords; i++)
+        if (resp.records[i].offset != offset + i)
+            return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_PROTOCOL,
+                                "consume from %llu returned offset %llu at position %zu",
+                                (unsigned long long)offset,
+                                (unsigned long long)resp.records[i].offset, i);
+    batch->records = resp.records;
+    batch->count = resp.nrecords;
+    batch->next_offset = resp.next_offset;
+    batch->lowest_offset = resp.lowest_offset;
+    batch->end_offset = resp.end_offset;
+    return 0;
+}
+
+int seglog_client_consume(seglog_client_t *c, const char *topic, uint64_t offset,
+                          seglog_record_t *record)
+{
+    if (!record)
+        return SEGLOG_CLIENT_E_INVAL;
+    seglog_batch_t b;
+    int rc = seglog_client_consume_range(c, topic, offset, 1, 0, &b);
+    if (rc)
+        return rc;
+    if (b.count == 0) /* offset == next offset: nothing there yet */
+        return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_OFFSET_OUT_OF_RANGE,
+                            "no record at offset %llu yet (the log ends there)",
+                            (unsigned long long)offset);
+    *record = b.records[0];
+    return 0;
+}
+
+int seglog_client_offsets(seglog_client_t *c, const char *topic, seglog_offsets_t *out)
+{
+    if (!c || !out)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_OFFSETS, .topic = slc_topic(topic)};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    out->lowest_offset = resp.lowest_offset;
+    out->next_offset = resp.next_offset;
+    out->committed_offset = resp.committed_offset;
+    out->epoch = resp.epoch;
+    return 0;
+}
+
+int seglog_client_truncate(seglog_client_t *c, const char *topic, uint64_t lowest,
+                           uint64_t *new_lowest)
+{
+    if (!c)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_TRUNCATE, .topic = slc_topic(topic), .offset = lowest};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    if (new_lowest)
+        *new_lowest = resp.lowest_offset;
+    return 0;
+}

@@ -1,0 +1,212 @@
+/* codec.c - see codec.h */
+#include "codec.h"
+
+#include "seglog/v1/seglog.pb-c.h"
+
+#include <string.h>
+
+/* The generated name of a wire ErrorCode. If the enum values are renamed
+ * (ERROR_CODE_X -> X), this line is the only one to change. */
+#define SLC_WIRE(name) SEGLOG__V1__ERROR_CODE__ERROR_CODE_##name
+
+static const struct {
+    int wire;
+    int err;
+} s_errors[] = {
+    {SLC_WIRE(BAD_REQUEST), SEGLOG_CLIENT_E_BAD_REQUEST},
+    {SLC_WIRE(OFFSET_OUT_OF_RANGE), SEGLOG_CLIENT_E_OFFSET_OUT_OF_RANGE},
+    {SLC_WIRE(OFFSET_TRUNCATED), SEGLOG_CLIENT_E_OFFSET_TRUNCATED},
+    {SLC_WIRE(RECORD_TOO_LARGE), SEGLOG_CLIENT_E_RECORD_TOO_LARGE},
+    {SLC_WIRE(BATCH_TOO_LARGE), SEGLOG_CLIENT_E_BATCH_TOO_LARGE},
+    {SLC_WIRE(INVALID_TOPIC), SEGLOG_CLIENT_E_INVALID_TOPIC},
+    {SLC_WIRE(UNKNOWN_TOPIC), SEGLOG_CLIENT_E_UNKNOWN_TOPIC},
+    {SLC_WIRE(RESOURCE_EXHAUSTED), SEGLOG_CLIENT_E_RESOURCE_EXHAUSTED},
+    {SLC_WIRE(INTERNAL), SEGLOG_CLIENT_E_INTERNAL},
+    {SLC_WIRE(STORAGE), SEGLOG_CLIENT_E_STORAGE},
+    {SLC_WIRE(CORRUPT), SEGLOG_CLIENT_E_CORRUPT},
+    {SLC_WIRE(UNAUTHENTICATED), SEGLOG_CLIENT_E_UNAUTHENTICATED},
+    {SLC_WIRE(PERMISSION_DENIED), SEGLOG_CLIENT_E_PERMISSION_DENIED},
+    {SLC_WIRE(NOT_LEADER), SEGLOG_CLIENT_E_NOT_LEADER},
+};
+
+int slc_codec_error(int wire_code)
+{
+    for (size_t i = 0; i < sizeof s_errors / sizeof s_errors[0]; i++)
+        if (s_errors[i].wire == wire_code)
+            return s_errors[i].err;
+    return SEGLOG_CLIENT_E_SERVER_ERROR;
+}
+
+static ProtobufCBinaryData s_bytes(const uint8_t *p, size_t len)
+{
+    /* protobuf-c only reads .data when packing. */
+    ProtobufCBinaryData b = {len, len ? (uint8_t *)(uintptr_t)p : NULL};
+    return b;
+}
+
+static int s_encode_produce(const slc_request_t *req, slc_arena_t *arena,
+                            Seglog__V1__ProduceRequest *pr)
+{
+    pr->topic = (char *)(uintptr_t)req->topic;
+    pr->n_records = req->nrecords;
+    if (!req->nrecords)
+        return 0;
+    Seglog__V1__Record *recs = slc_arena_alloc(arena, req->nrecords * sizeof *recs);
+    Seglog__V1__Record **ptrs = slc_arena_alloc(arena, req->nrecords * sizeof *ptrs);
+    if (!recs || !ptrs)
+        return SEGLOG_CLIENT_E_NOMEM;
+    for (size_t i = 0; i < req->nrecords; i++) {
+        const seglog_record_t *r = &req->records[i];
+        seglog__v1__record__init(&recs[i]);
+        recs[i].value = s_bytes(r->value, r->value_len);
+        recs[i].key = s_bytes(r->key, r->key_len);
+        recs[i].timestamp_ms = r->timestamp_ms;
+        ptrs[i] = &recs[i];
+    }
+    pr->records = ptrs;
+    return 0;
+}
+
+int slc_codec_encode(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *msg)
+{
+    Seglog__V1__Request rq = SEGLOG__V1__REQUEST__INIT;
+    Seglog__V1__ProduceRequest pr = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+    Seglog__V1__OffsetsRequest orq = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+    Seglog__V1__TruncateRequest tr = SEGLOG__V1__TRUNCATE_REQUEST__INIT;
+    char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
+
+    rq.id = req->id;
+    switch (req->kind) {
+    case SLC_PRODUCE: {
+        int rc = s_encode_produce(req, arena, &pr);
+        if (rc)
+            return rc;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+        rq.produce = &pr;
+        break;
+    }
+    case SLC_CONSUME:
+        cr.topic = topic;
+        cr.offset = req->offset;
+        cr.max_records = req->max_records;
+        cr.max_bytes = req->max_bytes;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+        rq.consume = &cr;
+        break;
+    case SLC_OFFSETS:
+        orq.topic = topic;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+        rq.offsets = &orq;
+        break;
+    case SLC_TRUNCATE:
+        tr.topic = topic;
+        tr.lowest_offset = req->offset;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_TRUNCATE;
+        rq.truncate = &tr;
+        break;
+    default:
+        return SEGLOG_CLIENT_E_INVAL;
+    }
+    size_t size = seglog__v1__request__get_packed_size(&rq);
+    if (zmq_msg_init_size(msg, size) != 0)
+        return SEGLOG_CLIENT_E_NOMEM;
+    seglog__v1__request__pack(&rq, zmq_msg_data(msg));
+    return 0;
+}
+
+/* A decoded Record as the public struct. */
+static int s_record(const Seglog__V1__Record *r, seglog_record_t *out)
+{
+    if (r->value.len && !r->value.data)
+        return SEGLOG_CLIENT_E_PROTOCOL;
+    if (r->key.len && !r->key.data)
+        return SEGLOG_CLIENT_E_PROTOCOL;
+    out->offset = r->offset;
+    out->timestamp_ms = r->timestamp_ms;
+    out->value = r->value.len ? r->value.data : (const uint8_t *)"";
+    out->value_len = r->value.len;
+    out->key = r->key.len ? r->key.data : NULL;
+    out->key_len = r->key.len;
+    return 0;
+}
+
+static int s_decode_consume(slc_arena_t *arena, const Seglog__V1__ConsumeResponse *c,
+                            slc_response_t *out)
+{
+    out->next_offset = c->next_offset;
+    out->lowest_offset = c->lowest_offset;
+    out->end_offset = c->end_offset;
+    out->nrecords = c->n_records;
+    out->records = NULL;
+    if (!c->n_records)
+        return 0;
+    out->records = slc_arena_alloc(arena, c->n_records * sizeof *out->records);
+    if (!out->records)
+        return SEGLOG_CLIENT_E_NOMEM;
+    for (size_t i = 0; i < c->n_records; i++) {
+        if (!c->records[i])
+            return SEGLOG_CLIENT_E_PROTOCOL;
+        int rc = s_record(c->records[i], &out->records[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int slc_codec_decode_response(slc_arena_t *arena, const void *data, size_t len, slc_response_t *out)
+{
+    memset(out, 0, sizeof *out);
+    Seglog__V1__Response *r = seglog__v1__response__unpack(slc_arena_allocator(arena), len, data);
+    if (!r)
+        return SEGLOG_CLIENT_E_PROTOCOL;
+    out->id = r->id;
+    switch (r->body_case) {
+    case SEGLOG__V1__RESPONSE__BODY_PRODUCE:
+        out->kind = SLC_PRODUCE;
+        out->offset = r->produce->offset;
+        out->count = r->produce->count;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_CONSUME:
+        out->kind = SLC_CONSUME;
+        return s_decode_consume(arena, r->consume, out);
+    case SEGLOG__V1__RESPONSE__BODY_OFFSETS:
+        out->kind = SLC_OFFSETS;
+        out->lowest_offset = r->offsets->lowest_offset;
+        out->next_offset = r->offsets->next_offset;
+        out->epoch = r->offsets->epoch;
+        out->committed_offset = r->offsets->committed_offset;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_TRUNCATE:
+        out->kind = SLC_TRUNCATE;
+        out->lowest_offset = r->truncate->lowest_offset;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_ERROR:
+        out->kind = SLC_ERROR;
+        out->err = slc_codec_error((int)r->error->code);
+        out->message = r->error->message ? r->error->message : "";
+        return 0;
+    default:
+        return SEGLOG_CLIENT_E_PROTOCOL; /* no body: not a valid response */
+    }
+}
+
+int slc_codec_decode_event(slc_arena_t *arena, const void *data, size_t len, slc_event_t *out)
+{
+    memset(out, 0, sizeof *out);
+    Seglog__V1__Event *e = seglog__v1__event__unpack(slc_arena_allocator(arena), len, data);
+    if (!e)
+        return SEGLOG_CLIENT_E_PROTOCOL;
+    switch (e->body_case) {
+    case SEGLOG__V1__EVENT__BODY_RECORD:
+        out->kind = SLC_EVENT_RECORD;
+        return s_record(e->record, &out->record);
+    case SEGLOG__V1__EVENT__BODY_HEARTBEAT:
+        out->kind = SLC_EVENT_HEARTBEAT;
+        out->next_offset = e->heartbeat->next_offset;
+        out->epoch = e->heartbeat->epoch;
+        return 0;
+    default:
+        return SEGLOG_CLIENT_E_PROTOCOL;
+    }
+}

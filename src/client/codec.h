@@ -1,0 +1,86 @@
+/*
+ * codec.h - the only client module that knows the wire encoding
+ * (proto/seglog/v1/seglog.proto). The generated Seglog__V1__* names stay in
+ * codec.c; the rest of the client works with the plain structs below.
+ *
+ * Encoding packs a Request straight into a zmq_msg_t (one copy of the
+ * record bytes). Decoding unpacks into the caller's arena and checks what
+ * protobuf-c does not: the oneof must be set (an empty buffer unpacks to a
+ * valid all-default message) and every record must have a value pointer.
+ *
+ * slc_codec_error() is the one place that maps a wire ErrorCode to a
+ * client error code.
+ *
+ * Thread rules: no state; safe from any thread.
+ */
+#ifndef SLC_CODEC_H
+#define SLC_CODEC_H
+
+#include "arena.h"
+#include "seglog/client.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+typedef enum {
+    SLC_PRODUCE = 1,
+    SLC_CONSUME = 2,
+    SLC_OFFSETS = 3,
+    SLC_TRUNCATE = 4,
+    SLC_ERROR = 5, /* responses only */
+} slc_kind_t;
+
+typedef struct slc_request {
+    uint64_t id;
+    slc_kind_t kind;
+    const char *topic;
+    /* produce */
+    const seglog_record_t *records;
+    size_t nrecords;
+    /* consume (offset), truncate (offset = lowest) */
+    uint64_t offset;
+    uint32_t max_records, max_bytes;
+} slc_request_t;
+
+typedef struct slc_response {
+    uint64_t id;
+    slc_kind_t kind;
+    /* error */
+    int err;             /* client code for the wire ErrorCode */
+    const char *message; /* NUL-terminated, arena memory */
+    /* produce */
+    uint64_t offset;
+    uint32_t count;
+    /* consume */
+    seglog_record_t *records; /* arena memory */
+    size_t nrecords;
+    uint64_t next_offset, lowest_offset, end_offset; /* offsets uses next and lowest too */
+    /* offsets */
+    uint64_t epoch, committed_offset;
+} slc_response_t;
+
+typedef enum { SLC_EVENT_RECORD = 1, SLC_EVENT_HEARTBEAT = 2 } slc_event_kind_t;
+
+typedef struct slc_event {
+    slc_event_kind_t kind;
+    seglog_record_t record;      /* SLC_EVENT_RECORD; arena memory */
+    uint64_t next_offset, epoch; /* SLC_EVENT_HEARTBEAT */
+} slc_event_t;
+
+/* Pack req into msg (initialised here; the caller closes it). The arena
+ * holds the temporary protobuf-c structs. 0 or SEGLOG_CLIENT_E_NOMEM. */
+int slc_codec_encode(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *msg);
+
+/* Decode one Response frame. 0, SEGLOG_CLIENT_E_PROTOCOL (undecodable or
+ * invalid) or SEGLOG_CLIENT_E_NOMEM. */
+int slc_codec_decode_response(slc_arena_t *arena, const void *data, size_t len,
+                              slc_response_t *out);
+
+/* Decode one Event frame; same returns. */
+int slc_codec_decode_event(slc_arena_t *arena, const void *data, size_t len, slc_event_t *out);
+
+/* The client error code for a wire ErrorCode value. */
+int slc_codec_error(int wire_code);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * producer.c - the asynchronous, pipelined producer (seglog/client.h).
+ *
+ * Up to max_in_flight batches are outstanding on the producer's own DEALER
+ * socket. Slot i of a ring holds the packed request of sequence number seq
+ * where seq % cap == i, so a reply finds its slot from its id alone (the
+ * request id is the sequence number). Replies may arrive in any order
+ * (the server answers some errors before earlier appends are acked); each
+ * is stored in its slot and acks are reported strictly in send order, as
+ * the oldest slots complete.
+ *
+ * Lazy Pirate for a pipeline: if no reply at all arrives for timeout_ms
+ * while batches are outstanding, the socket is replaced and every
+ * unanswered batch is resent, oldest first, on the new one. Any reply
+ * resets the retry count. After `retries` resends without an answer every
+ * outstanding batch is acked with SEGLOG_CLIENT_E_TIMEOUT.
+ */
+#include "client_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+    zmq_msg_t msg; /* the packed request, kept for resending */
+    int used;      /* sent, not yet reported */
+    int done;      /* reply stored below */
+    seglog_ack_t ack;
+    char message[256];
+} slot_t;
+
+struct seglog_producer {
+    slc_rpc_t rpc;
+    slc_arena_t *arena;
+    slot_t *slots;
+    uint32_t cap;
+    uint64_t oldest; /* sequence number of the oldest outstanding batch */
+    uint64_t next;   /* sequence number of the next batch */
+    seglog_ack_fn *on_ack;
+    void *arg;
+    int64_t last_progress; /* when a reply last arrived, or batches were (re)sent */
+    int attempts;          /* sends of the outstanding window without an answer */
+};
+
+int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
+                        void *arg, seglog_producer_t **producer_p)
+{
+    if (!client || !producer_p || !on_ack || max_in_flight < 1 || max_in_flight > 1024)
+        return SEGLOG_CLIENT_E_INVAL;
+    *producer_p = NULL;
+    seglog_producer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return SEGLOG_CLIENT_E_NOMEM;
+    p->cap = max_in_flight;
+    p->slots = calloc(max_in_flight, sizeof *p->slots);
+    p->arena = slc_arena_new();
+    if (!p->slots || !p->arena) {
+        free(p->slots);
+        slc_arena_destroy(&p->arena);
+        free(p);
+        return SEGLOG_CLIENT_E_NOMEM;
+    }
+    /* The queue must hold the whole window, or a resend could block. */
+    int rc = slc_rpc_init(&p->rpc, client->ctx, client->rpc.endpoint, client->opts.timeout_ms,
+                          client->opts.retries, (int)max_in_flight + 16);
+    if (rc) {
+        free(p->slots);
+        slc_arena_destroy(&p->arena);
+        free(p);
+        return rc;
+    }
+    p->on_ack = on_ack;
+    p->arg = arg;
+    p->oldest = p->next = 1;
+    *producer_p = p;
+    return 0;
+}
+
+void seglog_producer_destroy(seglog_producer_t **producer_p)
+{
+    if (!producer_p || !*producer_p)
+        return;
+    seglog_producer_t *p = *producer_p;
+    for (uint32_t i = 0; i < p->cap; i++)
+        if (p->slots[i].used)
+            zmq_msg_close(&p->slots[i].msg);
+    slc_rpc_fini(&p->rpc);
+    slc_arena_destroy(&p->arena);
+    free(p->slots);
+    free(p);
+    *producer_p = NULL;
+}
+
+size_t seglog_producer_in_flight(const seglog_producer_t *p)
+{
+    return (size_t)(p->next - p->oldest);
+}
+
+const char *seglog_producer_errmsg(const seglog_producer_t *p)
+{
+    return p ? p->rpc.errmsg : "";
+}
+
+static slot_t *s_slot(seglog_producer_t *p, uint64_t seq)
+{
+    return &p->slots[seq % p->cap];
+}
+
+/* Report every completed batch at the head of the window, in order. */
+static void s_report(seglog_producer_t *p)
+{
+    while (p->oldest < p->next) {
+        slot_t *s = s_slot(p, p->oldest);
+        if (!s->done)
+            break;
+        zmq_msg_close(&s->msg);
+        s->used = s->done = 0;
+        p->oldest++;
+        p->on_ack(p->arg, &s->ack);
+    }
+}
+
+static void s_complete(slot_t *s, uint64_t seq, int err, const char *message, uint64_t offset,
+                       uint32_t count)
+{
+    size_t n = strlen(message);
+    if (n >= sizeof s->message)
+        n = sizeof s->message - 1; /* messages are ASCII: no character is cut */
+    memcpy(s->message, message, n);
+    s->message[n] = '\0';
+    s->ack.seq = seq;
+    s->ack.err = err;
+    s->ack.message = s->message;
+    s->ack.offset = offset;
+    s->ack.count = count;
+    s->done = 1;
+}
+
+/* Store one reply in its slot. */
+static int s_take(seglog_producer_t *p, const slc_response_t *r)
+{
+    if (r->id < p->oldest || r->id >= p->next)
+        return 0; /* an answer to a batch already reported (a resent duplicate) */
+    slot_t *s = s_slot(p, r->id);
+    if (s->done)
+        return 0;
+    if (r->kind == SLC_ERROR) {
+        s_complete(s, r->id, r->err, r->message, 0, 0);
+        return 0;
+    }
+    if (r->kind != SLC_PRODUCE)
+        return slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_PROTOCOL, "non-produce reply to a produce");
+    s_complete(s, r->id, 0, "", r->offset, r->count);
+    return 0;
+}
+
+/* Resend every unanswered batch, oldest first, on a new socket. */
+static int s_resend(seglog_producer_t *p)
+{
+    int rc = slc_rpc_reconnect(&p->rpc);
+    if (rc)
+        return rc;
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = s_slot(p, seq);
+        if (s->done)
+            continue;
+        rc = slc_rpc_send(&p->rpc, &s->msg, p->rpc.timeout_ms);
+        if (rc && rc != SEGLOG_CLIENT_E_AGAIN)
+            return rc;
+        /* A full queue (AGAIN) is a timeout like any other. */
+    }
+    return 0;
+}
+
+/* Every outstanding batch failed: ack them all with err. */
+static void s_fail_all(seglog_producer_t *p, int err)
+{
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = s_slot(p, seq);
+        if (!s->done)
+            s_complete(s, seq, err, p->rpc.errmsg, 0, 0);
+    }
+    s_report(p);
+}
+
+/* Handle silence: resend, or give up after the last retry. */
+static int s_on_silence(seglog_producer_t *p)
+{
+    if (p->attempts > p->rpc.retries) {
+        slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_TIMEOUT, "no reply from %s: %d attempts of %d ms",
+                     p->rpc.endpoint, p->attempts, p->rpc.timeout_ms);
+        /* Drop the socket so no queued request reaches a returning server. */
+        int rc = slc_rpc_reconnect(&p->rpc);
+        s_fail_all(p, SEGLOG_CLIENT_E_TIMEOUT);
+        p->attempts = 0;
+        return rc ? rc : SEGLOG_CLIENT_E_TIMEOUT;
+    }
+    p->attempts++;
+    p->last_progress = slc_now_ms();
+    return s_resend(p);
+}
+
+/* Wait until deadline (or not at all if wait_all is 0 and a reply was
+ * handled) for replies; returns 0, AGAIN at the deadline, or an error. */
+static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
+{
+    for (;;) {
+        if (p->oldest == p->next)
+            return 0;
+        int64_t now = slc_now_ms();
+        int64_t silent_until = p->last_progress + p->rpc.timeout_ms;
+        int64_t until = deadline >= 0 && deadline < silent_until ? deadline : silent_until;
+        int wait = until > now ? (int)(until - now) : 0;
+        slc_response_t r;
+        int rc = slc_rpc_recv(&p->rpc, wait, p->arena, &r);
+        if (rc == 0) {
+            p->last_progress = slc_now_ms();
+            p->attempts = 1;
+            rc = s_take(p, &r);
+            if (rc)
+                return rc;
+            s_report(p);
+            if (!until_empty)
+                return 0;
+            continue;
+        }
+        if (rc != SEGLOG_CLIENT_E_AGAIN)
+            return rc > 0 ? slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc)) : rc;
+        if (slc_now_ms() >= silent_until) {
+            rc = s_on_silence(p);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (deadline >= 0 && slc_now_ms() >= deadline)
+            return SEGLOG_CLIENT_E_AGAIN;
+    }
+}
+
+int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_record_t *records,
+                         size_t n, uint64_t *seq)
+{
+    if (!p || (!records && n))
+        return SEGLOG_CLIENT_E_INVAL;
+    while (p->next - p->oldest >= p->cap) {
+        int rc = s_pump(p, -1, 0);
+        if (rc)
+            return rc;
+    }
+    slot_t *s = s_slot(p, p->next);
+    slc_request_t req = {.id = p->next,
+                         .kind = SLC_PRODUCE,
+                         .topic = slc_topic(topic),
+                         .records = records,
+                         .nrecords = n};
+    slc_arena_reset(p->arena);
+    int rc = slc_codec_encode(&req, p->arena, &s->msg);
+    if (rc)
+        return slc_rpc_fail(&p->rpc, rc, "cannot encode the request: out of memory");
+    if (p->oldest == p->next) { /* the window was empty: the silence clock starts now */
+        p->last_progress = slc_now_ms();
+        p->attempts = 1;
+    }
+    rc = slc_rpc_send(&p->rpc, &s->msg, p->rpc.timeout_ms);
+    if (rc && rc != SEGLOG_CLIENT_E_AGAIN) { /* AGAIN: resent on the next silence */
+        zmq_msg_close(&s->msg);
+        return rc > 0 ? slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc)) : rc;
+    }
+    s->used = 1;
+    s->done = 0;
+    if (seq)
+        *seq = p->next;
+    p->next++;
+    return 0;
+}
+
+int seglog_producer_poll(seglog_producer_t *p, int timeout_ms)
+{
+    if (!p)
+        return SEGLOG_CLIENT_E_INVAL;
+    int64_t deadline = slc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int rc = s_pump(p, deadline, 1);
+    return rc == SEGLOG_CLIENT_E_AGAIN ? 0 : rc;
+}
+
+int seglog_producer_flush(seglog_producer_t *p, int timeout_ms)
+{
+    if (!p)
+        return SEGLOG_CLIENT_E_INVAL;
+    int64_t deadline = timeout_ms < 0 ? -1 : slc_now_ms() + timeout_ms;
+    return s_pump(p, deadline, 1);
+}

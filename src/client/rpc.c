@@ -1,0 +1,241 @@
+/* rpc.c - see rpc.h */
+#include "rpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t slc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int slc_rpc_fail(slc_rpc_t *rpc, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rpc->errmsg, sizeof rpc->errmsg, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int s_open(slc_rpc_t *rpc)
+{
+    void *s = zmq_socket(rpc->ctx, ZMQ_DEALER);
+    if (!s)
+        return slc_rpc_fail(rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &rpc->sndhwm, sizeof rpc->sndhwm);
+    if (zmq_connect(s, rpc->endpoint) != 0) {
+        int err = errno;
+        zmq_close(s);
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_INVAL, "cannot connect to '%s': %s", rpc->endpoint,
+                            zmq_strerror(err));
+    }
+    rpc->sock = s;
+    return 0;
+}
+
+int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const char *endpoint, int timeout_ms, int retries,
+                 int sndhwm)
+{
+    memset(rpc, 0, sizeof *rpc);
+    rpc->ctx = ctx;
+    rpc->timeout_ms = timeout_ms;
+    rpc->retries = retries;
+    rpc->sndhwm = sndhwm;
+    rpc->next_id = 1;
+    rpc->endpoint = strdup(endpoint);
+    if (!rpc->endpoint)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_NOMEM, "out of memory");
+    int rc = s_open(rpc);
+    if (rc) {
+        free(rpc->endpoint);
+        rpc->endpoint = NULL;
+        return rc;
+    }
+    zmq_msg_init(&rpc->in);
+    return 0;
+}
+
+void slc_rpc_fini(slc_rpc_t *rpc)
+{
+    if (!rpc->endpoint)
+        return; /* never initialised, or already finished */
+    if (rpc->sock)
+        zmq_close(rpc->sock);
+    rpc->sock = NULL;
+    zmq_msg_close(&rpc->in);
+    free(rpc->endpoint);
+    rpc->endpoint = NULL;
+}
+
+int slc_rpc_reconnect(slc_rpc_t *rpc)
+{
+    if (rpc->sock)
+        zmq_close(rpc->sock); /* linger 0: whatever is queued is dropped */
+    rpc->sock = NULL;
+    return s_open(rpc);
+}
+
+static int s_poll(void *sock, short events, int timeout_ms)
+{
+    zmq_pollitem_t item = {sock, 0, events, 0};
+    int n = zmq_poll(&item, 1, timeout_ms);
+    if (n < 0)
+        return errno;
+    return n ? 0 : SEGLOG_CLIENT_E_AGAIN;
+}
+
+static int s_remaining(int64_t deadline)
+{
+    int64_t left = deadline - slc_now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms)
+{
+    if (!rpc->sock) {
+        int rc = s_open(rpc);
+        if (rc)
+            return rc;
+    }
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    if (zmq_msg_copy(&copy, msg) != 0) { /* shares the buffer; no byte copy */
+        int err = errno;
+        zmq_msg_close(&copy);
+        return err;
+    }
+    int64_t deadline = slc_now_ms() + timeout_ms;
+    for (;;) {
+        if (zmq_msg_send(&copy, rpc->sock, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        int rc = errno;
+        if (rc == EAGAIN)
+            rc = s_poll(rpc->sock, ZMQ_POLLOUT, s_remaining(deadline));
+        if (rc) {
+            zmq_msg_close(&copy);
+            return rc;
+        }
+    }
+}
+
+/* Receive the rest of a multi-frame message and drop it. */
+static int s_skip_frames(slc_rpc_t *rpc)
+{
+    while (zmq_msg_more(&rpc->in))
+        if (zmq_msg_recv(&rpc->in, rpc->sock, 0) < 0)
+            return errno;
+    return 0;
+}
+
+int slc_rpc_recv(slc_rpc_t *rpc, int timeout_ms, slc_arena_t *arena, slc_response_t *resp)
+{
+    if (!rpc->sock)
+        return SEGLOG_CLIENT_E_AGAIN;
+    int64_t deadline = slc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int wait = timeout_ms < 0 ? -1 : s_remaining(deadline);
+        int rc = s_poll(rpc->sock, ZMQ_POLLIN, wait);
+        if (rc)
+            return rc;
+        if (zmq_msg_recv(&rpc->in, rpc->sock, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                continue;
+            return errno;
+        }
+        if (zmq_msg_more(&rpc->in)) {
+            rc = s_skip_frames(rpc);
+            if (rc)
+                return rc;
+            continue;
+        }
+        slc_arena_reset(arena);
+        rc = slc_codec_decode_response(arena, zmq_msg_data(&rpc->in), zmq_msg_size(&rpc->in), resp);
+        if (rc)
+            return slc_rpc_fail(rpc, rc, "undecodable reply from %s (%zu bytes)", rpc->endpoint,
+                                zmq_msg_size(&rpc->in));
+        return 0;
+    }
+}
+
+static const char *s_kind_name(slc_kind_t k)
+{
+    switch (k) {
+    case SLC_PRODUCE:
+        return "produce";
+    case SLC_CONSUME:
+        return "consume";
+    case SLC_OFFSETS:
+        return "offsets";
+    case SLC_TRUNCATE:
+        return "truncate";
+    default:
+        return "error";
+    }
+}
+
+/* Wait for the reply to id until deadline. */
+static int s_await(slc_rpc_t *rpc, const slc_request_t *req, int64_t deadline, slc_arena_t *arena,
+                   slc_response_t *resp)
+{
+    for (;;) {
+        int left = s_remaining(deadline);
+        if (left <= 0)
+            return SEGLOG_CLIENT_E_AGAIN;
+        int rc = slc_rpc_recv(rpc, left, arena, resp);
+        if (rc)
+            return rc;
+        /* id 0 answers a request the server could not decode: with one
+         * request outstanding, that is ours. */
+        int undecodable = resp->id == 0 && resp->kind == SLC_ERROR;
+        if (resp->id != req->id && !undecodable)
+            continue; /* the reply to an earlier, abandoned request */
+        if (resp->kind == SLC_ERROR)
+            return slc_rpc_fail(rpc, resp->err, "%s", resp->message);
+        if (resp->kind != req->kind)
+            return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_PROTOCOL, "%s reply to a %s request from %s",
+                                s_kind_name(resp->kind), s_kind_name(req->kind), rpc->endpoint);
+        return 0;
+    }
+}
+
+int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_response_t *resp)
+{
+    slc_arena_reset(arena);
+    req->id = rpc->next_id++;
+    zmq_msg_t msg;
+    int rc = slc_codec_encode(req, arena, &msg);
+    if (rc)
+        return slc_rpc_fail(rpc, rc, "cannot encode the request: out of memory");
+    rpc->errmsg[0] = '\0';
+    for (int attempt = 0; attempt <= rpc->retries; attempt++) {
+        rc = slc_rpc_send(rpc, &msg, rpc->timeout_ms);
+        if (rc == 0)
+            rc = s_await(rpc, req, slc_now_ms() + rpc->timeout_ms, arena, resp);
+        if (rc != SEGLOG_CLIENT_E_AGAIN) {
+            zmq_msg_close(&msg);
+            if (rc > 0)
+                return slc_rpc_fail(rpc, rc, "%s", zmq_strerror(rc));
+            return rc;
+        }
+        /* Lazy Pirate: the server may be gone; start over on a new socket
+         * so that nothing still queued on the old one is ever delivered. */
+        rc = slc_rpc_reconnect(rpc);
+        if (rc) {
+            zmq_msg_close(&msg);
+            return rc;
+        }
+    }
+    zmq_msg_close(&msg);
+    return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
+                        "no reply from %s: %d attempt%s of %d ms each", rpc->endpoint,
+                        rpc->retries + 1, rpc->retries ? "s" : "", rpc->timeout_ms);
+}

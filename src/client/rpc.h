@@ -1,0 +1,74 @@
+/*
+ * rpc.h - one request/reply channel to the server's ROUTER socket: a
+ * DEALER socket with the zguide's Lazy Pirate recovery.
+ *
+ * Every request carries an id and every reply echoes it, so the channel
+ * can pipeline (the producer) or wait for one reply (slc_rpc_call). A reply
+ * whose id matches nothing is stale and dropped. On a timeout the socket is
+ * closed with linger 0 (queued requests die with it, so a dead request can
+ * never reach a server that comes back later), a new one is opened and
+ * connected, and the caller sends again.
+ *
+ * A channel also keeps the error message of the last failed call, and
+ * turns a server Error reply into the client code plus that message.
+ *
+ * Ownership: a channel is embedded in the object that uses it (client,
+ * producer, tail) and borrows the client's ZeroMQ context. One thread.
+ */
+#ifndef SLC_RPC_H
+#define SLC_RPC_H
+
+#include "arena.h"
+#include "codec.h"
+
+#include <stdint.h>
+#include <zmq.h>
+
+typedef struct slc_rpc {
+    void *ctx;        /* borrowed */
+    void *sock;       /* DEALER; NULL after a failed reconnect */
+    char *endpoint;   /* owned */
+    int timeout_ms;   /* per attempt */
+    int retries;      /* resends after the first attempt */
+    int sndhwm;       /* queue limit for pipelined requests */
+    uint64_t next_id; /* id of the next request */
+    zmq_msg_t in;     /* the last frame received; reused */
+    char errmsg[512];
+} slc_rpc_t;
+
+/* Milliseconds on the monotonic clock. */
+int64_t slc_now_ms(void);
+
+/* Open and connect. SEGLOG_CLIENT_E_INVAL for an endpoint ZeroMQ rejects
+ * (errmsg says why). On failure nothing needs to be freed. */
+int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const char *endpoint, int timeout_ms, int retries,
+                 int sndhwm);
+
+void slc_rpc_fini(slc_rpc_t *rpc);
+
+/* Close the socket (discarding what it still queues) and open a new one. */
+int slc_rpc_reconnect(slc_rpc_t *rpc);
+
+/* Send a copy of msg (msg stays the caller's, for resending). Waits up to
+ * timeout_ms while the send queue is full. 0, SEGLOG_CLIENT_E_AGAIN on a
+ * full queue, or an errno. */
+int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms);
+
+/* Wait up to timeout_ms (< 0: no limit) for one single-frame reply and
+ * decode it into resp (arena memory). 0, SEGLOG_CLIENT_E_AGAIN,
+ * SEGLOG_CLIENT_E_PROTOCOL for an undecodable reply, or an errno (EINTR).
+ * Messages of several frames are not replies of ours and are skipped. */
+int slc_rpc_recv(slc_rpc_t *rpc, int timeout_ms, slc_arena_t *arena, slc_response_t *resp);
+
+/* One request, Lazy Pirate: encode req (its id is assigned here), send,
+ * wait, and on a timeout reconnect and resend, up to rpc->retries times.
+ * The arena is reset first; resp lives in it. Returns 0 with a reply of
+ * req->kind, the server's error code (message in errmsg),
+ * SEGLOG_CLIENT_E_TIMEOUT, SEGLOG_CLIENT_E_PROTOCOL or an errno. */
+int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_response_t *resp);
+
+/* Set errmsg, printf style. Returns err, for `return slc_rpc_fail(...)`. */
+int slc_rpc_fail(slc_rpc_t *rpc, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * srv.h - seglogd as a child process, for the client tests.
+ *
+ * srv_start() runs SEGLOGD_PATH with its data in a fresh temporary
+ * directory, on tcp://127.0.0.1:* for both sockets, and learns the ports
+ * from --endpoints-file. srv_stop() ends it (SIGTERM: clean shutdown, or
+ * SIGKILL: a crash). srv_restart() runs it again on the same data and the
+ * same, now explicit, endpoints. Every wait is bounded.
+ */
+#ifndef SRV_H
+#define SRV_H
+
+#include <sys/types.h>
+
+#define SRV_MAX_ARGS 16
+
+typedef struct srv {
+    pid_t pid; /* 0 when not running */
+    char *dir; /* temporary directory: data/ and the endpoints file */
+    char endpoint[128];
+    char pub_endpoint[128];
+    const char *extra[SRV_MAX_ARGS]; /* more seglogd arguments, NULL-terminated */
+} srv_t;
+
+/* Start seglogd with extra arguments (NULL-terminated list, may be NULL).
+ * 0 or -1 (the reason is printed). */
+int srv_start(srv_t *s, const char *const *extra);
+
+/* Send sig and reap the child (waits at most 10 s, then SIGKILL). */
+int srv_stop(srv_t *s, int sig);
+
+/* Start again with the same data directory and endpoints. */
+int srv_restart(srv_t *s);
+
+/* Stop if running, remove the directory. */
+void srv_destroy(srv_t *s);
+
+/* "<dir>/data/<topic>": where seglogd keeps a topic (malloc'ed). */
+char *srv_topic_dir(const srv_t *s, const char *topic);
+
+/* rm -rf path. */
+int srv_rmrf(const char *path);
+
+#endif
