@@ -1,0 +1,404 @@
+/* test_seglogd.c - seglogd as a child process: endpoints, --help, config
+ * file, bind failure, and SIGTERM during load, after which every
+ * acknowledged record is on disk (read back with the log core directly)
+ * and the logs carry the clean-shutdown marker. */
+#include "seglog/log.h"
+#include "tclient.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+#include <cmocka.h>
+
+#ifndef SEGLOGD_PATH
+#error "SEGLOGD_PATH must name the seglogd binary"
+#endif
+
+typedef struct {
+    pid_t pid;
+    char *dir;  /* temp dir: data/, endpoints, log */
+    char bind[256], pub[256];
+} child_t;
+
+static void s_nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* fork + exec seglogd with args (NULL-terminated), stdout/stderr to
+ * dir/out and dir/log. */
+static pid_t s_spawn(const char *dir, const char *const *args)
+{
+    char *out = tu_path(dir, "out"), *log = tu_path(dir, "log");
+    const char *argv[32] = {SEGLOGD_PATH};
+    int n = 1;
+    for (; args[n - 1] && n < 31; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0)
+            _exit(127);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(SEGLOGD_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    free(out);
+    free(log);
+    return pid;
+}
+
+/* Wait for the child to exit within timeout_ms; its exit status, or -1
+ * (and the child is killed) on timeout. */
+static int s_wait_exit(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = tc_now_ms() + (uint64_t)timeout_ms;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (tc_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        s_nap_ms(10);
+    }
+}
+
+static char *s_slurp(const char *dir, const char *name)
+{
+    char *p = tu_path(dir, name);
+    long n = tu_file_size(p);
+    char *buf = calloc(1, n > 0 ? (size_t)n + 1 : 1);
+    if (n > 0)
+        tu_read_at(p, 0, buf, (size_t)n);
+    free(p);
+    return buf;
+}
+
+/* Start seglogd on ephemeral ports; wait (bounded) for its endpoints file. */
+static void s_start(child_t *c, const char *const *extra)
+{
+    memset(c, 0, sizeof *c);
+    c->dir = tu_tempdir("seglogd");
+    assert_non_null(c->dir);
+    char *data = tu_path(c->dir, "data"), *eps = tu_path(c->dir, "endpoints");
+    const char *args[32] = {"--data-dir", data, "--bind", "tcp://127.0.0.1:*", "--pub",
+                            "tcp://127.0.0.1:*", "--endpoints-file", eps, "--workers", "2"};
+    int n = 10;
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    c->pid = s_spawn(c->dir, args);
+    assert_true(c->pid > 0);
+    uint64_t deadline = tc_now_ms() + TC_TIMEOUT_MS;
+    while (!tu_exists(eps)) {
+        int status;
+        if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
+            char *log = s_slurp(c->dir, "log");
+            fail_msg("seglogd exited early:\n%s", log);
+        }
+        if (tc_now_ms() > deadline) {
+            kill(c->pid, SIGKILL);
+            fail_msg("seglogd did not write its endpoints file");
+        }
+        s_nap_ms(5);
+    }
+    char *text = s_slurp(c->dir, "endpoints");
+    assert_int_equal(sscanf(text, "bind=%255s pub=%255s", c->bind, c->pub), 2);
+    assert_non_null(strstr(c->bind, "tcp://127.0.0.1:"));
+    free(text);
+    free(data);
+    free(eps);
+}
+
+static void s_cleanup(child_t *c)
+{
+    tu_rmrf(&c->dir);
+}
+
+static void test_help_and_bad_options(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("seglogd");
+    const char *help[] = {"--help", NULL};
+    assert_int_equal(s_wait_exit(s_spawn(dir, help), TC_TIMEOUT_MS), 0);
+    char *out = s_slurp(dir, "out");
+    const char *documented[] = {"--data-dir", "--bind",        "--pub",
+                                "--workers",  "--sync",        "--segment-bytes",
+                                "--max-record-bytes", "--pub-hwm", "--config",
+                                "--endpoints-file"};
+    for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
+        if (!strstr(out, documented[i]))
+            fail_msg("--help does not document %s", documented[i]);
+    free(out);
+    const char *bad[] = {"--sync", "sometimes", NULL};
+    assert_int_equal(s_wait_exit(s_spawn(dir, bad), TC_TIMEOUT_MS), 2);
+    char *log = s_slurp(dir, "log");
+    assert_non_null(strstr(log, "sync"));
+    free(log);
+    tu_rmrf(&dir);
+}
+
+static void test_endpoints_and_sigint(void **state)
+{
+    (void)state;
+    child_t c;
+    s_start(&c, NULL);
+    char *log = s_slurp(c.dir, "log");
+    char line[300];
+    snprintf(line, sizeof line, "seglogd: listening on %s", c.bind);
+    assert_non_null(strstr(log, line));
+    snprintf(line, sizeof line, "seglogd: publishing on %s", c.pub);
+    assert_non_null(strstr(log, line));
+    free(log);
+    tc_t *cl = tc_new(c.bind, TC_REQ);
+    Seglog__V1__Response *r = tc_produce_bytes(cl, "t", "v", 1);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+    tc_free(&r);
+    tc_destroy(&cl);
+    kill(c.pid, SIGINT);
+    assert_int_equal(s_wait_exit(c.pid, 20000), 0);
+    log = s_slurp(c.dir, "log");
+    assert_non_null(strstr(log, "signal received signal=SIGINT"));
+    assert_non_null(strstr(log, "stopped clean=1"));
+    free(log);
+    s_cleanup(&c);
+}
+
+static void test_config_file(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("seglogd-cfg");
+    char *cfg = tu_path(dir, "seglogd.cfg");
+    const char *text = "# test config\n"
+                       "sync = always\n"
+                       "max-record-bytes = 2K\n"
+                       "segment-bytes = 16K\n";
+    assert_int_equal(tu_write_file(cfg, text, strlen(text)), 0);
+    const char *extra[] = {"--config", cfg, NULL};
+    child_t c;
+    s_start(&c, extra);
+    char *log = s_slurp(c.dir, "log");
+    assert_non_null(strstr(log, "sync=always"));
+    assert_non_null(strstr(log, "max_record_bytes=2048"));
+    free(log);
+    tc_t *cl = tc_new(c.bind, TC_DEALER);
+    char big[3000] = {0};
+    Seglog__V1__Response *r = tc_produce_bytes(cl, "t", big, sizeof big);
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__ERROR_CODE_RECORD_TOO_LARGE);
+    tc_free(&r);
+    tc_destroy(&cl);
+    kill(c.pid, SIGTERM);
+    assert_int_equal(s_wait_exit(c.pid, 20000), 0);
+    s_cleanup(&c);
+    free(cfg);
+    tu_rmrf(&dir);
+}
+
+static void test_bind_failure(void **state)
+{
+    (void)state;
+    void *taken = tc_raw_socket(ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(taken, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    zmq_getsockopt(taken, ZMQ_LAST_ENDPOINT, ep, &len);
+    char *dir = tu_tempdir("seglogd");
+    char *data = tu_path(dir, "data");
+    const char *args[] = {"--data-dir", data, "--bind", ep, "--pub", "tcp://127.0.0.1:*", NULL};
+    assert_int_equal(s_wait_exit(s_spawn(dir, args), TC_TIMEOUT_MS), 1);
+    char *log = s_slurp(dir, "log");
+    assert_non_null(strstr(log, "cannot bind request socket"));
+    free(log);
+    free(data);
+    tu_rmrf(&dir);
+    tc_raw_close(&taken);
+}
+
+/* ---- SIGTERM during load ------------------------------------------------ */
+
+#define LOAD_THREADS 4
+#define LOAD_MAX     400000
+
+typedef struct {
+    const char *endpoint;
+    int id;
+    atomic_int *stop;
+    atomic_int *acked_total;
+    uint64_t *offsets; /* acked: offsets[k] holds value "p<id>-<seq[k]>" */
+    int *seqs;
+    int nacked;
+    int errors;
+} load_t;
+
+static const char *s_load_topic(int id)
+{
+    return id % 2 ? "load-odd" : "load-even";
+}
+
+static void *s_loader(void *arg)
+{
+    load_t *a = arg;
+    tc_t *c = tc_new(a->endpoint, TC_DEALER);
+    if (!c) {
+        a->errors++;
+        return NULL;
+    }
+    void *s = tc_socket(c);
+    int sent = 0, window = 64;
+    while (!atomic_load(a->stop)) {
+        short ev = ZMQ_POLLIN;
+        if (sent - a->nacked < window && sent < LOAD_MAX)
+            ev |= ZMQ_POLLOUT;
+        zmq_pollitem_t it = {.socket = s, .events = ev};
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        if (it.revents & ZMQ_POLLOUT) {
+            char v[32];
+            snprintf(v, sizeof v, "p%d-%d", a->id, sent);
+            Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+            rec.value.data = (uint8_t *)v;
+            rec.value.len = strlen(v);
+            Seglog__V1__Record *ptr = &rec;
+            Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+            p.topic = (char *)s_load_topic(a->id);
+            p.n_records = 1;
+            p.records = &ptr;
+            Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+            req.id = (uint64_t)sent;
+            req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+            req.produce = &p;
+            size_t len;
+            uint8_t *buf = tc_pack(&req, &len);
+            if (zmq_send(s, buf, len, ZMQ_DONTWAIT) >= 0)
+                sent++; /* request id == sequence number of the value */
+            free(buf);
+        }
+        if (it.revents & ZMQ_POLLIN) {
+            Seglog__V1__Response *r = tc_recv(c, 0);
+            if (r && r->body_case == SEGLOG__V1__RESPONSE__BODY_PRODUCE && r->id < (uint64_t)sent) {
+                a->offsets[a->nacked] = r->produce->offset;
+                a->seqs[a->nacked] = (int)r->id;
+                a->nacked++;
+                atomic_fetch_add(a->acked_total, 1);
+            } else {
+                a->errors++;
+            }
+            tc_free(&r);
+        }
+    }
+    tc_destroy(&c);
+    return NULL;
+}
+
+static void test_sigterm_during_load(void **state)
+{
+    (void)state;
+    child_t c;
+    /* the default sync policy, interval:1000: the shutdown must sync */
+    const char *extra[] = {"--segment-bytes", "256K", "--max-record-bytes", "1K", NULL};
+    s_start(&c, extra);
+    atomic_int stop = 0, acked = 0;
+    load_t loads[LOAD_THREADS];
+    pthread_t th[LOAD_THREADS];
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        loads[i] = (load_t){.endpoint = c.bind, .id = i, .stop = &stop, .acked_total = &acked};
+        loads[i].offsets = calloc(LOAD_MAX, sizeof *loads[i].offsets);
+        loads[i].seqs = calloc(LOAD_MAX, sizeof *loads[i].seqs);
+        assert_int_equal(pthread_create(&th[i], NULL, s_loader, &loads[i]), 0);
+    }
+    uint64_t deadline = tc_now_ms() + 60000;
+    while (atomic_load(&acked) < 20000 && tc_now_ms() < deadline)
+        s_nap_ms(5);
+    assert_true(atomic_load(&acked) >= 20000);
+    kill(c.pid, SIGTERM); /* the loaders keep sending */
+    int status = s_wait_exit(c.pid, 30000);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(status, 0);
+    char *log = s_slurp(c.dir, "log");
+    assert_non_null(strstr(log, "signal received signal=SIGTERM"));
+    assert_non_null(strstr(log, "stopped clean=1"));
+    free(log);
+
+    /* Every acknowledged record is there, with its value; the logs were
+     * closed cleanly. Read with the log core, not the server. */
+    char *data = tu_path(c.dir, "data");
+    int total = 0;
+    for (int parity = 0; parity < 2; parity++) {
+        char *dir = tu_path(data, parity ? "load-odd" : "load-even");
+        seglog_log_t *log_h = NULL;
+        assert_int_equal(seglog_log_open(dir, NULL, &log_h), 0);
+        seglog_recovery_t rec;
+        seglog_log_recovery(log_h, &rec);
+        assert_int_equal(rec.clean, 1);
+        for (int i = parity; i < LOAD_THREADS; i += 2) {
+            assert_int_equal(loads[i].errors, 0);
+            for (int k = 0; k < loads[i].nacked; k++) {
+                void *buf = NULL;
+                size_t len = 0;
+                assert_int_equal(seglog_log_read_alloc(log_h, loads[i].offsets[k], &buf, &len), 0);
+                Seglog__V1__Record *r = seglog__v1__record__unpack(NULL, len, buf);
+                assert_non_null(r);
+                char v[32];
+                snprintf(v, sizeof v, "p%d-%d", i, loads[i].seqs[k]);
+                assert_int_equal(r->value.len, strlen(v));
+                assert_memory_equal(r->value.data, v, strlen(v));
+                seglog__v1__record__free_unpacked(r, NULL);
+                free(buf);
+                total++;
+            }
+        }
+        seglog_log_destroy(&log_h);
+        free(dir);
+    }
+    assert_true(total >= 20000);
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        free(loads[i].offsets);
+        free(loads[i].seqs);
+    }
+    free(data);
+    s_cleanup(&c);
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    tc_ctx_term();
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_bad_options),
+        cmocka_unit_test(test_endpoints_and_sigint),
+        cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_bind_failure),
+        cmocka_unit_test(test_sigterm_during_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, s_teardown);
+}
