@@ -1,0 +1,604 @@
+/*
+ * server_bench.c - seglogd over TCP loopback, next to the transport limit.
+ *
+ *   server_bench [--sync none|always|interval:MS] [--workers N] [--scale F]
+ *   server_bench --endpoint tcp://H:P --pub-endpoint tcp://H:Q   (a running server)
+ *
+ * Without --endpoint it starts a server in-process on 127.0.0.1:* with a
+ * temporary data directory (removed at the end). For 100 B and 1 KiB
+ * records it reports:
+ *   - produce records/s, 1 and 4 clients, single-record and batch-100
+ *     requests, pipelined (a window of requests in flight per client);
+ *   - consume records/s in ranges of 1000, 1 and 4 clients;
+ *   - round-trip latency of one produce and one consume (p50, p99);
+ *   - PUB delivery: of N produced records, how many 1 and 4 subscribers
+ *     receive, and the produce-to-receive latency (p50, p99);
+ *   - the transport limit: a trivial ROUTER that echoes each message, driven
+ *     the same way with the same message sizes.
+ * Numbers go to stdout as one table per section.
+ */
+#include "seglog/server.h"
+#include "seglog/v1/seglog.pb-c.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define WINDOW     256 /* requests in flight per client */
+#define TIMEOUT_MS 30000
+
+static void *g_ctx;
+static double g_scale = 1.0;
+
+static uint64_t s_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int s_scaled(int n)
+{
+    int v = (int)(n * g_scale);
+    return v < 1 ? 1 : v;
+}
+
+static void s_die(const char *what)
+{
+    fprintf(stderr, "server_bench: %s: %s\n", what, zmq_strerror(zmq_errno()));
+    exit(1);
+}
+
+static int s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double s_pct(uint64_t *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, s_cmp_u64);
+    size_t i = (size_t)(p * (double)(n - 1));
+    return (double)v[i] / 1000.0; /* ns -> us */
+}
+
+/* ---- request encoding --------------------------------------------------- */
+
+/* A packed produce request of batch records of size bytes each; the first
+ * 8 bytes of every value hold the send time (for PUB latency). */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint8_t *value;
+} req_t;
+
+static void s_pack_produce(req_t *r, const char *topic, int batch, size_t size, uint64_t id,
+                           uint64_t stamp)
+{
+    if (!r->value) {
+        r->value = calloc(1, size < 8 ? 8 : size);
+        memset(r->value, 'v', size);
+    }
+    memcpy(r->value, &stamp, size < 8 ? size : 8);
+    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+    rec.value.data = r->value;
+    rec.value.len = size;
+    Seglog__V1__Record *ptrs[100];
+    for (int i = 0; i < batch; i++)
+        ptrs[i] = &rec;
+    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    p.topic = (char *)topic;
+    p.n_records = (size_t)batch;
+    p.records = ptrs;
+    Seglog__V1__Request q = SEGLOG__V1__REQUEST__INIT;
+    q.id = id;
+    q.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+    q.produce = &p;
+    size_t n = seglog__v1__request__get_packed_size(&q);
+    if (n > r->cap) {
+        r->buf = realloc(r->buf, n);
+        r->cap = n;
+    }
+    r->len = seglog__v1__request__pack(&q, r->buf);
+}
+
+static void s_pack_consume(req_t *r, const char *topic, uint64_t offset, uint32_t max, uint64_t id)
+{
+    Seglog__V1__ConsumeRequest c = SEGLOG__V1__CONSUME_REQUEST__INIT;
+    c.topic = (char *)topic;
+    c.offset = offset;
+    c.max_records = max;
+    Seglog__V1__Request q = SEGLOG__V1__REQUEST__INIT;
+    q.id = id;
+    q.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+    q.consume = &c;
+    size_t n = seglog__v1__request__get_packed_size(&q);
+    if (n > r->cap) {
+        r->buf = realloc(r->buf, n);
+        r->cap = n;
+    }
+    r->len = seglog__v1__request__pack(&q, r->buf);
+}
+
+static void s_req_free(req_t *r)
+{
+    free(r->buf);
+    free(r->value);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- a pipelined client ------------------------------------------------- */
+
+typedef enum { OP_PRODUCE, OP_CONSUME, OP_ECHO } op_t;
+
+typedef struct {
+    const char *endpoint;
+    const char *topic;
+    op_t op;
+    int requests;         /* to send */
+    int batch;            /* records per produce */
+    size_t size;          /* bytes per record value */
+    uint64_t consume_end; /* consume: ranges cover [0, consume_end) */
+    int window;
+    /* results */
+    uint64_t records; /* produced or consumed */
+    int failed;
+} client_t;
+
+static void s_make(client_t *c, req_t *r, int i)
+{
+    if (c->op == OP_CONSUME) {
+        uint64_t ranges = (c->consume_end + 999) / 1000;
+        s_pack_consume(r, c->topic, ((uint64_t)i % ranges) * 1000, 1000, (uint64_t)i + 1);
+    } else {
+        s_pack_produce(r, c->topic, c->batch, c->size, (uint64_t)i + 1, s_now_ns());
+    }
+}
+
+/* Count what the reply confirms. -1 if it is an error. */
+static int64_t s_check(client_t *c, const void *data, size_t len)
+{
+    if (c->op == OP_ECHO)
+        return c->batch;
+    Seglog__V1__Response *r = seglog__v1__response__unpack(NULL, len, data);
+    int64_t n = -1;
+    if (r && c->op == OP_PRODUCE && r->body_case == SEGLOG__V1__RESPONSE__BODY_PRODUCE)
+        n = r->produce->count;
+    else if (r && c->op == OP_CONSUME && r->body_case == SEGLOG__V1__RESPONSE__BODY_CONSUME)
+        n = (int64_t)r->consume->n_records;
+    if (r && n < 0 && r->body_case == SEGLOG__V1__RESPONSE__BODY_ERROR)
+        fprintf(stderr, "server_bench: error reply: %s\n", r->error->message);
+    if (r)
+        seglog__v1__response__free_unpacked(r, NULL);
+    return n;
+}
+
+static void *s_client(void *arg)
+{
+    client_t *c = arg;
+    void *s = zmq_socket(g_ctx, ZMQ_DEALER);
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect(s, c->endpoint) != 0)
+        s_die("connect");
+    req_t r = {0};
+    int sent = 0, got = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (got < c->requests && !c->failed) {
+        while (sent < c->requests && sent - got < c->window) {
+            s_make(c, &r, sent);
+            if (zmq_send(s, r.buf, r.len, 0) < 0)
+                s_die("send");
+            sent++;
+        }
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, TIMEOUT_MS) <= 0) {
+            fprintf(stderr, "server_bench: timeout waiting for replies\n");
+            c->failed = 1;
+            break;
+        }
+        while (got < c->requests && zmq_msg_recv(&m, s, ZMQ_DONTWAIT) >= 0) {
+            int64_t n = s_check(c, zmq_msg_data(&m), zmq_msg_size(&m));
+            if (n < 0)
+                c->failed = 1;
+            else
+                c->records += (uint64_t)n;
+            got++;
+        }
+    }
+    zmq_msg_close(&m);
+    s_req_free(&r);
+    zmq_close(s);
+    return NULL;
+}
+
+/* Run n clients; returns records/s (0 if any failed). */
+static double s_run(const char *endpoint, const char *topic, op_t op, int nclients, int requests,
+                    int batch, size_t size, uint64_t consume_end, int window)
+{
+    client_t cs[8];
+    pthread_t th[8];
+    uint64_t t0 = s_now_ns();
+    for (int i = 0; i < nclients; i++) {
+        cs[i] = (client_t){endpoint, topic, op, requests, batch, size, consume_end, window, 0, 0};
+        pthread_create(&th[i], NULL, s_client, &cs[i]);
+    }
+    uint64_t total = 0;
+    int failed = 0;
+    for (int i = 0; i < nclients; i++) {
+        pthread_join(th[i], NULL);
+        total += cs[i].records;
+        failed |= cs[i].failed;
+    }
+    double secs = (double)(s_now_ns() - t0) / 1e9;
+    return failed ? 0 : (double)total / secs;
+}
+
+/* ---- latency ------------------------------------------------------------ */
+
+static void s_latency(const char *endpoint, const char *topic, op_t op, size_t size, int n,
+                      double *p50, double *p99)
+{
+    void *s = zmq_socket(g_ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(s, endpoint) != 0)
+        s_die("connect");
+    uint64_t *lat = calloc((size_t)n, sizeof *lat);
+    req_t r = {0};
+    client_t c = {.topic = topic, .op = op, .batch = 1, .size = size, .consume_end = 1000};
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        if (op == OP_CONSUME)
+            s_pack_consume(&r, topic, (uint64_t)i % 1000, 1, (uint64_t)i + 1);
+        else
+            s_pack_produce(&r, topic, 1, size, (uint64_t)i + 1, 0);
+        uint64_t t0 = s_now_ns();
+        if (zmq_send(s, r.buf, r.len, 0) < 0)
+            s_die("send");
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, TIMEOUT_MS) <= 0)
+            break;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, s, 0);
+        lat[ok] = s_now_ns() - t0;
+        if (op == OP_ECHO || s_check(&c, zmq_msg_data(&m), zmq_msg_size(&m)) >= 0)
+            ok++;
+        zmq_msg_close(&m);
+    }
+    *p50 = s_pct(lat, (size_t)ok, 0.50);
+    *p99 = s_pct(lat, (size_t)ok, 0.99);
+    free(lat);
+    s_req_free(&r);
+    zmq_close(s);
+}
+
+/* ---- PUB delivery ------------------------------------------------------- */
+
+typedef struct {
+    const char *pub;
+    const char *topic;
+    uint64_t first, end; /* offsets the producer will write */
+    atomic_int *ready;
+    uint64_t received;
+    uint64_t *lat;
+    size_t nlat;
+} sub_t;
+
+static void *s_subscriber(void *arg)
+{
+    sub_t *sb = arg;
+    void *s = zmq_socket(g_ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(s, sb->pub);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, sb->topic, strlen(sb->topic));
+    size_t tlen = strlen(sb->topic);
+    int live = 0;
+    zmq_msg_t t, ev;
+    zmq_msg_init(&t);
+    zmq_msg_init(&ev);
+    for (;;) {
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, live ? 2000 : TIMEOUT_MS) <= 0)
+            break; /* 2 s of silence after going live: done */
+        if (zmq_msg_recv(&t, s, 0) < 0 || zmq_msg_recv(&ev, s, 0) < 0)
+            break;
+        uint64_t now = s_now_ns();
+        if (zmq_msg_size(&t) != tlen || memcmp(zmq_msg_data(&t), sb->topic, tlen) != 0)
+            continue;
+        Seglog__V1__Event *e =
+            seglog__v1__event__unpack(NULL, zmq_msg_size(&ev), zmq_msg_data(&ev));
+        if (!e)
+            continue;
+        if (e->body_case == SEGLOG__V1__EVENT__BODY_HEARTBEAT && !live) {
+            live = 1; /* the subscription is active */
+            atomic_fetch_add(sb->ready, 1);
+        } else if (e->body_case == SEGLOG__V1__EVENT__BODY_RECORD && live &&
+                   e->record->offset >= sb->first && e->record->offset < sb->end) {
+            uint64_t sent = 0;
+            if (e->record->value.len >= 8)
+                memcpy(&sent, e->record->value.data, 8);
+            if (sb->nlat < sb->end - sb->first)
+                sb->lat[sb->nlat++] = now - sent;
+            sb->received++;
+            if (e->record->offset == sb->end - 1) {
+                seglog__v1__event__free_unpacked(e, NULL);
+                break;
+            }
+        }
+        seglog__v1__event__free_unpacked(e, NULL);
+    }
+    zmq_msg_close(&t);
+    zmq_msg_close(&ev);
+    zmq_close(s);
+    return NULL;
+}
+
+static uint64_t s_next_offset(const char *endpoint, const char *topic)
+{
+    void *s = zmq_socket(g_ctx, ZMQ_REQ);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(s, endpoint);
+    Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+    o.topic = (char *)topic;
+    Seglog__V1__Request q = SEGLOG__V1__REQUEST__INIT;
+    q.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+    q.offsets = &o;
+    uint8_t buf[256];
+    size_t n = seglog__v1__request__pack(&q, buf);
+    zmq_send(s, buf, n, 0);
+    uint64_t next = 0;
+    zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, TIMEOUT_MS) > 0) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, s, 0);
+        Seglog__V1__Response *r =
+            seglog__v1__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        if (r && r->body_case == SEGLOG__V1__RESPONSE__BODY_OFFSETS)
+            next = r->offsets->next_offset;
+        if (r)
+            seglog__v1__response__free_unpacked(r, NULL);
+        zmq_msg_close(&m);
+    }
+    zmq_close(s);
+    return next;
+}
+
+static void s_pub_delivery(const char *endpoint, const char *pub, size_t size, int nsubs,
+                           int records)
+{
+    char topic[64];
+    snprintf(topic, sizeof topic, "pub-%zu-%d", size, nsubs);
+    /* Create the topic so that it has heartbeats, then go live. */
+    s_run(endpoint, topic, OP_PRODUCE, 1, 1, 1, size, 0, 1);
+    uint64_t first = s_next_offset(endpoint, topic);
+    atomic_int ready = 0;
+    sub_t sb[4];
+    pthread_t th[4];
+    for (int i = 0; i < nsubs; i++) {
+        sb[i] = (sub_t){pub, topic, first, first + (uint64_t)records, &ready, 0, NULL, 0};
+        sb[i].lat = calloc((size_t)records, sizeof *sb[i].lat);
+        pthread_create(&th[i], NULL, s_subscriber, &sb[i]);
+    }
+    uint64_t deadline = s_now_ns() + 10ull * 1000000000u;
+    while (atomic_load(&ready) < nsubs && s_now_ns() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL); /* waiting for the subscribers' first heartbeat */
+    }
+    /* Single-record produces, pipelined: every record is its own message. */
+    double rate = s_run(endpoint, topic, OP_PRODUCE, 1, records, 1, size, 0, 64);
+    uint64_t min_rx = UINT64_MAX;
+    uint64_t *all = calloc((size_t)records * (size_t)nsubs, sizeof *all);
+    size_t nall = 0;
+    for (int i = 0; i < nsubs; i++) {
+        pthread_join(th[i], NULL);
+        if (sb[i].received < min_rx)
+            min_rx = sb[i].received;
+        memcpy(all + nall, sb[i].lat, sb[i].nlat * sizeof *all);
+        nall += sb[i].nlat;
+        free(sb[i].lat);
+    }
+    printf("  %5zu B  %d sub%s  produced %d at %8.0f rec/s   received (worst sub) %6" PRIu64
+           " = %5.1f%%   latency p50 %8.0f us  p99 %8.0f us\n",
+           size, nsubs, nsubs > 1 ? "s" : " ", records, rate, min_rx,
+           100.0 * (double)min_rx / records, s_pct(all, nall, 0.5), s_pct(all, nall, 0.99));
+    free(all);
+}
+
+/* ---- the transport limit: a ROUTER that echoes -------------------------- */
+
+static atomic_int g_echo_stop;
+
+static void *s_echo(void *arg)
+{
+    void *s = arg;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (!atomic_load(&g_echo_stop)) {
+        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        for (int k = 0; k < 1024; k++) {
+            if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0)
+                break;
+            zmq_msg_send(&m, s, (zmq_msg_more(&m) ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+        }
+    }
+    zmq_msg_close(&m);
+    zmq_close(s);
+    return NULL;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static int s_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = NULL, *pub = NULL;
+    seglog_server_config_t cfg;
+    seglog_server_config_default(&cfg);
+    cfg.bind = "tcp://127.0.0.1:*";
+    cfg.pub = "tcp://127.0.0.1:*";
+    cfg.sync = SEGLOG_SYNC_NONE;
+    cfg.pub_hwm = 100000;
+    const char *sync_name = "none";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--endpoint") == 0) {
+            endpoint = argv[i + 1];
+        } else if (strcmp(argv[i], "--pub-endpoint") == 0) {
+            pub = argv[i + 1];
+        } else if (strcmp(argv[i], "--workers") == 0) {
+            cfg.workers = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--scale") == 0) {
+            g_scale = atof(argv[i + 1]);
+        } else if (strcmp(argv[i], "--sync") == 0) {
+            sync_name = argv[i + 1];
+            if (strcmp(sync_name, "always") == 0)
+                cfg.sync = SEGLOG_SYNC_ALWAYS;
+            else if (strncmp(sync_name, "interval:", 9) == 0) {
+                cfg.sync = SEGLOG_SYNC_INTERVAL;
+                cfg.sync_interval_ms = (uint32_t)atoi(sync_name + 9);
+            }
+        } else {
+            fprintf(stderr, "usage: server_bench [--endpoint EP --pub-endpoint EP] "
+                            "[--sync none|always|interval:MS] [--workers N] [--scale F]\n");
+            return 2;
+        }
+    }
+    g_ctx = zmq_ctx_new();
+    seglog_server_t *srv = NULL;
+    char dir[] = "/tmp/seglog-bench-XXXXXX";
+    if (!endpoint) {
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            return 1;
+        }
+        cfg.data_dir = dir;
+        int rc = seglog_server_new(&cfg, &srv);
+        if (rc) {
+            fprintf(stderr, "server_bench: cannot start server: %s\n", seglog_strerror(rc));
+            return 1;
+        }
+        endpoint = seglog_server_endpoint(srv);
+        pub = seglog_server_pub_endpoint(srv);
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("seglog server_bench: %s, sync=%s, %ld CPUs, TCP loopback, window %d requests per "
+           "client\n\n",
+           srv ? "in-process server" : endpoint, srv ? sync_name : "(server's)", ncpu, WINDOW);
+
+    const size_t sizes[] = {100, 1024};
+    printf("produce (records/s)          1 client    4 clients\n");
+    for (int si = 0; si < 2; si++) {
+        for (int batch = 1; batch <= 100; batch *= 100) {
+            double r[2];
+            for (int k = 0; k < 2; k++) {
+                int clients = k ? 4 : 1;
+                int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+                char topic[64];
+                snprintf(topic, sizeof topic, "p-%zu-%d-%d", sizes[si], batch, clients);
+                r[k] = s_run(endpoint, topic, OP_PRODUCE, clients, total / batch / clients, batch,
+                             sizes[si], 0, batch == 1 ? WINDOW : 16);
+            }
+            printf("  %5zu B  batch %-3d        %10.0f   %10.0f\n", sizes[si], batch, r[0], r[1]);
+        }
+    }
+
+    printf("\nconsume, ranges of 1000 (records/s)   1 client    4 clients\n");
+    for (int si = 0; si < 2; si++) {
+        char topic[64];
+        snprintf(topic, sizeof topic, "p-%zu-100-1", sizes[si]); /* filled above */
+        uint64_t end = s_next_offset(endpoint, topic);
+        double r[2];
+        for (int k = 0; k < 2; k++) {
+            int clients = k ? 4 : 1;
+            int reqs = s_scaled(1000) / clients;
+            r[k] = s_run(endpoint, topic, OP_CONSUME, clients, reqs, 1, sizes[si], end, 4);
+        }
+        printf("  %5zu B                        %10.0f   %10.0f\n", sizes[si], r[0], r[1]);
+    }
+
+    printf("\nround trip, one request in flight          p50 us     p99 us\n");
+    for (int si = 0; si < 2; si++) {
+        double p50, p99;
+        char topic[64];
+        snprintf(topic, sizeof topic, "lat-%zu", sizes[si]);
+        s_latency(endpoint, topic, OP_PRODUCE, sizes[si], s_scaled(5000), &p50, &p99);
+        printf("  %5zu B  produce (1 record)            %8.0f   %8.0f\n", sizes[si], p50, p99);
+        snprintf(topic, sizeof topic, "p-%zu-100-1", sizes[si]);
+        s_latency(endpoint, topic, OP_CONSUME, sizes[si], s_scaled(5000), &p50, &p99);
+        printf("  %5zu B  consume (1 record)            %8.0f   %8.0f\n", sizes[si], p50, p99);
+    }
+
+    printf("\nPUB delivery (single-record produces, window 64)\n");
+    for (int si = 0; si < 2; si++)
+        for (int n = 1; n <= 4; n *= 4)
+            s_pub_delivery(endpoint, pub, sizes[si], n, s_scaled(50000));
+
+    /* The transport alone: same message sizes through a ROUTER that echoes
+     * them back (the reply is as large as the request, unlike a produce
+     * acknowledgement). */
+    void *echo = zmq_socket(g_ctx, ZMQ_ROUTER);
+    int hwm = 100000;
+    zmq_setsockopt(echo, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(echo, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(echo, "tcp://127.0.0.1:*") != 0)
+        s_die("bind echo");
+    char eep[256];
+    size_t elen = sizeof eep;
+    zmq_getsockopt(echo, ZMQ_LAST_ENDPOINT, eep, &elen);
+    pthread_t eth;
+    pthread_create(&eth, NULL, s_echo, echo);
+    printf("\ntransport limit: ROUTER echo, same messages (records/s)   1 client    4 clients\n");
+    for (int si = 0; si < 2; si++) {
+        for (int batch = 1; batch <= 100; batch *= 100) {
+            double r[2];
+            for (int k = 0; k < 2; k++) {
+                int clients = k ? 4 : 1;
+                int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+                r[k] = s_run(eep, "echo", OP_ECHO, clients, total / batch / clients, batch,
+                             sizes[si], 0, batch == 1 ? WINDOW : 16);
+            }
+            printf("  %5zu B  batch %-3d                                %10.0f   %10.0f\n",
+                   sizes[si], batch, r[0], r[1]);
+        }
+    }
+    for (int si = 0; si < 2; si++) {
+        double p50, p99;
+        s_latency(eep, "echo", OP_ECHO, sizes[si], s_scaled(5000), &p50, &p99);
+        printf("  %5zu B  echo round trip p50 %.0f us  p99 %.0f us\n", sizes[si], p50, p99);
+    }
+    atomic_store(&g_echo_stop, 1);
+    pthread_join(eth, NULL);
+
+    if (srv) {
+        seglog_server_destroy(&srv);
+        nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    zmq_ctx_term(g_ctx);
+    return 0;
+}
