@@ -200,9 +200,11 @@ class Client:
         self._ch = _Channel(self.ctx, endpoint, timeout_ms, retries)
 
     def close(self):
+        """Close the client. With its own context this also closes any Tail
+        still open on it (zmq.Context.destroy), so close() never hangs."""
         self._ch.close()
         if self._own_ctx:
-            self.ctx.term()
+            self.ctx.destroy(linger=0)
             self._own_ctx = False
 
     def __enter__(self):

@@ -39,7 +39,9 @@ class Cli(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.close()
+        rc = cls.srv.close()
+        if rc not in (0, None):
+            raise RuntimeError("seglogd did not stop cleanly (%s):\n%s" % (rc, cls.srv.last_log))
 
     def run_cli(self, *args, input=b"", env=None, timeout=WAIT):
         p = subprocess.run([SEGLOG, *args], input=input, capture_output=True,

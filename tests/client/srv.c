@@ -132,20 +132,41 @@ int srv_start(srv_t *s, const char *const *extra)
     return s_spawn(s, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
 }
 
+/* 0 if the child ended as asked: exit status 0 after SIGTERM (a clean
+ * shutdown; under ASan also no leak), killed by SIGKILL after SIGKILL. */
+static int s_judge(int sig, int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == sig && sig == SIGKILL)
+        return 0;
+    if (WIFEXITED(status))
+        fprintf(stderr, "srv: seglogd exited with status %d\n", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        fprintf(stderr, "srv: seglogd died of signal %d\n", WTERMSIG(status));
+    return -1;
+}
+
 int srv_stop(srv_t *s, int sig)
 {
     if (!s->pid)
         return 0;
     kill(s->pid, sig);
+    kill(s->pid, SIGCONT); /* a stopped server (SIGSTOP) must see the signal too */
     int status = 0;
-    for (int waited = 0; waited < 10000; waited += 10) {
+    for (int waited = 0; waited < 30000; waited += 10) {
         pid_t r = waitpid(s->pid, &status, WNOHANG);
-        if (r == s->pid || (r < 0 && errno != EINTR)) {
+        if (r == s->pid) {
             s->pid = 0;
-            return 0;
+            return s_judge(sig, status);
+        }
+        if (r < 0 && errno != EINTR) {
+            s->pid = 0;
+            return -1;
         }
         s_sleep_ms(10);
     }
+    fprintf(stderr, "srv: seglogd did not stop in time\n");
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
     s->pid = 0;
@@ -154,8 +175,8 @@ int srv_stop(srv_t *s, int sig)
 
 int srv_restart(srv_t *s)
 {
-    if (s->pid)
-        srv_stop(s, SIGTERM);
+    if (s->pid && srv_stop(s, SIGTERM) != 0)
+        return -1;
     char bind[128], pub[128];
     snprintf(bind, sizeof bind, "%s", s->endpoint);
     snprintf(pub, sizeof pub, "%s", s->pub_endpoint);
@@ -191,12 +212,13 @@ char *srv_topic_dir(const srv_t *s, const char *topic)
     return p;
 }
 
-void srv_destroy(srv_t *s)
+int srv_destroy(srv_t *s)
 {
-    srv_stop(s, SIGTERM);
+    int rc = srv_stop(s, SIGTERM);
     if (s->dir) {
         srv_rmrf(s->dir);
         free(s->dir);
         s->dir = NULL;
     }
+    return rc;
 }

@@ -26,14 +26,17 @@ typedef struct srv {
  * 0 or -1 (the reason is printed). */
 int srv_start(srv_t *s, const char *const *extra);
 
-/* Send sig and reap the child (waits at most 10 s, then SIGKILL). */
+/* Send sig and reap the child (waits at most 30 s, then SIGKILL). 0 if it
+ * ended as asked: exit status 0 after SIGTERM (a clean shutdown, and under
+ * ASan no leak), or killed after SIGKILL; -1 otherwise. */
 int srv_stop(srv_t *s, int sig);
 
-/* Start again with the same data directory and endpoints. */
+/* Stop (SIGTERM, which must succeed) and start again with the same data
+ * directory and endpoints. */
 int srv_restart(srv_t *s);
 
-/* Stop if running, remove the directory. */
-void srv_destroy(srv_t *s);
+/* Stop (SIGTERM) if running and remove the directory; srv_stop's result. */
+int srv_destroy(srv_t *s);
 
 /* "<dir>/data/<topic>": where seglogd keeps a topic (malloc'ed). */
 char *srv_topic_dir(const srv_t *s, const char *topic);

@@ -47,15 +47,15 @@ static const char *const s_small[] = {
 static int s_setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    if (!f || srv_start(&f->srv, s_small) != 0)
+    if (!f)
+        return -1;
+    *state = f;
+    if (srv_start(&f->srv, s_small) != 0)
         return -1;
     seglog_client_options_t o;
     seglog_client_options_default(&o);
     o.timeout_ms = 5000;
-    if (seglog_client_connect(f->srv.endpoint, f->srv.pub_endpoint, &o, &f->c) != 0)
-        return -1;
-    *state = f;
-    return 0;
+    return seglog_client_connect(f->srv.endpoint, f->srv.pub_endpoint, &o, &f->c) ? -1 : 0;
 }
 
 static int s_teardown(void **state)
@@ -64,9 +64,33 @@ static int s_teardown(void **state)
     if (!f)
         return 0;
     seglog_client_destroy(&f->c);
-    srv_destroy(&f->srv);
+    int rc = srv_destroy(&f->srv); /* a server that did not stop cleanly fails */
     free(f);
-    return 0;
+    return rc;
+}
+
+/* For tests that start their own server: the teardown still cleans up
+ * when they fail half-way. */
+typedef struct own {
+    srv_t srv;
+    seglog_client_t *c;
+    seglog_producer_t *p;
+} own_t;
+
+static int s_own_setup(void **state)
+{
+    *state = calloc(1, sizeof(own_t));
+    return *state ? 0 : -1;
+}
+
+static int s_own_teardown(void **state)
+{
+    own_t *o = *state;
+    seglog_producer_destroy(&o->p);
+    seglog_client_destroy(&o->c);
+    int rc = srv_destroy(&o->srv);
+    free(o);
+    return rc;
 }
 
 static void test_produce_consume_offsets(void **state)
@@ -359,28 +383,28 @@ static void s_wait_for_offset(seglog_client_t *c, const char *topic, uint64_t wa
  * retries; when it returns on the same endpoint, the same handles work. */
 static void test_timeout_then_recovery(void **state)
 {
-    (void)state;
-    srv_t s;
+    own_t *w = *state;
+    srv_t *s = &w->srv;
     const char *const args[] = {"--sync", "always", NULL};
-    assert_int_equal(srv_start(&s, args), 0);
+    assert_int_equal(srv_start(s, args), 0);
     seglog_client_options_t o = {.timeout_ms = 200, .retries = 2};
-    seglog_client_t *c = NULL;
-    OK(c, seglog_client_connect(s.endpoint, s.pub_endpoint, &o, &c));
+    OK(w->c, seglog_client_connect(s->endpoint, s->pub_endpoint, &o, &w->c));
+    seglog_client_t *c = w->c;
     acks_t k = {.next_seq = 1, .order_ok = 1};
-    seglog_producer_t *p = NULL;
-    OK(c, seglog_producer_new(c, 4, s_on_ack, &k, &p));
+    OK(c, seglog_producer_new(c, 4, s_on_ack, &k, &w->p));
+    seglog_producer_t *p = w->p;
     uint64_t off;
     OK(c, seglog_client_produce(c, "lp", "before", 6, &off));
     assert_int_equal(off, 0);
 
-    assert_int_equal(srv_stop(&s, SIGKILL), 0);
+    assert_int_equal(srv_stop(s, SIGKILL), 0);
 
     int64_t t0 = s_now_ms();
     EXPECT_RC(seglog_client_produce(c, "lp", "lost", 4, &off), SEGLOG_CLIENT_E_TIMEOUT, "");
     int64_t took = s_now_ms() - t0;
     assert_true(took >= 3 * 200 - 50); /* three attempts of 200 ms */
     assert_true(took < 5000);
-    assert_non_null(strstr(seglog_client_errmsg(c), s.endpoint));
+    assert_non_null(strstr(seglog_client_errmsg(c), s->endpoint));
     assert_non_null(strstr(seglog_client_errmsg(c), "3 attempts"));
     seglog_offsets_t offs;
     EXPECT_RC(seglog_client_offsets(c, "lp", &offs), SEGLOG_CLIENT_E_TIMEOUT, "");
@@ -395,7 +419,7 @@ static void test_timeout_then_recovery(void **state)
 
     /* Back on the same endpoint: the same handles recover. Nothing that
      * timed out was delivered later (the sockets were replaced). */
-    assert_int_equal(srv_restart(&s), 0);
+    assert_int_equal(srv_restart(s), 0);
     OK(c, seglog_client_produce(c, "lp", "after", 5, &off));
     assert_int_equal(off, 1);
     seglog_record_t r;
@@ -406,29 +430,25 @@ static void test_timeout_then_recovery(void **state)
     assert_int_equal(k.n, 2);
     assert_int_equal(k.records, 1);
     s_wait_for_offset(c, "lp", 3);
-
-    seglog_producer_destroy(&p);
-    seglog_client_destroy(&c);
-    srv_destroy(&s);
 }
 
 /* A retry that succeeds: the server is stopped (SIGSTOP) for longer than
  * one timeout and then continues; the call returns normally. */
 static void test_retry_succeeds(void **state)
 {
-    (void)state;
-    srv_t s;
-    assert_int_equal(srv_start(&s, NULL), 0);
+    own_t *w = *state;
+    srv_t *s = &w->srv;
+    assert_int_equal(srv_start(s, NULL), 0);
     seglog_client_options_t o = {.timeout_ms = 300, .retries = 20};
-    seglog_client_t *c = NULL;
-    OK(c, seglog_client_connect(s.endpoint, NULL, &o, &c));
+    OK(w->c, seglog_client_connect(s->endpoint, NULL, &o, &w->c));
+    seglog_client_t *c = w->c;
     OK(c, seglog_client_produce(c, "rs", "a", 1, NULL));
-    kill(s.pid, SIGSTOP);
+    kill(s->pid, SIGSTOP);
     pid_t pid = fork();
     if (pid == 0) { /* resume the server after two timeouts */
         struct timespec ts = {0, 700 * 1000000L};
         nanosleep(&ts, NULL);
-        kill(s.pid, SIGCONT);
+        kill(s->pid, SIGCONT);
         _exit(0);
     }
     assert_true(pid > 0);
@@ -439,8 +459,6 @@ static void test_retry_succeeds(void **state)
     assert_int_equal(offs.next_offset, 1);
     int status;
     waitpid(pid, &status, 0);
-    seglog_client_destroy(&c);
-    srv_destroy(&s);
 }
 
 int main(void)
@@ -454,8 +472,8 @@ int main(void)
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_strerror_distinct),
         cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_timeout_then_recovery),
-        cmocka_unit_test(test_retry_succeeds),
+        cmocka_unit_test_setup_teardown(test_timeout_then_recovery, s_own_setup, s_own_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_succeeds, s_own_setup, s_own_teardown),
     };
     int failed = cmocka_run_group_tests_name("client_shared_server", shared, s_setup, s_teardown);
     failed += cmocka_run_group_tests_name("client_own_server", alone, NULL, NULL);

@@ -56,11 +56,13 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def stop(self, sig=signal.SIGTERM):
-        """Send sig and reap; returns the exit status."""
+        """Send sig and reap; returns the exit status (0 after a clean
+        SIGTERM shutdown, -9 after SIGKILL)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+            self.proc.send_signal(signal.SIGCONT)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -71,8 +73,11 @@ class Server:
         return rc
 
     def restart(self):
-        """Start again on the same data and endpoints."""
-        self.stop()
+        """Stop (a clean shutdown is required) and start again on the same
+        data and endpoints."""
+        rc = self.stop()
+        if rc not in (None, 0, -signal.SIGKILL):
+            raise RuntimeError("seglogd exited with %s:\n%s" % (rc, self.log_text()))
         last = None
         for _ in range(50):  # the old port may take a moment to be free
             try:
@@ -84,6 +89,10 @@ class Server:
         raise last
 
     def close(self):
-        self.stop()
+        """Stop with SIGTERM and remove everything; returns the exit status
+        (under ASan a leak makes it non-zero). The log is kept in .last_log."""
+        rc = self.stop()
         self.log.close()
+        self.last_log = self.log_text()
         shutil.rmtree(self.dir, ignore_errors=True)
+        return rc

@@ -45,7 +45,8 @@ class Base(unittest.TestCase):
 
     def tearDown(self):
         self.c.close()
-        self.srv.close()
+        rc = self.srv.close()
+        self.assertIn(rc, (0, None), "seglogd did not stop cleanly:\n" + self.srv.last_log)
 
     def read_until(self, tail, expect, until, size=8):
         deadline = time.monotonic() + WAIT
