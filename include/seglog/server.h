@@ -52,6 +52,7 @@ typedef struct seglog_server_config {
     int pub_hwm;               /* PUB send high-water mark in messages; default 10000 */
     int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
     uint32_t max_topics;       /* topics that may exist; default 1024 */
+    const seglog_vfs_t *vfs;   /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
 } seglog_server_config_t;
 
 /* Fill cfg with the defaults above. */

@@ -115,8 +115,7 @@ static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
         break;
     default:
         snprintf(msg, sizeof msg, "cannot open topic %s: %s", q, sl_strerror(err));
-        sl_log(SL_LOG_ERROR, "topic open failed topic=%s error=\"%s\"", q, sl_strerror(err));
-        break;
+        break; /* topics.c logged it */
     }
     s_reply_error(w, slot, req->id, err, msg);
 }
@@ -420,9 +419,13 @@ static int s_recv(sl_worker_t *w, slot_t *slot, int flags)
     return 1;
 }
 
-/* Commit every pending produce (one commit_wait per request; after the
- * first, the rest on the same log find their offsets committed already),
- * then send every reply in request order. */
+/* Wait for the commit of every pending produce, in request order, then
+ * send every reply in request order. Under SYNC_ALWAYS the first wait on a
+ * log does (or joins) the group's fdatasync and the rest find their
+ * offsets committed; under NONE and INTERVAL each wait is a flush that is
+ * empty after the first. Waiting oldest first matters: a request whose
+ * append was rolled back by a failed fdatasync must be seen to fail before
+ * a later append (which may reuse its offsets) commits. */
 static void s_flush(sl_worker_t *w)
 {
     for (size_t i = 0; i < w->nbatch; i++) {

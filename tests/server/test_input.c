@@ -182,8 +182,8 @@ static void test_invalid_topics(void **state)
     char too_long[130];
     memset(too_long, 't', 129);
     too_long[129] = 0;
-    const char *bad[] = {".", "..", too_long, "a/b", "../etc", "sp ace", "semi;colon",
-                         "\xc3\xa4", "tab\t", "new\nline"};
+    const char *bad[] = {".",      "..",         too_long,   "a/b",   "../etc",
+                         "sp ace", "semi;colon", "\xc3\xa4", "tab\t", "new\nline"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Seglog__V1__Response *r = tc_produce_bytes(c, bad[i], "v", 1);
         s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC, "invalid topic");
@@ -309,14 +309,10 @@ static void test_garbage_flood(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_garbage_bytes),
-        cmocka_unit_test(test_empty_frame),
-        cmocka_unit_test(test_missing_body),
-        cmocka_unit_test(test_thousand_frames),
-        cmocka_unit_test(test_invalid_topics),
-        cmocka_unit_test(test_record_too_large),
-        cmocka_unit_test(test_over_maxmsgsize),
-        cmocka_unit_test(test_future_body_and_bad_values),
+        cmocka_unit_test(test_garbage_bytes),   cmocka_unit_test(test_empty_frame),
+        cmocka_unit_test(test_missing_body),    cmocka_unit_test(test_thousand_frames),
+        cmocka_unit_test(test_invalid_topics),  cmocka_unit_test(test_record_too_large),
+        cmocka_unit_test(test_over_maxmsgsize), cmocka_unit_test(test_future_body_and_bad_values),
         cmocka_unit_test(test_garbage_flood),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -72,10 +72,12 @@ static void test_rejects(void **state)
     sl_options_t o;
     char err[256];
     const char *bad[][2] = {
-        {"--sync", "sometimes"}, {"--sync", "interval:"},  {"--sync", "interval:0"},
-        {"--workers", "-1"},     {"--workers", "257"},     {"--segment-bytes", "12Q"},
-        {"--pub-hwm", "0"},      {"--max-record-bytes", "0"}, {"--bogus", "1"},
-        {"--data-dir", ""},      {"--log-level", "loud"},  {"--segment-bytes", "99999999999999999999"},
+        {"--sync", "sometimes"},  {"--sync", "interval:"},
+        {"--sync", "interval:0"}, {"--workers", "-1"},
+        {"--workers", "257"},     {"--segment-bytes", "12Q"},
+        {"--pub-hwm", "0"},       {"--max-record-bytes", "0"},
+        {"--bogus", "1"},         {"--data-dir", ""},
+        {"--log-level", "loud"},  {"--segment-bytes", "99999999999999999999"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

@@ -30,7 +30,7 @@
 
 typedef struct {
     pid_t pid;
-    char *dir;  /* temp dir: data/, endpoints, log */
+    char *dir; /* temp dir: data/, endpoints, log */
     char bind[256], pub[256];
 } child_t;
 
@@ -103,8 +103,16 @@ static void s_start(child_t *c, const char *const *extra)
     c->dir = tu_tempdir("seglogd");
     assert_non_null(c->dir);
     char *data = tu_path(c->dir, "data"), *eps = tu_path(c->dir, "endpoints");
-    const char *args[32] = {"--data-dir", data, "--bind", "tcp://127.0.0.1:*", "--pub",
-                            "tcp://127.0.0.1:*", "--endpoints-file", eps, "--workers", "2"};
+    const char *args[32] = {"--data-dir",
+                            data,
+                            "--bind",
+                            "tcp://127.0.0.1:*",
+                            "--pub",
+                            "tcp://127.0.0.1:*",
+                            "--endpoints-file",
+                            eps,
+                            "--workers",
+                            "2"};
     int n = 10;
     for (int i = 0; extra && extra[i] && n < 31; i++)
         args[n++] = extra[i];
@@ -144,8 +152,8 @@ static void test_help_and_bad_options(void **state)
     const char *help[] = {"--help", NULL};
     assert_int_equal(s_wait_exit(s_spawn(dir, help), TC_TIMEOUT_MS), 0);
     char *out = s_slurp(dir, "out");
-    const char *documented[] = {"--data-dir", "--bind",        "--pub",
-                                "--workers",  "--sync",        "--segment-bytes",
+    const char *documented[] = {"--data-dir",         "--bind",    "--pub",
+                                "--workers",          "--sync",    "--segment-bytes",
                                 "--max-record-bytes", "--pub-hwm", "--config",
                                 "--endpoints-file"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
@@ -394,10 +402,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help_and_bad_options),
-        cmocka_unit_test(test_endpoints_and_sigint),
-        cmocka_unit_test(test_config_file),
-        cmocka_unit_test(test_bind_failure),
+        cmocka_unit_test(test_help_and_bad_options), cmocka_unit_test(test_endpoints_and_sigint),
+        cmocka_unit_test(test_config_file),          cmocka_unit_test(test_bind_failure),
         cmocka_unit_test(test_sigterm_during_load),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);

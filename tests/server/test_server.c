@@ -300,8 +300,8 @@ static int s_pipeline(void *sock, const char *topic, int client, int n, int wind
         if (tc_now_ms() > deadline)
             return -1;
         zmq_pollitem_t it = {.socket = sock,
-                             .events = ZMQ_POLLIN | (sent < n && sent - got < window ? ZMQ_POLLOUT
-                                                                                     : 0)};
+                             .events =
+                                 ZMQ_POLLIN | (sent < n && sent - got < window ? ZMQ_POLLOUT : 0)};
         if (zmq_poll(&it, 1, 10000) <= 0)
             return -1;
         if ((it.revents & ZMQ_POLLOUT) && sent < n && sent - got < window) {
@@ -514,16 +514,11 @@ static int s_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_produce_then_consume),
-        cmocka_unit_test(test_batch_produce),
-        cmocka_unit_test(test_range_consume),
-        cmocka_unit_test(test_past_end_and_truncated),
-        cmocka_unit_test(test_unknown_topic),
-        cmocka_unit_test(test_socket_types),
-        cmocka_unit_test(test_pipelined_10000),
-        cmocka_unit_test(test_concurrent_8x5000),
-        cmocka_unit_test(test_restart_keeps_records),
-        cmocka_unit_test(test_data_dir_locked),
+        cmocka_unit_test(test_produce_then_consume),  cmocka_unit_test(test_batch_produce),
+        cmocka_unit_test(test_range_consume),         cmocka_unit_test(test_past_end_and_truncated),
+        cmocka_unit_test(test_unknown_topic),         cmocka_unit_test(test_socket_types),
+        cmocka_unit_test(test_pipelined_10000),       cmocka_unit_test(test_concurrent_8x5000),
+        cmocka_unit_test(test_restart_keeps_records), cmocka_unit_test(test_data_dir_locked),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
