@@ -166,6 +166,7 @@ typedef struct {
     stat_t rate;  /* records (or operations) per second */
     stat_t mbps;  /* payload MB/s; med < 0: not applicable */
     stat_t ratio; /* to the limit named in `of`; med < 0: none */
+    stat_t ms;    /* a latency, for the reopen rows */
     const char *of;
     char note[64];
 } result_t;
@@ -754,6 +755,7 @@ static void s_bench_reopen(void)
             ms[r] = s_time_open(dir, (open_kind_t)k, &rec);
         stat_t t = s_stat(ms, REPS);
         result_t *res = s_add(names[k], NULL, NULL, NULL, NULL);
+        res->ms = t;
         snprintf(res->note, sizeof res->note, "%.2f ms (%.2f-%.2f), %" PRIu32 " segments, %.0f MiB",
                  t.med, t.min, t.max, rec.segments, mib);
         s_print_row(res);
@@ -803,12 +805,46 @@ static void s_load(const char *when)
     printf("load average %s: %s\n", when, buf);
 }
 
+static const result_t *s_find(const char *name)
+{
+    for (int i = 0; i < s_nresults; i++)
+        if (strcmp(s_results[i].name, name) == 0)
+            return &s_results[i];
+    return NULL;
+}
+
+/* One target: the median against the goal. */
+static void s_target(const char *what, double value, double goal, int at_least, const char *unit)
+{
+    int met = at_least ? value >= goal : value < goal;
+    printf("  %-44s %10.2f %-5s (target %s %.2f)  %s\n", what, value, unit, at_least ? ">=" : "<",
+           goal, met ? "met" : "MISSED");
+}
+
 static void s_summary(void)
 {
     printf("\n[summary]\n");
     s_header_row();
     for (int i = 0; i < s_nresults; i++)
         s_print_row(&s_results[i]);
+
+    printf("\n[targets, on the medians]\n");
+    const result_t *r;
+    if ((r = s_find("append 100 B, single")))
+        s_target("append 100 B single, M records/s", r->rate.med / 1e6, 2.0, 1, "M/s");
+    if ((r = s_find("append 1024 B, batches of 100")))
+        s_target("append 1 KiB batches, ratio to raw write", r->ratio.med, 0.60, 1, "");
+    const char *seq[4] = {"sequential 100 B, iterator", "sequential 1024 B, iterator",
+                          "sequential 100 B, log_read", "sequential 1024 B, log_read"};
+    for (int k = 0; k < 4; k++)
+        if ((r = s_find(seq[k])))
+            s_target(seq[k], r->mbps.med / 1e3, 1.0, 1, "GB/s");
+    if ((r = s_find("random 100 B, log_read")))
+        s_target("random 100 B, log_read, M reads/s", r->rate.med / 1e6, 1.0, 1, "M/s");
+    if ((r = s_find("reopen clean log, warm cache")))
+        s_target("reopen clean log, warm cache", r->ms.med, 50, 0, "ms");
+    if ((r = s_find("reopen clean log, cold cache")))
+        s_target("reopen clean log, cold cache", r->ms.med, 50, 0, "ms");
 }
 
 int main(int argc, char **argv)
