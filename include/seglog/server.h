@@ -26,7 +26,9 @@
  *   sigwait, then calls seglog_server_stop).
  *
  * Errors
- *   As in seglog/log.h: 0, a negative SEGLOG_E_* code, or a positive errno.
+ *   As in seglog/log.h: 0, a negative SEGLOG_E_* code, or a positive errno,
+ *   plus the server's own SEGLOG_SERVER_E_* codes below.
+ *   seglog_server_strerror() describes all of them.
  */
 #ifndef SEGLOG_SERVER_H
 #define SEGLOG_SERVER_H
@@ -40,6 +42,17 @@
 extern "C" {
 #endif
 
+/* The server's errors, beyond the log core's (which stop at -99). */
+enum {
+    SEGLOG_SERVER_E_BAD_REQUEST = -100,     /* undecodable or invalid request */
+    SEGLOG_SERVER_E_INVALID_TOPIC = -101,   /* topic name not allowed */
+    SEGLOG_SERVER_E_UNKNOWN_TOPIC = -102,   /* topic does not exist */
+    SEGLOG_SERVER_E_TOO_MANY_TOPICS = -103, /* max_topics reached (or exceeded at start) */
+};
+
+/* Describe any error: the server's, the log core's or an errno. */
+const char *seglog_server_strerror(int err);
+
 typedef struct seglog_server_config {
     const char *data_dir;      /* one directory per topic below it; default "./data" */
     const char *bind;          /* request ROUTER endpoint; default tcp://127.0.0.1:5555 */
@@ -52,7 +65,7 @@ typedef struct seglog_server_config {
     int pub_hwm;               /* PUB send high-water mark in messages; default 10000 */
     int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
     uint32_t max_topics;       /* topics that may exist; default 1024 */
-    const seglog_vfs_t *vfs;   /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
+    const seglog_vfs_t *vfs; /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
 } seglog_server_config_t;
 
 /* Fill cfg with the defaults above. */

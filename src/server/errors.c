@@ -45,6 +45,11 @@ sl_wire_code_t sl_error_wire(int err)
     }
 }
 
+const char *seglog_server_strerror(int err)
+{
+    return sl_strerror(err);
+}
+
 const char *sl_strerror(int err)
 {
     switch (err) {

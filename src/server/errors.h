@@ -4,20 +4,22 @@
  * The server uses the log core's convention: 0 is success, a negative value
  * is a library error, a positive value is an errno. The SEGLOG_E_* codes
  * (include/seglog/log.h) come from the log core; the server adds its own
- * negative codes below them. sl_error_wire() is the only place that decides
- * which ErrorCode a client sees for an error, and sl_strerror() describes
+ * negative codes below them (SEGLOG_SERVER_E_*, include/seglog/server.h). sl_error_wire() is the
+ * only place that decides which ErrorCode a client sees for an error, and sl_strerror() describes
  * every code (it defers to seglog_strerror() for the log core's).
  */
 #ifndef SL_ERRORS_H
 #define SL_ERRORS_H
 
 #include "codec.h"
+#include "seglog/server.h"
 
+/* Short internal names for the public SEGLOG_SERVER_E_* codes. */
 enum {
-    SL_E_BAD_REQUEST = -100,     /* undecodable or invalid request */
-    SL_E_INVALID_TOPIC = -101,   /* topic name not allowed */
-    SL_E_UNKNOWN_TOPIC = -102,   /* topic does not exist */
-    SL_E_TOO_MANY_TOPICS = -103, /* --max-topics reached */
+    SL_E_BAD_REQUEST = SEGLOG_SERVER_E_BAD_REQUEST,
+    SL_E_INVALID_TOPIC = SEGLOG_SERVER_E_INVALID_TOPIC,
+    SL_E_UNKNOWN_TOPIC = SEGLOG_SERVER_E_UNKNOWN_TOPIC,
+    SL_E_TOO_MANY_TOPICS = SEGLOG_SERVER_E_TOO_MANY_TOPICS,
 };
 
 /* The ErrorCode a client gets for err (err != 0). */

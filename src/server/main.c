@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     seglog_server_t *server = NULL;
     int rc = seglog_server_new(&opt.server, &server);
     if (rc) {
-        fprintf(stderr, "seglogd: cannot start: %s\n", seglog_strerror(rc));
+        fprintf(stderr, "seglogd: cannot start: %s\n", seglog_server_strerror(rc));
         sl_options_free(&opt);
         return 1;
     }

@@ -492,6 +492,38 @@ static void test_restart_keeps_records(void **state)
     ts_stop(&t, 1);
 }
 
+/* --max-topics bounds the directories (and descriptors) clients can make
+ * the server create. */
+static void test_topic_limit(void **state)
+{
+    (void)state;
+    seglog_server_config_t cfg;
+    ts_config(&cfg);
+    cfg.max_topics = 2;
+    ts_t *t = ts_start(&cfg);
+    assert_non_null(t);
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    const char *names[] = {"one", "two", "three"};
+    for (int i = 0; i < 3; i++) {
+        Seglog__V1__Response *r = tc_produce_bytes(c, names[i], "v", 1);
+        if (i < 2)
+            assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+        else
+            s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED);
+        tc_free(&r);
+    }
+    /* Existing topics still take appends. */
+    Seglog__V1__Response *r = tc_produce_bytes(c, "one", "w", 1);
+    assert_int_equal(r->produce->offset, 1);
+    tc_free(&r);
+    tc_destroy(&c);
+    /* A data directory with more topics than the limit is refused at start. */
+    seglog_server_destroy(&t->srv);
+    t->cfg.max_topics = 1;
+    assert_int_equal(seglog_server_new(&t->cfg, &t->srv), SEGLOG_SERVER_E_TOO_MANY_TOPICS);
+    ts_stop(&t, 1);
+}
+
 /* A second server on the same data directory is refused. */
 static void test_data_dir_locked(void **state)
 {
@@ -518,7 +550,8 @@ int main(void)
         cmocka_unit_test(test_range_consume),         cmocka_unit_test(test_past_end_and_truncated),
         cmocka_unit_test(test_unknown_topic),         cmocka_unit_test(test_socket_types),
         cmocka_unit_test(test_pipelined_10000),       cmocka_unit_test(test_concurrent_8x5000),
-        cmocka_unit_test(test_restart_keeps_records), cmocka_unit_test(test_data_dir_locked),
+        cmocka_unit_test(test_restart_keeps_records), cmocka_unit_test(test_topic_limit),
+        cmocka_unit_test(test_data_dir_locked),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
