@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -187,6 +188,48 @@ int srv_restart(srv_t *s)
         if (s->pid)
             srv_stop(s, SIGKILL);
         s_sleep_ms(100);
+    }
+    return -1;
+}
+
+/* 1 if every thread of pid is stopped ('T' in /proc/PID/task/TID/stat). */
+static int s_all_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int all = 1;
+    struct dirent *e;
+    while (all && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat[128], buf[256];
+        snprintf(stat, sizeof stat, "%s/%.20s/stat", path, e->d_name);
+        FILE *f = fopen(stat, "r");
+        if (!f)
+            continue; /* the thread is gone */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')'); /* "tid (comm) S ..." */
+        if (!p || p[1] != ' ' || p[2] != 'T')
+            all = 0;
+    }
+    closedir(d);
+    return all;
+}
+
+int srv_pause(srv_t *s)
+{
+    if (!s->pid || kill(s->pid, SIGSTOP) != 0)
+        return -1;
+    /* kill() only starts the group stop; wait until no thread can run. */
+    for (int waited = 0; waited < 10000; waited += 1) {
+        if (s_all_stopped(s->pid))
+            return 0;
+        s_sleep_ms(1);
     }
     return -1;
 }

@@ -31,6 +31,10 @@ int srv_start(srv_t *s, const char *const *extra);
  * ASan no leak), or killed after SIGKILL; -1 otherwise. */
 int srv_stop(srv_t *s, int sig);
 
+/* SIGSTOP, then wait until every thread of the server is stopped (the
+ * stop is asynchronous). Resume with kill(s->pid, SIGCONT). 0 or -1. */
+int srv_pause(srv_t *s);
+
 /* Stop (SIGTERM, which must succeed) and start again with the same data
  * directory and endpoints. */
 int srv_restart(srv_t *s);

@@ -444,7 +444,7 @@ static void test_retry_succeeds(void **state)
     OK(w->c, seglog_client_connect(s->endpoint, NULL, &o, &w->c));
     seglog_client_t *c = w->c;
     OK(c, seglog_client_produce(c, "rs", "a", 1, NULL));
-    kill(s->pid, SIGSTOP);
+    assert_int_equal(srv_pause(s), 0);
     pid_t pid = fork();
     if (pid == 0) { /* resume the server after two timeouts */
         struct timespec ts = {0, 700 * 1000000L};
@@ -456,7 +456,9 @@ static void test_retry_succeeds(void **state)
     int64_t t0 = s_now_ms();
     seglog_offsets_t offs;
     OK(c, seglog_client_offsets(c, "rs", &offs));
-    assert_true(s_now_ms() - t0 >= 600);
+    int64_t paused = s_now_ms() - t0;
+    if (paused < 600)
+        fail_msg("the call returned after %lld ms, before the server resumed", (long long)paused);
     assert_int_equal(offs.next_offset, 1);
     int status;
     waitpid(pid, &status, 0);
@@ -467,7 +469,7 @@ static void test_retry_succeeds(void **state)
      * (at-least-once): the log holds 3 to 6 new records. */
     acks_t k = {.next_seq = 1, .order_ok = 1};
     OK(c, seglog_producer_new(c, 4, s_on_ack, &k, &w->p));
-    kill(s->pid, SIGSTOP);
+    assert_int_equal(srv_pause(s), 0);
     pid = fork();
     if (pid == 0) {
         struct timespec ts = {0, 700 * 1000000L};
