@@ -70,8 +70,8 @@ class SeglogError(Exception):
 
 
 class ServerError(SeglogError):
-    """An Error reply. .code is the ErrorCode name without any ERROR_CODE_
-    prefix ("OFFSET_TRUNCATED"), .wire_code its number."""
+    """An Error reply. .code is the ErrorCode name ("OFFSET_TRUNCATED"),
+    .wire_code its number."""
 
     def __init__(self, wire_code, message):
         super().__init__(message, _error_name(wire_code))
@@ -104,13 +104,11 @@ class EpochChanged(SeglogError):
 
 
 def _error_name(wire_code):
-    """The ErrorCode's name without its prefix; robust to the enum values
-    being renamed from ERROR_CODE_X to X."""
+    """The ErrorCode's name, or UNKNOWN_<n> for a code this client predates."""
     try:
-        name = pb.ErrorCode.Name(wire_code)
+        return pb.ErrorCode.Name(wire_code)
     except ValueError:
         return "UNKNOWN_%d" % wire_code
-    return name[len("ERROR_CODE_"):] if name.startswith("ERROR_CODE_") else name
 
 
 def _topic(topic):
@@ -521,8 +519,7 @@ class _Idle(Exception):
 
 
 def _wire_name(short):
-    """The generated enum value name for a short ErrorCode name."""
-    for name in ("ERROR_CODE_" + short, short):
-        if name in pb.ErrorCode.keys():
-            return name
+    """The generated enum value name for an ErrorCode name."""
+    if short in pb.ErrorCode.keys():
+        return short
     raise KeyError(short)

@@ -5,9 +5,8 @@
 
 #include <string.h>
 
-/* The generated name of a wire ErrorCode. If the enum values are renamed
- * (ERROR_CODE_X -> X), this line is the only one to change. */
-#define SLC_WIRE(name) SEGLOG__V1__ERROR_CODE__ERROR_CODE_##name
+/* The generated name of a wire ErrorCode. */
+#define SLC_WIRE(name) SEGLOG__V1__ERROR_CODE__##name
 
 static const struct {
     int wire;

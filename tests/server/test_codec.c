@@ -300,7 +300,7 @@ static void test_small_responses(void **state)
     assert_non_null(r);
     assert_int_equal(r->id, 5);
     assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_ERROR);
-    assert_int_equal(r->error->code, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+    assert_int_equal(r->error->code, SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
     assert_string_equal(r->error->message, "nope");
     seglog__v1__response__free_unpacked(r, NULL);
     out.len = 0;

@@ -77,7 +77,7 @@ static void test_garbage_bytes(void **state)
     const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     assert_int_equal(tc_send_raw(c, junk, sizeof junk), 0);
     Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "undecodable");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "undecodable");
     assert_int_equal(r->id, 0);
     tc_free(&r);
     s_assert_alive(c);
@@ -90,13 +90,13 @@ static void test_empty_frame(void **state)
     tc_t *c = tc_new(seglog_server_endpoint(s_srv->srv), TC_DEALER);
     assert_int_equal(tc_send_raw(c, "", 0), 0);
     Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "no body");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "no body");
     tc_free(&r);
     /* REQ-style: delimiter then an empty request frame. */
     tc_t *d = tc_new(seglog_server_endpoint(s_srv->srv), TC_DEALER_DELIM);
     assert_int_equal(tc_send_raw(d, "", 0), 0);
     r = tc_recv(d, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "no body");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "no body");
     tc_free(&r);
     s_assert_alive(c);
     tc_destroy(&c);
@@ -110,7 +110,7 @@ static void test_missing_body(void **state)
     Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
     req.id = 4242;
     Seglog__V1__Response *r = tc_call(c, &req);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "no body");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "no body");
     assert_int_equal(r->id, 4242);
     tc_free(&r);
     /* A produce with no records is a bad field value. */
@@ -119,7 +119,7 @@ static void test_missing_body(void **state)
     req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
     req.produce = &p;
     r = tc_call(c, &req);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "no records");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "no records");
     tc_free(&r);
     s_assert_alive(c);
     tc_destroy(&c);
@@ -138,7 +138,7 @@ static void test_thousand_frames(void **state)
         for (int i = 0; i < 1000; i++)
             assert_true(zmq_send(s, "frame", 5, i < 999 ? ZMQ_SNDMORE : 0) >= 0);
         Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-        s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "frames");
+        s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "frames");
         tc_free(&r);
         s_assert_alive(c);
         tc_destroy(&c);
@@ -186,10 +186,10 @@ static void test_invalid_topics(void **state)
                          "sp ace", "semi;colon", "\xc3\xa4", "tab\t", "new\nline"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Seglog__V1__Response *r = tc_produce_bytes(c, bad[i], "v", 1);
-        s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC, "invalid topic");
+        s_expect(r, SEGLOG__V1__ERROR_CODE__INVALID_TOPIC, "invalid topic");
         tc_free(&r);
         r = tc_consume(c, bad[i], 0, 1, 0);
-        s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_INVALID_TOPIC, NULL);
+        s_expect(r, SEGLOG__V1__ERROR_CODE__INVALID_TOPIC, NULL);
         tc_free(&r);
     }
     /* Nothing was created for them. */
@@ -200,7 +200,7 @@ static void test_invalid_topics(void **state)
     const uint8_t nul[] = {0x08, 0x01, 0x22, 0x07, 0x0a, 0x05, 'a', 'l', 0x00, 'v', 'e'};
     assert_int_equal(tc_send_raw(c, nul, sizeof nul), 0);
     Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "NUL");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "NUL");
     tc_free(&r);
     /* 128 characters is fine. */
     too_long[128] = 0;
@@ -217,7 +217,7 @@ static void test_record_too_large(void **state)
     tc_t *c = tc_new(seglog_server_endpoint(s_srv->srv), TC_DEALER);
     char *big = calloc(1, MAX_RECORD + 1);
     Seglog__V1__Response *r = tc_produce_bytes(c, "big", big, MAX_RECORD + 1);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_RECORD_TOO_LARGE, "limit is 4096");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__RECORD_TOO_LARGE, "limit is 4096");
     tc_free(&r);
     /* Exactly the limit is accepted. */
     r = tc_produce_bytes(c, "big", big, MAX_RECORD);
@@ -229,7 +229,7 @@ static void test_record_too_large(void **state)
     for (int i = 0; i < 4; i++)
         v4[i] = big;
     r = tc_produce(c, "big", 4, v4);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BATCH_TOO_LARGE, "segment");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BATCH_TOO_LARGE, "segment");
     tc_free(&r);
     free(big);
     s_assert_alive(c);
@@ -270,14 +270,14 @@ static void test_future_body_and_bad_values(void **state)
     const uint8_t future[] = {0x08, 0x09, 0xc2, 0x02, 0x00};
     assert_int_equal(tc_send_raw(c, future, sizeof future), 0);
     Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "no body");
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, "no body");
     assert_int_equal(r->id, 9);
     tc_free(&r);
     /* A wrong wire type for a known field. */
     const uint8_t wrong[] = {0x08, 0x01, 0x23};
     assert_int_equal(tc_send_raw(c, wrong, sizeof wrong), 0);
     r = tc_recv(c, TC_TIMEOUT_MS);
-    s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, NULL);
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, NULL);
     tc_free(&r);
     seglog_server_stats_t st;
     seglog_server_stats(s_srv->srv, &st);
@@ -299,7 +299,7 @@ static void test_garbage_flood(void **state)
     }
     for (int i = 0; i < 500; i++) {
         Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
-        s_expect(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_BAD_REQUEST, NULL);
+        s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, NULL);
         tc_free(&r);
     }
     s_assert_alive(c);

@@ -214,7 +214,7 @@ static void test_config_file(void **state)
     tc_t *cl = tc_new(c.bind, TC_DEALER);
     char big[3000] = {0};
     Seglog__V1__Response *r = tc_produce_bytes(cl, "t", big, sizeof big);
-    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__ERROR_CODE_RECORD_TOO_LARGE);
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__RECORD_TOO_LARGE);
     tc_free(&r);
     tc_destroy(&cl);
     kill(c.pid, SIGTERM);

@@ -209,7 +209,7 @@ static void test_past_end_and_truncated(void **state)
     tc_free(&r);
     /* Past the end. */
     r = tc_consume(c, "tr", 101, 10, 0);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_OUT_OF_RANGE);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__OFFSET_OUT_OF_RANGE);
     tc_free(&r);
     /* Truncate drops whole segments below 60. */
     r = tc_truncate(c, "tr", 60);
@@ -222,10 +222,10 @@ static void test_past_end_and_truncated(void **state)
     assert_int_equal(r->offsets->next_offset, 100);
     tc_free(&r);
     r = tc_consume(c, "tr", 0, 10, 0);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_TRUNCATED);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__OFFSET_TRUNCATED);
     tc_free(&r);
     r = tc_consume(c, "tr", lowest - 1, 10, 0);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_TRUNCATED);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__OFFSET_TRUNCATED);
     tc_free(&r);
     r = tc_consume(c, "tr", lowest, 1, 0);
     assert_int_equal(r->consume->n_records, 1);
@@ -234,7 +234,7 @@ static void test_past_end_and_truncated(void **state)
     tc_free(&r);
     /* Truncating past the next offset is refused. */
     r = tc_truncate(c, "tr", 101);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_OFFSET_OUT_OF_RANGE);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__OFFSET_OUT_OF_RANGE);
     tc_free(&r);
     tc_destroy(&c);
     ts_stop(&t, 1);
@@ -246,14 +246,14 @@ static void test_unknown_topic(void **state)
     ts_t *t = s_start_default();
     tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
     Seglog__V1__Response *r = tc_consume(c, "missing", 0, 1, 0);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
     assert_int_equal(r->id, 3);
     tc_free(&r);
     r = tc_offsets(c, "missing");
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
     tc_free(&r);
     r = tc_truncate(c, "missing", 0);
-    s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_TOPIC);
+    s_expect_error(r, SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
     tc_free(&r);
     /* Reads do not create it. */
     char *dir = tu_path(t->dir, "missing");
@@ -509,7 +509,7 @@ static void test_topic_limit(void **state)
         if (i < 2)
             assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
         else
-            s_expect_error(r, SEGLOG__V1__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED);
+            s_expect_error(r, SEGLOG__V1__ERROR_CODE__RESOURCE_EXHAUSTED);
         tc_free(&r);
     }
     /* Existing topics still take appends. */

@@ -102,7 +102,7 @@ static ts_t *s_start(seglog_sync_t sync)
 static void s_expect_storage(Seglog__V1__Response *r, const char *errtext)
 {
     assert_non_null(r);
-    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__ERROR_CODE_STORAGE);
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__STORAGE);
     if (!strstr(r->error->message, errtext))
         fail_msg("\"%s\" lacks \"%s\"", r->error->message, errtext);
 }
