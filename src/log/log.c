@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Generations whose end point a waiting append can still look up. */
+#define GEN_RING 64
+
 struct seglog_log {
     char *dir;
     seglog_config_t cfg;
@@ -43,6 +46,7 @@ struct seglog_log {
     uint64_t committed;
     int syncing;
     uint64_t gen; /* bumped when unacknowledged appends are rolled back */
+    uint64_t gen_end[GEN_RING]; /* committed when each recent gen ended */
     int last_err;
     int stop;
     int thread_started;
@@ -165,10 +169,14 @@ static int s_fsync_dir(seglog_log_t *log)
     return -v->fsync_dir(v->ctx, log->dir);
 }
 
-static void s_set_committed(seglog_log_t *log, uint64_t upto)
+/* Raise the committed offset to upto, as seen by a sync that started in
+ * rollback generation gen. A rollback or reset since then (gen moved) cut
+ * or dropped records that upto may cover: committed must never include
+ * them, or their appends would be acknowledged and then lost. */
+static void s_set_committed(seglog_log_t *log, uint64_t upto, uint64_t gen)
 {
     pthread_mutex_lock(&log->sync_mu);
-    int moved = upto > log->committed;
+    int moved = gen == log->gen && upto > log->committed;
     if (moved)
         log->committed = upto;
     pthread_cond_broadcast(&log->sync_cv);
@@ -229,8 +237,11 @@ static int s_load(seglog_log_t *log, int clean)
         }
         (*arr)[(*n)++] = base;
     }
-    qsort(stores, ns, sizeof *stores, s_cmp_u64);
-    qsort(indexes, ni, sizeof *indexes, s_cmp_u64);
+    /* qsort's array must not be NULL, even for 0 elements (an empty dir). */
+    if (ns > 1)
+        qsort(stores, ns, sizeof *stores, s_cmp_u64);
+    if (ni > 1)
+        qsort(indexes, ni, sizeof *indexes, s_cmp_u64);
     /* An index with no store is an orphan: ignored, never trusted. */
     for (size_t i = 0, j = 0; i < ni; i++) {
         while (j < ns && stores[j] < indexes[i])
@@ -428,10 +439,21 @@ void seglog_log_recovery(const seglog_log_t *log, seglog_recovery_t *out)
 
 /* ---- sync ---------------------------------------------------------------- */
 
+/* The current rollback generation. Caller holds append_mu, so that no
+ * rollback or reset can run before it uses the value. */
+static uint64_t s_gen(seglog_log_t *log)
+{
+    pthread_mutex_lock(&log->sync_mu);
+    uint64_t gen = log->gen;
+    pthread_mutex_unlock(&log->sync_mu);
+    return gen;
+}
+
 /* Flush the active store and, if datasync, fdatasync it. *upto gets the
- * offset the sync covers. The shared lock keeps the segment alive while
- * the sync runs outside the append mutex. */
-static int s_sync_active(seglog_log_t *log, int datasync, uint64_t *upto)
+ * offset the sync covers and *gen the rollback generation it belongs to
+ * (both taken under the append mutex, so they agree). The shared lock keeps
+ * the segment alive while the sync runs outside the append mutex. */
+static int s_sync_active(seglog_log_t *log, int datasync, uint64_t *upto, uint64_t *gen)
 {
     pthread_mutex_lock(&log->append_mu);
     pthread_rwlock_rdlock(&log->lock);
@@ -443,11 +465,22 @@ static int s_sync_active(seglog_log_t *log, int datasync, uint64_t *upto)
     sl_segment_t *seg = log->active;
     int rc = sl_segment_sync_data(seg, 0);
     *upto = sl_segment_next(seg);
+    *gen = s_gen(log);
     pthread_mutex_unlock(&log->append_mu);
     if (rc == 0 && datasync)
         rc = sl_store_datasync(seg->store);
     pthread_rwlock_unlock(&log->lock);
     return rc;
+}
+
+/* End the current rollback generation (rollback, reset, remove). Caller
+ * holds sync_mu. An append of generation g is in the log iff it was
+ * committed before g ended: gen_end keeps that point for s_commit_wait. */
+static void s_end_gen(seglog_log_t *log, int err)
+{
+    log->gen_end[log->gen % GEN_RING] = log->committed;
+    log->gen++;
+    log->last_err = err;
 }
 
 /* After a failed fdatasync under ALWAYS: nothing past the committed point
@@ -458,6 +491,10 @@ static void s_rollback(seglog_log_t *log, int err)
     pthread_rwlock_wrlock(&log->lock);
     pthread_mutex_lock(&log->sync_mu);
     uint64_t to = log->committed;
+    /* Bump the generation together with reading `to`: a sync that began
+     * before this point covers records about to be cut, and must not raise
+     * committed past `to` afterwards (s_set_committed checks gen). */
+    s_end_gen(log, err);
     pthread_mutex_unlock(&log->sync_mu);
     if (!log->closed) {
         sl_segment_t *seg = log->active;
@@ -470,8 +507,6 @@ static void s_rollback(seglog_log_t *log, int err)
               log->dir, seglog_strerror(err), next - to, rc ? " (truncate failed too)" : "");
     }
     pthread_mutex_lock(&log->sync_mu);
-    log->gen++;
-    log->last_err = err;
     pthread_cond_broadcast(&log->sync_cv);
     pthread_mutex_unlock(&log->sync_mu);
     pthread_rwlock_unlock(&log->lock);
@@ -484,36 +519,37 @@ static int s_commit_wait(seglog_log_t *log, uint64_t target, uint64_t gen)
 {
     int rc = 0;
     pthread_mutex_lock(&log->sync_mu);
-    while (log->committed < target) {
+    for (;;) {
         if (log->gen != gen) {
-            rc = log->last_err ? log->last_err : SEGLOG_E_FAILED;
+            /* A rollback (or reset) ended the append's generation. The
+             * committed offset can no longer tell: the cut offsets may
+             * have been reused and committed since. The append is in the
+             * log iff it was committed when its generation ended. */
+            if (log->gen - gen > GEN_RING || target > log->gen_end[gen % GEN_RING])
+                rc = log->last_err ? log->last_err : SEGLOG_E_FAILED;
             break;
         }
+        if (log->committed >= target)
+            break;
         if (log->syncing) {
             pthread_cond_wait(&log->sync_cv, &log->sync_mu);
             continue;
         }
         log->syncing = 1;
         pthread_mutex_unlock(&log->sync_mu);
-        uint64_t upto = 0;
-        int r = s_sync_active(log, 1, &upto);
-        if (r == 0) {
-            pthread_mutex_lock(&log->sync_mu);
-            log->syncing = 0;
-            pthread_mutex_unlock(&log->sync_mu);
-            s_set_committed(log, upto);
-        } else if (r == SEGLOG_E_CLOSED) {
-            pthread_mutex_lock(&log->sync_mu);
-            log->syncing = 0;
-            pthread_cond_broadcast(&log->sync_cv);
-            pthread_mutex_unlock(&log->sync_mu);
-            /* close synced everything that was appended */
-        } else {
-            pthread_mutex_lock(&log->sync_mu);
-            log->syncing = 0;
-            pthread_mutex_unlock(&log->sync_mu);
+        uint64_t upto = 0, sync_gen = 0;
+        int r = s_sync_active(log, 1, &upto, &sync_gen);
+        /* The leader stays the leader through its rollback: no other
+         * group sync may start (and claim the failed pages) before the
+         * unsynced records are cut. CLOSED: close synced everything. */
+        if (r != 0 && r != SEGLOG_E_CLOSED)
             s_rollback(log, r);
-        }
+        pthread_mutex_lock(&log->sync_mu);
+        log->syncing = 0;
+        pthread_cond_broadcast(&log->sync_cv);
+        pthread_mutex_unlock(&log->sync_mu);
+        if (r == 0)
+            s_set_committed(log, upto, sync_gen);
         pthread_mutex_lock(&log->sync_mu);
         if (r == SEGLOG_E_CLOSED && log->committed < target) {
             rc = SEGLOG_E_CLOSED;
@@ -546,13 +582,13 @@ static void *s_sync_thread(void *arg)
         if (log->stop)
             break;
         pthread_mutex_unlock(&log->sync_mu);
-        uint64_t upto = 0;
-        int rc = s_sync_active(log, datasync, &upto);
+        uint64_t upto = 0, gen = 0;
+        int rc = s_sync_active(log, datasync, &upto, &gen);
         if (rc == 0) {
             if (failing)
                 s_log(log, SEGLOG_LEVEL_INFO, "%s: background sync works again", log->dir);
             failing = 0;
-            s_set_committed(log, upto);
+            s_set_committed(log, upto, gen);
         } else if (rc != SEGLOG_E_CLOSED && !failing) {
             failing = 1;
             s_log(log, SEGLOG_LEVEL_ERROR, "%s: background %s failed: %s", log->dir,
@@ -568,10 +604,10 @@ int seglog_log_flush(seglog_log_t *log)
 {
     if (!log)
         return SEGLOG_E_INVAL;
-    uint64_t upto;
-    int rc = s_sync_active(log, 0, &upto);
+    uint64_t upto, gen;
+    int rc = s_sync_active(log, 0, &upto, &gen);
     if (rc == 0 && log->cfg.sync == SEGLOG_SYNC_NONE)
-        s_set_committed(log, upto);
+        s_set_committed(log, upto, gen);
     return rc;
 }
 
@@ -579,10 +615,10 @@ int seglog_log_sync(seglog_log_t *log)
 {
     if (!log)
         return SEGLOG_E_INVAL;
-    uint64_t upto;
-    int rc = s_sync_active(log, 1, &upto);
+    uint64_t upto, gen;
+    int rc = s_sync_active(log, 1, &upto, &gen);
     if (rc == 0)
-        s_set_committed(log, upto);
+        s_set_committed(log, upto, gen);
     return rc;
 }
 
@@ -615,7 +651,7 @@ static int s_roll(seglog_log_t *log)
         sl_segment_remove(&seg);
         return rc;
     }
-    s_set_committed(log, base);
+    s_set_committed(log, base, s_gen(log)); /* under append_mu */
     return 0;
 }
 
@@ -668,10 +704,10 @@ int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token)
         return s_commit_wait(log, token->target, token->gen);
     /* NONE and INTERVAL: hand the bytes to the OS, so that a process crash
      * cannot take them back. */
-    uint64_t upto;
-    int rc = s_sync_active(log, 0, &upto);
+    uint64_t upto, gen;
+    int rc = s_sync_active(log, 0, &upto, &gen);
     if (rc == 0 && log->cfg.sync == SEGLOG_SYNC_NONE)
-        s_set_committed(log, upto);
+        s_set_committed(log, upto, gen);
     return rc;
 }
 
@@ -877,9 +913,8 @@ int seglog_log_reset(seglog_log_t *log)
     if (rc == 0)
         rc = r;
     pthread_mutex_lock(&log->sync_mu);
+    s_end_gen(log, SEGLOG_E_FAILED); /* appends waiting for a sync were dropped */
     log->committed = log->cfg.initial_offset;
-    log->gen++; /* appends waiting for a sync were dropped with the log */
-    log->last_err = SEGLOG_E_FAILED;
     pthread_cond_broadcast(&log->sync_cv);
     pthread_mutex_unlock(&log->sync_mu);
 out:
@@ -979,8 +1014,7 @@ int seglog_log_remove(seglog_log_t *log)
     log->active = NULL;
     log->closed = 1;
     pthread_mutex_lock(&log->sync_mu);
-    log->gen++;
-    log->last_err = SEGLOG_E_CLOSED;
+    s_end_gen(log, SEGLOG_E_CLOSED);
     pthread_cond_broadcast(&log->sync_cv);
     pthread_mutex_unlock(&log->sync_mu);
     pthread_rwlock_unlock(&log->lock);
@@ -1029,6 +1063,13 @@ int seglog_iter_new(seglog_log_t *log, seglog_iter_t **out)
 {
     if (!log || !out)
         return SEGLOG_E_INVAL;
+    /* As every call on a closed handle: CLOSED (log.h), rather than an
+     * iterator that can only fail later. */
+    pthread_rwlock_rdlock(&log->lock);
+    int closed = log->closed;
+    pthread_rwlock_unlock(&log->lock);
+    if (closed)
+        return SEGLOG_E_CLOSED;
     seglog_iter_t *it = calloc(1, sizeof *it);
     if (!it)
         return SEGLOG_E_NOMEM;

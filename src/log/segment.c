@@ -73,6 +73,12 @@ int sl_segment_create(const char *dir, uint64_t base, uint64_t epoch, const sl_s
         rc = sl_index_open(c->vfs, s->index_path, c->index_capacity, 1, &s->index);
     if (rc) {
         sl_store_close(&s->store, 0);
+        /* Leave nothing behind: a store whose header could not be written
+         * (ENOSPC at a roll) would be taken as the active segment by the
+         * next open, which refuses it (SEGLOG_E_FORMAT) after a clean
+         * close. The name is new or held an empty store: nothing is lost. */
+        c->vfs->unlink(c->vfs->ctx, s->store_path);
+        c->vfs->unlink(c->vfs->ctx, s->index_path);
         s_free(s);
         return rc;
     }

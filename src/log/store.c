@@ -240,7 +240,8 @@ int sl_store_append(sl_store_t *s, const struct iovec *recs, size_t n, uint32_t 
             atomic_store_explicit(&s->flushed, pos + frame, memory_order_release);
         } else {
             memcpy(s->buf + s->buf_len, hdr, sizeof hdr);
-            memcpy(s->buf + s->buf_len + sizeof hdr, recs[i].iov_base, len);
+            if (len) /* an empty record may come with a NULL base */
+                memcpy(s->buf + s->buf_len + sizeof hdr, recs[i].iov_base, len);
             s->buf_len += frame;
         }
         pos += frame;
