@@ -30,14 +30,25 @@ int tu_read_at(const char *path, long off, void *buf, size_t n);
 int tu_write_file(const char *path, const void *buf, size_t n);
 int tu_exists(const char *path);
 
-/* A fault-injecting VFS that wraps the POSIX one. Set the fields while no
- * log uses it (or from the thread that appends). */
+/* Remove "<dir>/.clean_shutdown" so that the next open is unclean (as
+ * after a crash). Returns 0 if the marker was there. */
+int tu_drop_clean_marker(const char *dir);
+
+/* Run fn(arg) in a forked child that then exits with _exit(), skipping
+ * every close, flush and atexit handler: a process crash. fn must not use
+ * cmocka asserts. Returns fn's result (0..255), or -1 if the child died
+ * otherwise. */
+int tu_crash_child(int (*fn)(void *), void *arg);
+
+/* A fault-injecting VFS that wraps the POSIX one. Set the fault fields
+ * while no log uses it (or from the thread that appends). The counters are
+ * atomic: syncs may run on several threads at once (group commit, roll). */
 typedef struct tu_faults {
     int fail_write_errno;  /* if set, pwritev fails with it */
     int fail_write_after;  /* pwritev calls that succeed before failing (-1 = now) */
     int short_writes;      /* if set, pwritev writes at most half, at least 1 byte */
     int fail_sync_errno;   /* if set, fdatasync fails with it */
-    int writes, syncs;     /* counters */
+    _Atomic int writes, syncs; /* counters */
 } tu_faults_t;
 
 /* Returns a VFS whose ctx points at f. */
