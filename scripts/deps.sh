@@ -4,12 +4,12 @@
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
-      protobuf-c-compiler)
+      protobuf-c-compiler protobuf-compiler)
 case "${1:-test}" in
   build) ;;
-  test)  need+=(libcmocka-dev protobuf-compiler python3-zmq python3-protobuf valgrind
-               clang libclang-rt-14-dev) ;;
-  bench) need+=(libcmocka-dev protobuf-compiler python3-zmq python3-protobuf) ;;
+  test)  need+=(libcmocka-dev python3-zmq python3-protobuf valgrind clang
+               libclang-rt-14-dev) ;;
+  bench) need+=(libcmocka-dev python3-zmq python3-protobuf) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 

@@ -13,14 +13,14 @@ bash scripts/deps.sh test
 
 jobs=$(nproc)
 case "$mode" in
-  normal) dir=build; opts=() ;;
+  normal) dir=build; opts=(-DSEGLOG_BUILD_BENCH=ON) ;;
   --valgrind) dir=build-vg; opts=(-DSEGLOG_VALGRIND=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
   --asan) dir=build-asan; opts=(-DSEGLOG_SANITIZE=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
   --tsan) dir=build-tsan; opts=(-DSEGLOG_TSAN=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
   *) echo "usage: $0 [--asan|--tsan|--valgrind]" >&2; exit 2 ;;
 esac
 
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${opts[@]}" >/dev/null
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGLOG_BUILD_TESTS=ON "${opts[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"
 
 case "$mode" in
