@@ -192,6 +192,13 @@ int srv_restart(srv_t *s)
     return -1;
 }
 
+int srv_relaunch(srv_t *s)
+{
+    if (s->pid)
+        return -1;
+    return s_spawn(s, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
+}
+
 /* 1 if every thread of pid is stopped ('T' in /proc/PID/task/TID/stat). */
 static int s_all_stopped(pid_t pid)
 {

@@ -39,6 +39,11 @@ int srv_pause(srv_t *s);
  * directory and endpoints. */
 int srv_restart(srv_t *s);
 
+/* Start again on the same data directory, on new ephemeral ports (the
+ * endpoints are updated), after a stop of any kind; for crash tests, where
+ * the old ports need not be free at once. 0 or -1. */
+int srv_relaunch(srv_t *s);
+
 /* Stop (SIGTERM) if running and remove the directory; srv_stop's result. */
 int srv_destroy(srv_t *s);
 
