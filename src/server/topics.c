@@ -171,6 +171,22 @@ static int s_mkdir_p(const char *dir)
     return rc;
 }
 
+/* Create and remove a file in the data directory: a read-only mount (or
+ * a directory we may not write) must stop the server at start, not fail
+ * every produce later. Asking access(2) instead would miss what only a
+ * real create finds (immutable directories, some network file systems).
+ * The name is not a topic name's directory, so a probe left behind by a
+ * crash is ignored by the scan and replaced by the next start. */
+static int s_probe_writable(int dir_fd)
+{
+    static const char probe[] = ".seglogd-write-probe";
+    int fd = openat(dir_fd, probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    return unlinkat(dir_fd, probe, 0) < 0 ? errno : 0;
+}
+
 static int s_cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -263,6 +279,12 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     }
     if (rc == 0 && flock(t->dir_fd, LOCK_EX | LOCK_NB) < 0)
         rc = errno == EWOULDBLOCK ? SEGLOG_E_LOCKED : errno;
+    if (rc == 0 && (rc = s_probe_writable(t->dir_fd)) != 0) {
+        sl_log(SL_LOG_ERROR, "data directory is not writable dir=%s error=\"%s\"", cfg->data_dir,
+               sl_strerror(rc));
+        sl_topics_destroy(&t);
+        return rc;
+    }
     if (rc) {
         sl_log(SL_LOG_ERROR, "cannot use data directory dir=%s error=\"%s\"", cfg->data_dir,
                sl_strerror(rc));

@@ -244,6 +244,141 @@ static void test_bind_failure(void **state)
     tc_raw_close(&taken);
 }
 
+/* ---- a data directory seglogd cannot use ---------------------------------- */
+
+/* Run seglogd --data-dir data in a private mount namespace (unshare -m)
+ * in which `ro` is a read-only bind mount of itself: the one honest way to
+ * deny writes to root, who ignores permission bits. Output in dir/out and
+ * dir/log. Returns seglogd's exit status, or -2 if this machine does not
+ * let us make the mount (or it is not really read-only). */
+static int s_run_on_ro_mount(const char *dir, const char *ro, const char *data)
+{
+    const char *script =
+        "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" \"$1\" || exit 99\n"
+        "if touch \"$1/.rw-check\" 2>/dev/null; then exit 98; fi\n"
+        "echo read-only-mount-ok\n"
+        "exec \"$3\" --data-dir \"$2\" --bind 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*'\n";
+    const char *argv[] = {"unshare", "-m", "/bin/sh", "-c",         script,
+                          "sh",      ro,   data,      SEGLOGD_PATH, NULL};
+    char *out = tu_path(dir, "out"), *log = tu_path(dir, "log");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0)
+            _exit(127);
+        dup2(o, 1);
+        dup2(e, 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    free(out);
+    free(log);
+    assert_true(pid > 0);
+    int st = s_wait_exit(pid, TC_TIMEOUT_MS);
+    char *text = s_slurp(dir, "out");
+    int mounted = strstr(text, "read-only-mount-ok") != NULL;
+    free(text);
+    return mounted ? st : -2;
+}
+
+/* Expect exit status 1 and every piece of `want` in the log. */
+static void s_expect_refusal(const char *dir, int status, const char *const *want)
+{
+    char *log = s_slurp(dir, "log");
+    if (status != 1)
+        fail_msg("seglogd exited with %d, not 1; its log:\n%s", status, log);
+    for (int i = 0; want[i]; i++)
+        if (!strstr(log, want[i]))
+            fail_msg("the log lacks \"%s\":\n%s", want[i], log);
+    free(log);
+}
+
+/* A read-only data directory (empty, or holding a topic) stops seglogd at
+ * start with a message naming the directory and the reason; so does a
+ * data directory whose parent is read-only. */
+static void test_read_only_data_dir(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("seglogd-ro");
+    char *ro = tu_path(dir, "ro");
+    assert_int_equal(mkdir(ro, 0755), 0);
+    int st = s_run_on_ro_mount(dir, ro, ro);
+    if (st == -2) {
+        char *log = s_slurp(dir, "log");
+        print_message("cannot make a read-only bind mount here (%s); skipped\n", log);
+        free(log);
+        tu_rmrf(&ro);
+        tu_rmrf(&dir);
+        skip();
+    }
+    const char *want[] = {"data directory is not writable", ro, "Read-only file system",
+                          "seglogd: cannot start", NULL};
+    s_expect_refusal(dir, st, want);
+
+    /* The same with a topic in it (created read-write first). */
+    char *topic = tu_path(ro, "t");
+    seglog_log_t *log = NULL;
+    assert_int_equal(seglog_log_open(topic, NULL, &log), 0);
+    assert_int_equal(seglog_log_append(log, "v", 1, NULL), 0);
+    seglog_log_destroy(&log);
+    s_expect_refusal(dir, s_run_on_ro_mount(dir, ro, ro), want);
+
+    /* A data directory still to be created below a read-only parent. */
+    char *below = tu_path(ro, "new/data");
+    const char *want_parent[] = {"cannot use data directory", below, "Read-only file system", NULL};
+    s_expect_refusal(dir, s_run_on_ro_mount(dir, ro, below), want_parent);
+    assert_false(tu_exists(below));
+    free(below);
+    free(topic);
+    free(ro);
+    tu_rmrf(&dir);
+}
+
+/* A data directory that is a file, or below a file: exit 1, with the
+ * reason. One whose parents are missing is created (mkdir -p). */
+static void test_data_dir_not_a_directory(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("seglogd-nodir");
+    char *file = tu_path(dir, "file");
+    assert_int_equal(tu_write_file(file, "x", 1), 0);
+    char *below = tu_path(file, "data");
+    const char *paths[] = {file, below};
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = {"--data-dir",        paths[i], "--bind", "tcp://127.0.0.1:*", "--pub",
+                              "tcp://127.0.0.1:*", NULL};
+        int st = s_wait_exit(s_spawn(dir, args), TC_TIMEOUT_MS);
+        const char *want[] = {"cannot use data directory", paths[i], "Not a directory",
+                              "seglogd: cannot start", NULL};
+        s_expect_refusal(dir, st, want);
+    }
+    char *deep = tu_path(dir, "missing/parents/data"), *eps = tu_path(dir, "endpoints");
+    const char *args[] = {"--data-dir",        deep,    "--bind",
+                          "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*",
+                          "--endpoints-file",  eps,     NULL};
+    pid_t pid = s_spawn(dir, args);
+    assert_true(pid > 0);
+    for (uint64_t deadline = tc_now_ms() + TC_TIMEOUT_MS; !tu_exists(eps);) {
+        if (tc_now_ms() > deadline || waitpid(pid, NULL, WNOHANG) == pid) {
+            kill(pid, SIGKILL);
+            fail_msg("seglogd did not start on a data dir with missing parents");
+        }
+        s_nap_ms(5);
+    }
+    struct stat sb;
+    assert_int_equal(stat(deep, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    kill(pid, SIGTERM);
+    assert_int_equal(s_wait_exit(pid, 20000), 0);
+    free(deep);
+    free(eps);
+    free(below);
+    free(file);
+    tu_rmrf(&dir);
+}
+
 /* ---- SIGTERM during load ------------------------------------------------ */
 
 #define LOAD_THREADS 4
@@ -402,9 +537,13 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help_and_bad_options), cmocka_unit_test(test_endpoints_and_sigint),
-        cmocka_unit_test(test_config_file),          cmocka_unit_test(test_bind_failure),
+        cmocka_unit_test(test_help_and_bad_options),
+        cmocka_unit_test(test_endpoints_and_sigint),
+        cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_bind_failure),
         cmocka_unit_test(test_sigterm_during_load),
+        cmocka_unit_test(test_read_only_data_dir),
+        cmocka_unit_test(test_data_dir_not_a_directory),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
