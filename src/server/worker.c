@@ -343,17 +343,16 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     s_reply_buf(w, slot);
 }
 
-static void s_handle(sl_worker_t *w, slot_t *slot, zmq_msg_t *frame)
+static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 {
     sl_request_t req;
     const char *why = NULL;
     sl_arena_reset(w->arena);
-    int rc =
-        sl_codec_decode_request(w->arena, zmq_msg_data(frame), zmq_msg_size(frame), &req, &why);
+    int rc = sl_codec_decode_request(w->arena, data, len, &req, &why);
     if (rc) {
         SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-        sl_log_client(SL_LOG_WARN, "bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id,
-                      zmq_msg_size(frame), why);
+        sl_log_client(SL_LOG_WARN, "bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id, len,
+                      why);
         s_reply_error(w, slot, req.id, rc, why);
         return;
     }
@@ -414,19 +413,19 @@ static int s_recv(sl_worker_t *w, slot_t *slot, int flags)
         zmq_msg_close(req);
         return stop ? 2 : 0;
     }
-    s_handle(w, slot, req);
+    s_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
     zmq_msg_close(req);
     return 1;
 }
 
-/* Wait for the commit of every pending produce, in request order, then
- * send every reply in request order. Under SYNC_ALWAYS the first wait on a
+/* Wait for the commit of every pending produce, in request order, and
+ * encode its reply. Under SYNC_ALWAYS the first wait on a
  * log does (or joins) the group's fdatasync and the rest find their
  * offsets committed; under NONE and INTERVAL each wait is a flush that is
  * empty after the first. Waiting oldest first matters: a request whose
  * append was rolled back by a failed fdatasync must be seen to fail before
  * a later append (which may reuse its offsets) commits. */
-static void s_flush(sl_worker_t *w)
+static void s_commit(sl_worker_t *w)
 {
     for (size_t i = 0; i < w->nbatch; i++) {
         slot_t *slot = &w->batch[i];
@@ -448,6 +447,12 @@ static void s_flush(sl_worker_t *w)
         }
         slot->pending = 0;
     }
+}
+
+/* Commit the batch, then send every reply in request order. */
+static void s_flush(sl_worker_t *w)
+{
+    s_commit(w);
     for (size_t i = 0; i < w->nbatch; i++) {
         slot_t *slot = &w->batch[i];
         int ok = 1;
@@ -503,6 +508,9 @@ static void *s_main(void *arg)
 
 static void s_free(sl_worker_t *w)
 {
+    for (size_t i = 0; w->batch && i < BATCH_MAX; i++)
+        if (w->batch[i].has_reply) /* only a synchronous worker keeps one */
+            zmq_msg_close(&w->batch[i].reply);
     if (w->sock)
         zmq_close(w->sock);
     sl_itercache_destroy(&w->iters);
@@ -512,7 +520,8 @@ static void s_free(sl_worker_t *w)
     free(w);
 }
 
-int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out)
+/* The worker's memory, without socket or thread. */
+static int s_alloc(const sl_worker_config_t *cfg, sl_worker_t **out)
 {
     sl_worker_t *w = calloc(1, sizeof *w);
     if (!w)
@@ -527,6 +536,16 @@ int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out)
         s_free(w);
         return rc;
     }
+    *out = w;
+    return 0;
+}
+
+int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out)
+{
+    sl_worker_t *w;
+    int rc = s_alloc(cfg, &w);
+    if (rc)
+        return rc;
     w->sock = zmq_socket(cfg->zmq_ctx, ZMQ_PAIR);
     if (!w->sock) {
         rc = zmq_errno();
@@ -552,6 +571,32 @@ int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out)
     }
     w->started = 1;
     *out = w;
+    return 0;
+}
+
+int sl_worker_new_sync(const sl_worker_config_t *cfg, sl_worker_t **out)
+{
+    return s_alloc(cfg, out);
+}
+
+int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **reply,
+                     size_t *reply_len)
+{
+    if (!w || w->started || (!data && len) || !reply || !reply_len)
+        return SEGLOG_E_INVAL;
+    slot_t *slot = &w->batch[0];
+    if (slot->has_reply)
+        zmq_msg_close(&slot->reply);
+    slot->nenv = 0;
+    slot->has_reply = 0;
+    slot->pending = 0;
+    w->nbatch = 1;
+    s_handle(w, slot, data, len);
+    s_commit(w);
+    w->nbatch = 0;
+    w->batch_bytes = 0;
+    *reply = zmq_msg_data(&slot->reply);
+    *reply_len = zmq_msg_size(&slot->reply);
     return 0;
 }
 

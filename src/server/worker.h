@@ -50,4 +50,15 @@ int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out);
 /* Wait for the thread (the front end must have sent STOP) and free. */
 void sl_worker_destroy(sl_worker_t **w_p);
 
+/* Synchronous use, for tests and the fuzz target: a worker with no socket
+ * and no thread (cfg->zmq_ctx and cfg->endpoint are not used). Each
+ * sl_worker_handle() call serves one Request frame exactly as the worker
+ * thread serves a batch of one: decode, serve against cfg->topics, wait
+ * for the commit, encode. *reply (*reply_len bytes, a complete Response)
+ * belongs to the worker and stays valid until the next call or destroy.
+ * Returns 0, or SEGLOG_E_INVAL if w runs a thread. */
+int sl_worker_new_sync(const sl_worker_config_t *cfg, sl_worker_t **out);
+int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **reply,
+                     size_t *reply_len);
+
 #endif
