@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages seglog needs, if any are missing.
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
+# libhiredis-dev: the Redis driver of bench/compare (its smoke test is in
+# ctest); bench/compare/run.sh installs the servers and Node itself.
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
@@ -8,8 +10,8 @@ need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
 case "${1:-test}" in
   build) ;;
   test)  need+=(libcmocka-dev python3-zmq python3-protobuf valgrind clang
-               libclang-rt-14-dev) ;;
-  bench) need+=(libcmocka-dev python3-zmq python3-protobuf) ;;
+               libclang-rt-14-dev libhiredis-dev) ;;
+  bench) need+=(libcmocka-dev python3-zmq python3-protobuf libhiredis-dev) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 
