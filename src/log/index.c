@@ -174,6 +174,14 @@ int sl_index_sync(sl_index_t *x)
     return msync(x->map, bytes, MS_SYNC) < 0 ? errno : 0;
 }
 
+int sl_index_datasync(sl_index_t *x)
+{
+    int rc = sl_index_sync(x);
+    if (rc == 0)
+        rc = -x->vfs->fdatasync(x->vfs->ctx, x->fd);
+    return rc;
+}
+
 int sl_index_close(sl_index_t **x_p, int sync)
 {
     sl_index_t *x = *x_p;

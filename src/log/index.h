@@ -60,6 +60,10 @@ int sl_index_shrink(sl_index_t *x);
 /* msync the written entries. */
 int sl_index_sync(sl_index_t *x);
 
+/* msync the written entries, then fdatasync the file through the VFS: the
+ * entries are on disk when this returns. */
+int sl_index_datasync(sl_index_t *x);
+
 /* Unmap, cut the file to count entries, optionally fsync, close, free. */
 int sl_index_close(sl_index_t **x_p, int sync);
 

@@ -630,6 +630,10 @@ static int s_roll(seglog_log_t *log)
 {
     sl_segment_t *old = log->active;
     int rc = sl_segment_sync_data(old, log->cfg.sync != SEGLOG_SYNC_NONE);
+    /* Once the next segment exists, recovery treats this one as sealed and
+     * trusts its index (docs/FORMAT.md): put the index on disk first. */
+    if (rc == 0 && log->cfg.sync != SEGLOG_SYNC_NONE)
+        rc = sl_segment_sync_index(old);
     if (rc)
         return rc;
     uint64_t base = sl_segment_next(old);

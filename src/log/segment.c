@@ -274,8 +274,13 @@ static int s_recover(sl_segment_t *s, const sl_seg_config_t *c, int active, segl
     uint64_t size = sl_store_size(s->store);
     uint32_t file_entries = sl_index_file_entries(s->index);
     uint32_t valid = sl_index_valid_prefix(s->index, file_entries, SL_STORE_HEADER_LEN, size);
+    /* The active segment's index was never synced: after a power loss its
+     * pages may hold entries of records that were lost and since appended
+     * again at other positions, and a stale entry can sit between entries
+     * that verify. Only a scan from the first frame tells. A sealed
+     * segment's index was synced before the next segment was created. */
     uint32_t from = 0;
-    int rc = s_trust_point(s, c, valid, &from);
+    int rc = active ? 0 : s_trust_point(s, c, valid, &from);
     if (rc)
         return rc;
     uint64_t pos = SL_STORE_HEADER_LEN;
@@ -349,19 +354,24 @@ int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, in
     rc = sl_store_open(c->vfs, s->store_path, base, c->write_buffer_bytes, &s->store);
     if (rc == SEGLOG_E_FORMAT && active && !clean) {
         /* A roll that crashed before its header reached the disk leaves a
-         * short or zeroed store. Re-initialise it only if it holds nothing. */
+         * short store, or one whose header reads as zeros, possibly with
+         * some of the later pages on disk and others not. Every fdatasync
+         * of a store covers its header, so a zero header means nothing in
+         * this store was ever synced, let alone acknowledged: start it
+         * again. Any other header is not ours to guess at. */
         int fd = c->vfs->open(c->vfs->ctx, s->store_path, O_RDONLY, 0);
         off_t sz = -1;
         if (fd >= 0) {
             c->vfs->fstat_size(c->vfs->ctx, fd, &sz);
             uint8_t h[SL_STORE_HEADER_LEN] = {0}, z[SL_STORE_HEADER_LEN] = {0};
             struct iovec iov = {h, sizeof h};
-            if (sz > 0 && sz <= (off_t)sizeof h)
-                c->vfs->preadv(c->vfs->ctx, fd, &iov, 1, 0);
+            if (sz > 0 && c->vfs->preadv(c->vfs->ctx, fd, &iov, 1, 0) < 0)
+                sz = -1;
             c->vfs->close(c->vfs->ctx, fd);
-            if (sz >= 0 && sz <= (off_t)sizeof h && memcmp(h, z, sizeof h) == 0) {
-                s_log(c, SEGLOG_LEVEL_WARN, "%s: empty store with no header re-initialised",
-                      s->store_path);
+            if (sz >= 0 && memcmp(h, z, sizeof h) == 0) {
+                s_log(c, SEGLOG_LEVEL_WARN,
+                      "%s: active store with no header (%lld bytes, never synced) re-initialised",
+                      s->store_path, (long long)sz);
                 s_free(s);
                 rc = sl_segment_create(dir, base, epoch_hint, c, out);
                 if (rc == 0)
@@ -495,6 +505,11 @@ int sl_segment_sync_data(sl_segment_t *s, int sync)
     if (rc == 0 && sync)
         rc = sl_store_datasync(s->store);
     return rc;
+}
+
+int sl_segment_sync_index(sl_segment_t *s)
+{
+    return sl_index_datasync(s->index);
 }
 
 int sl_segment_seal(sl_segment_t *s)

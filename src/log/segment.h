@@ -73,6 +73,10 @@ int sl_segment_rollback(sl_segment_t *s, uint64_t next);
 int sl_segment_sync_data(sl_segment_t *s, int sync);
 int sl_segment_seal(sl_segment_t *s);
 
+/* Put the index entries on disk (a roll does this before the next segment
+ * exists, so that a segment that is not the last has a durable index). */
+int sl_segment_sync_index(sl_segment_t *s);
+
 /* Flush, optionally sync, close the files and free. */
 int sl_segment_close(sl_segment_t **s_p, int sync);
 

@@ -278,8 +278,9 @@ static void preallocated_index_zeroed_tail(void **state)
     assert_int_equal(fx->rec.bytes_truncated, 0);
     assert_int_equal(fx->rec.indexes_rebuilt, 0);
     assert_int_equal(fx->rec.indexes_repaired, 0);
-    /* Only the last entry needed a check; the scan started there. */
-    assert_int_equal(fx->rec.records_recovered, 1);
+    /* The active segment's unsynced index is never trusted after an
+     * unclean stop: every frame was scanned (test_powerloss shows why). */
+    assert_int_equal(fx->rec.records_recovered, 10);
     s_verify(fx, 0, 10);
     assert_int_equal(tu_file_size(ip), 11 * 8);
     free(ip);
