@@ -381,8 +381,14 @@ static uint64_t s_next_offset(const char *endpoint, const char *topic)
     return next;
 }
 
-static void s_pub_delivery(const char *endpoint, const char *pub, size_t size, int nsubs,
-                           int records)
+typedef struct {
+    double rate;     /* produce records/s */
+    double received; /* worst subscriber's share of the records, 0..1 */
+    double p50, p99; /* produce-to-receive, ms */
+} pub_result_t;
+
+static pub_result_t s_pub_delivery(const char *endpoint, const char *pub, size_t size, int nsubs,
+                                   int records)
 {
     char topic[64];
     snprintf(topic, sizeof topic, "pub-%zu-%d", size, nsubs);
@@ -403,7 +409,8 @@ static void s_pub_delivery(const char *endpoint, const char *pub, size_t size, i
         nanosleep(&ts, NULL); /* waiting for the subscribers' first heartbeat */
     }
     /* Single-record produces, pipelined: every record is its own message. */
-    double rate = s_run(endpoint, topic, OP_PRODUCE, 1, records, 1, size, 0, 64);
+    pub_result_t res = {0};
+    res.rate = s_run(endpoint, topic, OP_PRODUCE, 1, records, 1, size, 0, 64);
     uint64_t min_rx = UINT64_MAX;
     uint64_t *all = calloc((size_t)records * (size_t)nsubs, sizeof *all);
     size_t nall = 0;
@@ -415,11 +422,11 @@ static void s_pub_delivery(const char *endpoint, const char *pub, size_t size, i
         nall += sb[i].nlat;
         free(sb[i].lat);
     }
-    printf("  %5zu B  %d sub%s  produced %d at %8.0f rec/s   received (worst sub) %6" PRIu64
-           " = %5.1f%%   latency p50 %8.0f us  p99 %8.0f us\n",
-           size, nsubs, nsubs > 1 ? "s" : " ", records, rate, min_rx,
-           100.0 * (double)min_rx / records, s_pct(all, nall, 0.5), s_pct(all, nall, 0.99));
+    res.received = (double)min_rx / records;
+    res.p50 = s_pct(all, nall, 0.5) / 1000.0; /* us -> ms */
+    res.p99 = s_pct(all, nall, 0.99) / 1000.0;
     free(all);
+    return res;
 }
 
 /* ---- the transport limit: a ROUTER that echoes -------------------------- */
@@ -448,6 +455,20 @@ static void *s_echo(void *arg)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* The machine is shared: print the load average next to the figures. */
+static void s_print_load(const char *when)
+{
+    char buf[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            strcpy(buf, "?");
+        fclose(f);
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("load average (%s): %s\n", when, buf);
+}
+
 static int s_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -456,16 +477,128 @@ static int s_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
     return remove(p);
 }
 
+/* ---- repetitions ------------------------------------------------------- */
+
+#define MAX_RUNS 9
+
+static int g_runs = 3;
+/* --size, --batch, --clients: run only the produce rows that match (0: all) */
+static int g_only_size, g_only_batch, g_only_clients;
+static int g_no_echo; /* --no-echo: server runs only (profiling the client side) */
+
+typedef struct {
+    double v[MAX_RUNS];
+    int n;
+} series_t;
+
+static int s_cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void s_add(series_t *s, double v)
+{
+    if (s->n < MAX_RUNS)
+        s->v[s->n++] = v;
+}
+
+static double s_med(const series_t *s)
+{
+    if (s->n == 0)
+        return 0;
+    double v[MAX_RUNS];
+    memcpy(v, s->v, (size_t)s->n * sizeof *v);
+    qsort(v, (size_t)s->n, sizeof *v, s_cmp_dbl);
+    return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+}
+
+static double s_min(const series_t *s)
+{
+    double m = s->n ? s->v[0] : 0;
+    for (int i = 1; i < s->n; i++)
+        m = s->v[i] < m ? s->v[i] : m;
+    return m;
+}
+
+static double s_max(const series_t *s)
+{
+    double m = s->n ? s->v[0] : 0;
+    for (int i = 1; i < s->n; i++)
+        m = s->v[i] > m ? s->v[i] : m;
+    return m;
+}
+
+/* "1.26M", "548k", "76" */
+static const char *s_si(char *buf, size_t cap, double v)
+{
+    if (v >= 1e6)
+        snprintf(buf, cap, "%.2fM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(buf, cap, "%.0fk", v / 1e3);
+    else if (v >= 100)
+        snprintf(buf, cap, "%.0f", v);
+    else
+        snprintf(buf, cap, "%.2f", v);
+    return buf;
+}
+
+/* "med (min-max)" of a series, into buf. */
+static const char *s_fmt(char *buf, size_t cap, const series_t *s)
+{
+    char a[16], b[16], c[16];
+    snprintf(buf, cap, "%s (%s-%s)", s_si(a, sizeof a, s_med(s)), s_si(b, sizeof b, s_min(s)),
+             s_si(c, sizeof c, s_max(s)));
+    return buf;
+}
+
+/* Sections, for --only (profiling one phase). */
+enum { SEC_PRODUCE = 1, SEC_CONSUME = 2, SEC_LATENCY = 4, SEC_PUB = 8 };
+
+static int s_sections(const char *list)
+{
+    int m = 0;
+    if (strstr(list, "produce"))
+        m |= SEC_PRODUCE;
+    if (strstr(list, "consume"))
+        m |= SEC_CONSUME;
+    if (strstr(list, "latency"))
+        m |= SEC_LATENCY;
+    if (strstr(list, "pub"))
+        m |= SEC_PUB;
+    return m;
+}
+
+/* The echo ROUTER: same socket options as the benchmark clients expect
+ * (no HWM in the way of the window). Returns its endpoint in eep. */
+static pthread_t s_echo_start(char *eep, size_t cap)
+{
+    void *echo = zmq_socket(g_ctx, ZMQ_ROUTER);
+    int hwm = 100000;
+    zmq_setsockopt(echo, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(echo, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(echo, "tcp://127.0.0.1:*") != 0)
+        s_die("bind echo");
+    zmq_getsockopt(echo, ZMQ_LAST_ENDPOINT, eep, &cap);
+    pthread_t eth;
+    pthread_create(&eth, NULL, s_echo, echo);
+    return eth;
+}
+
 int main(int argc, char **argv)
+
 {
     const char *endpoint = NULL, *pub = NULL;
+    int only = SEC_PRODUCE | SEC_CONSUME | SEC_LATENCY | SEC_PUB;
     seglog_server_config_t cfg;
     seglog_server_config_default(&cfg);
     cfg.bind = "tcp://127.0.0.1:*";
     cfg.pub = "tcp://127.0.0.1:*";
-    cfg.sync = SEGLOG_SYNC_NONE;
     cfg.pub_hwm = 100000;
-    const char *sync_name = "none";
+    /* The server's default policy (interval:1000), unless --sync says otherwise. */
+    char sync_default[32];
+    snprintf(sync_default, sizeof sync_default, "interval:%" PRIu32, cfg.sync_interval_ms);
+    const char *sync_name = sync_default;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--endpoint") == 0) {
             endpoint = argv[i + 1];
@@ -475,17 +608,37 @@ int main(int argc, char **argv)
             cfg.workers = atoi(argv[i + 1]);
         } else if (strcmp(argv[i], "--scale") == 0) {
             g_scale = atof(argv[i + 1]);
+        } else if (strcmp(argv[i], "--runs") == 0) {
+            g_runs = atoi(argv[i + 1]);
+            g_runs = g_runs < 1 ? 1 : g_runs > MAX_RUNS ? MAX_RUNS : g_runs;
+        } else if (strcmp(argv[i], "--no-echo") == 0) {
+            g_no_echo = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--size") == 0) {
+            g_only_size = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--batch") == 0) {
+            g_only_batch = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--clients") == 0) {
+            g_only_clients = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--only") == 0) {
+            only = s_sections(argv[i + 1]);
         } else if (strcmp(argv[i], "--sync") == 0) {
             sync_name = argv[i + 1];
             if (strcmp(sync_name, "always") == 0)
                 cfg.sync = SEGLOG_SYNC_ALWAYS;
+            else if (strcmp(sync_name, "none") == 0)
+                cfg.sync = SEGLOG_SYNC_NONE;
             else if (strncmp(sync_name, "interval:", 9) == 0) {
                 cfg.sync = SEGLOG_SYNC_INTERVAL;
                 cfg.sync_interval_ms = (uint32_t)atoi(sync_name + 9);
+            } else {
+                fprintf(stderr, "server_bench: unknown sync policy %s\n", sync_name);
+                return 2;
             }
         } else {
             fprintf(stderr, "usage: server_bench [--endpoint EP --pub-endpoint EP] "
-                            "[--sync none|always|interval:MS] [--workers N] [--scale F]\n");
+                            "[--sync none|always|interval:MS] [--workers N] [--scale F] [--runs N] "
+                            "[--only produce,consume,latency,pub] [--size B] [--batch N] "
+                            "[--clients N] [--no-echo 1]\n");
             return 2;
         }
     }
@@ -508,93 +661,136 @@ int main(int argc, char **argv)
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     printf("seglog server_bench: %s, sync=%s, %ld CPUs, TCP loopback, window %d requests per "
-           "client\n\n",
+           "client\n",
            srv ? "in-process server" : endpoint, srv ? sync_name : "(server's)", ncpu, WINDOW);
+    if (srv)
+        printf("workers %d%s\n", cfg.workers, cfg.workers ? "" : " (one per CPU)");
+    s_print_load("start");
+    printf("\n");
+
+    char eep[256];
+    pthread_t eth = s_echo_start(eep, sizeof eep);
+    printf("Each figure: median of %d runs (min-max). Server and echo runs alternate; the ratio\n"
+           "is the median over the runs of server/echo.\n",
+           g_runs);
 
     const size_t sizes[] = {100, 1024};
-    printf("produce (records/s)          1 client    4 clients\n");
-    for (int si = 0; si < 2; si++) {
-        for (int batch = 1; batch <= 100; batch *= 100) {
-            double r[2];
-            for (int k = 0; k < 2; k++) {
-                int clients = k ? 4 : 1;
-                int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
-                char topic[64];
-                snprintf(topic, sizeof topic, "p-%zu-%d-%d", sizes[si], batch, clients);
-                r[k] = s_run(endpoint, topic, OP_PRODUCE, clients, total / batch / clients, batch,
-                             sizes[si], 0, batch == 1 ? WINDOW : 16);
+    char b1[64], b2[64], b3[64];
+    if (only & SEC_PRODUCE) {
+        printf("\nproduce, pipelined (records/s)        server                  echo (limit)"
+               "            ratio\n");
+        for (int si = 0; si < 2; si++)
+            for (int batch = 1; batch <= 100; batch *= 100)
+                for (int k = 0; k < 2; k++) {
+                    int clients = k ? 4 : 1;
+                    if ((g_only_size && g_only_size != (int)sizes[si]) ||
+                        (g_only_batch && g_only_batch != batch) ||
+                        (g_only_clients && g_only_clients != clients))
+                        continue;
+                    int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+                    int window = batch == 1 ? WINDOW : 16;
+                    int reqs = total / batch / clients;
+                    char topic[64];
+                    snprintf(topic, sizeof topic, "p-%zu-%d-%d", sizes[si], batch, clients);
+                    series_t srv_r = {0}, echo_r = {0}, ratio = {0};
+                    for (int run = 0; run < g_runs; run++) {
+                        double a = s_run(endpoint, topic, OP_PRODUCE, clients, reqs, batch,
+                                         sizes[si], 0, window);
+                        double e = g_no_echo ? 0
+                                             : s_run(eep, "echo", OP_ECHO, clients, reqs, batch,
+                                                     sizes[si], 0, window);
+                        s_add(&srv_r, a);
+                        s_add(&echo_r, e);
+                        s_add(&ratio, e > 0 ? a / e : 0);
+                    }
+                    printf("  %5zu B  batch %-3d  %d client%s  %-22s  %-22s  %s\n", sizes[si],
+                           batch, clients, clients > 1 ? "s" : " ", s_fmt(b1, sizeof b1, &srv_r),
+                           s_fmt(b2, sizeof b2, &echo_r), s_fmt(b3, sizeof b3, &ratio));
+                    fflush(stdout);
+                }
+    }
+
+    if (only & SEC_CONSUME) {
+        printf("\nconsume, ranges of 1000 (records/s)   1 client                4 clients\n");
+        for (int si = 0; si < 2; si++) {
+            char topic[64];
+            snprintf(topic, sizeof topic, "c-%zu", sizes[si]);
+            /* 100k records to read (already there if produce ran) */
+            uint64_t end = s_next_offset(endpoint, topic);
+            if (end < 100000)
+                s_run(endpoint, topic, OP_PRODUCE, 1, (int)(100000 - end + 99) / 100, 100,
+                      sizes[si], 0, 16);
+            end = s_next_offset(endpoint, topic);
+            series_t r[2] = {0};
+            for (int run = 0; run < g_runs; run++)
+                for (int k = 0; k < 2; k++) {
+                    int clients = k ? 4 : 1;
+                    int reqs = s_scaled(1000) / clients;
+                    s_add(&r[k],
+                          s_run(endpoint, topic, OP_CONSUME, clients, reqs, 1, sizes[si], end, 4));
+                }
+            printf("  %5zu B                        %-22s  %s\n", sizes[si],
+                   s_fmt(b1, sizeof b1, &r[0]), s_fmt(b2, sizeof b2, &r[1]));
+            fflush(stdout);
+        }
+    }
+
+    if (only & SEC_LATENCY) {
+        printf("\nround trip, one request in flight (us)   p50                 p99\n");
+        for (int si = 0; si < 2; si++) {
+            char topic[64], ctopic[64];
+            snprintf(topic, sizeof topic, "lat-%zu", sizes[si]);
+            snprintf(ctopic, sizeof ctopic, "c-%zu", sizes[si]);
+            if (s_next_offset(endpoint, ctopic) < 1000)
+                s_run(endpoint, ctopic, OP_PRODUCE, 1, 10, 100, sizes[si], 0, 16);
+            series_t p50[3] = {0}, p99[3] = {0};
+            for (int run = 0; run < g_runs; run++) {
+                double a, b;
+                s_latency(endpoint, topic, OP_PRODUCE, sizes[si], s_scaled(5000), &a, &b);
+                s_add(&p50[0], a);
+                s_add(&p99[0], b);
+                s_latency(endpoint, ctopic, OP_CONSUME, sizes[si], s_scaled(5000), &a, &b);
+                s_add(&p50[1], a);
+                s_add(&p99[1], b);
+                s_latency(eep, "echo", OP_ECHO, sizes[si], s_scaled(5000), &a, &b);
+                s_add(&p50[2], a);
+                s_add(&p99[2], b);
             }
-            printf("  %5zu B  batch %-3d        %10.0f   %10.0f\n", sizes[si], batch, r[0], r[1]);
+            const char *what[3] = {"produce (1 record)", "consume (1 record)", "echo (limit)"};
+            for (int k = 0; k < 3; k++)
+                printf("  %5zu B  %-22s  %-18s  %s\n", sizes[si], what[k],
+                       s_fmt(b1, sizeof b1, &p50[k]), s_fmt(b2, sizeof b2, &p99[k]));
+            fflush(stdout);
         }
     }
 
-    printf("\nconsume, ranges of 1000 (records/s)   1 client    4 clients\n");
-    for (int si = 0; si < 2; si++) {
-        char topic[64];
-        snprintf(topic, sizeof topic, "p-%zu-100-1", sizes[si]); /* filled above */
-        uint64_t end = s_next_offset(endpoint, topic);
-        double r[2];
-        for (int k = 0; k < 2; k++) {
-            int clients = k ? 4 : 1;
-            int reqs = s_scaled(1000) / clients;
-            r[k] = s_run(endpoint, topic, OP_CONSUME, clients, reqs, 1, sizes[si], end, 4);
-        }
-        printf("  %5zu B                        %10.0f   %10.0f\n", sizes[si], r[0], r[1]);
-    }
-
-    printf("\nround trip, one request in flight          p50 us     p99 us\n");
-    for (int si = 0; si < 2; si++) {
-        double p50, p99;
-        char topic[64];
-        snprintf(topic, sizeof topic, "lat-%zu", sizes[si]);
-        s_latency(endpoint, topic, OP_PRODUCE, sizes[si], s_scaled(5000), &p50, &p99);
-        printf("  %5zu B  produce (1 record)            %8.0f   %8.0f\n", sizes[si], p50, p99);
-        snprintf(topic, sizeof topic, "p-%zu-100-1", sizes[si]);
-        s_latency(endpoint, topic, OP_CONSUME, sizes[si], s_scaled(5000), &p50, &p99);
-        printf("  %5zu B  consume (1 record)            %8.0f   %8.0f\n", sizes[si], p50, p99);
-    }
-
-    printf("\nPUB delivery (single-record produces, window 64)\n");
-    for (int si = 0; si < 2; si++)
-        for (int n = 1; n <= 4; n *= 4)
-            s_pub_delivery(endpoint, pub, sizes[si], n, s_scaled(50000));
-
-    /* The transport alone: same message sizes through a ROUTER that echoes
-     * them back (the reply is as large as the request, unlike a produce
-     * acknowledgement). */
-    void *echo = zmq_socket(g_ctx, ZMQ_ROUTER);
-    int hwm = 100000;
-    zmq_setsockopt(echo, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(echo, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (zmq_bind(echo, "tcp://127.0.0.1:*") != 0)
-        s_die("bind echo");
-    char eep[256];
-    size_t elen = sizeof eep;
-    zmq_getsockopt(echo, ZMQ_LAST_ENDPOINT, eep, &elen);
-    pthread_t eth;
-    pthread_create(&eth, NULL, s_echo, echo);
-    printf("\ntransport limit: ROUTER echo, same messages (records/s)   1 client    4 clients\n");
-    for (int si = 0; si < 2; si++) {
-        for (int batch = 1; batch <= 100; batch *= 100) {
-            double r[2];
-            for (int k = 0; k < 2; k++) {
-                int clients = k ? 4 : 1;
-                int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
-                r[k] = s_run(eep, "echo", OP_ECHO, clients, total / batch / clients, batch,
-                             sizes[si], 0, batch == 1 ? WINDOW : 16);
+    if (only & SEC_PUB) {
+        printf("\nPUB delivery (single-record produces, window 64)\n"
+               "                            produce rec/s           received %% (worst sub)  "
+               "latency p50 ms          p99 ms\n");
+        for (int si = 0; si < 2; si++)
+            for (int n = 1; n <= 4; n *= 4) {
+                series_t rate = {0}, rx = {0}, p50 = {0}, p99 = {0};
+                for (int run = 0; run < g_runs; run++) {
+                    pub_result_t r = s_pub_delivery(endpoint, pub, sizes[si], n, s_scaled(50000));
+                    s_add(&rate, r.rate);
+                    s_add(&rx, 100.0 * r.received);
+                    s_add(&p50, r.p50);
+                    s_add(&p99, r.p99);
+                }
+                char b4[64];
+                printf("  %5zu B  %d sub%s  %6d rec  %-22s  %-22s  %-22s  %s\n", sizes[si], n,
+                       n > 1 ? "s" : " ", s_scaled(50000), s_fmt(b1, sizeof b1, &rate),
+                       s_fmt(b2, sizeof b2, &rx), s_fmt(b3, sizeof b3, &p50),
+                       s_fmt(b4, sizeof b4, &p99));
+                fflush(stdout);
             }
-            printf("  %5zu B  batch %-3d                                %10.0f   %10.0f\n",
-                   sizes[si], batch, r[0], r[1]);
-        }
-    }
-    for (int si = 0; si < 2; si++) {
-        double p50, p99;
-        s_latency(eep, "echo", OP_ECHO, sizes[si], s_scaled(5000), &p50, &p99);
-        printf("  %5zu B  echo round trip p50 %.0f us  p99 %.0f us\n", sizes[si], p50, p99);
     }
     atomic_store(&g_echo_stop, 1);
     pthread_join(eth, NULL);
 
+    printf("\n");
+    s_print_load("end");
     if (srv) {
         seglog_server_destroy(&srv);
         nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);

@@ -167,6 +167,7 @@ static void s_drain_eventfd(sl_publisher_t *p)
 static void *s_main(void *arg)
 {
     sl_publisher_t *p = arg;
+    pthread_setname_np(pthread_self(), "sl-publisher"); /* for top -H and perf */
     const int hb = p->cfg.heartbeat_ms;
     for (;;) {
         int stopping = atomic_load(&p->stop);

@@ -4,16 +4,19 @@
  *
  * The front end owns the client ROUTER and one inproc PAIR per worker. It
  * never blocks on a send:
- *   - requests go to worker hash(routing id) % N with ZMQ_DONTWAIT; if that
- *     worker's queue is full, the message is held and the front end stops
- *     reading the ROUTER until the worker has room (back-pressure reaches
+ *   - requests go to worker hash(routing id) % N as jobs (worker.h): each
+ *     poll round reads up to DRAIN_REQUESTS requests and hands every worker
+ *     its share in one message. While a worker holds SL_WORKER_MAX_JOBS
+ *     jobs, the front end stops reading the ROUTER (back-pressure reaches
  *     clients through TCP), while it keeps forwarding replies, so a worker
- *     blocked on a reply can always make progress (no deadlock);
+ *     always makes progress (no deadlock);
  *   - replies go to the ROUTER with ZMQ_DONTWAIT and ROUTER_MANDATORY: a
  *     peer that is gone or at its high-water mark loses the reply, which is
  *     counted and logged.
- * Shutdown: stop reading the ROUTER, deliver the held message, send STOP to
+ * Shutdown: stop reading the ROUTER, deliver the jobs read, send STOP to
  * every worker, forward replies until every worker said DONE, close.
+ * The front end owns every job: it allocates them on demand, keeps the
+ * returned ones on a free list and frees them all when it ends.
  */
 #include "seglog/server.h"
 
@@ -43,10 +46,10 @@
  * the reader's progress only every HWM/2 messages). */
 #define CLIENT_SNDHWM       10000
 #define CLIENT_RCVHWM       1000
-#define INPROC_HWM          1000
-#define ROUTER_LINGER_MS    1000 /* at shutdown, time for the last replies to leave */
-#define DRAIN_REQUESTS      256  /* requests read per poll round */
-#define DRAIN_REPLIES       1024 /* replies forwarded per worker per poll round */
+#define INPROC_HWM          SL_WORKER_MAX_JOBS /* messages <= jobs: a send never blocks */
+#define ROUTER_LINGER_MS    1000               /* at shutdown, time for the last replies to leave */
+#define DRAIN_REQUESTS      256                /* requests read per poll round */
+#define DRAIN_REPLIES       1024               /* replies forwarded per worker per poll round */
 #define MAX_CONSUME_BYTES   (1u << 20)
 #define LOG_RECORD_OVERHEAD 32u /* tags and varints of a stored record */
 
@@ -69,7 +72,8 @@ struct seglog_server {
     /* front-end thread state, allocated by new() so the thread cannot fail */
     zmq_pollitem_t *fe_items;
     int *fe_stop_sent, *fe_done;
-    struct held *fe_held;
+    struct fe_worker *fe_w;
+    sl_job_t *fe_free; /* recycled jobs */
     int stopped;
     int stop_rc;
 };
@@ -146,44 +150,65 @@ static uint32_t s_pick(const seglog_server_t *s, const zmq_msg_t *rid)
     return h % (uint32_t)s->nworkers;
 }
 
-typedef struct held {
-    zmq_msg_t f[SL_MAX_FRAMES];
-    int n;
-} held_t;
+/* The front end's view of one worker. */
+typedef struct fe_worker {
+    sl_job_t **pend; /* read, not yet handed over (SL_WORKER_MAX_JOBS slots) */
+    int npend;
+    int held; /* handed over, not yet returned */
+    sl_hop_sync_t hop;
+} fe_worker_t;
 
-static void s_held_close(held_t *m)
+static sl_job_t *s_job_get(seglog_server_t *s)
 {
-    for (int i = 0; i < m->n; i++)
-        zmq_msg_close(&m->f[i]);
-    m->n = 0;
+    sl_job_t *job = s->fe_free;
+    if (job)
+        s->fe_free = job->next;
+    else
+        job = malloc(sizeof *job); /* NULL: read no more this round */
+    if (job)
+        job->nframes = 0;
+    return job;
 }
 
-/* Send m to a worker without blocking. 0 (m is emptied), or EAGAIN (m is
- * untouched: the worker's queue is full). A multipart message passes the
- * high-water mark check once, at its first frame. */
-static int s_to_worker(void *sock, held_t *m)
+/* Close what is left in a job and put it on the free list. */
+static void s_job_put(seglog_server_t *s, sl_job_t *job)
 {
-    for (int i = 0; i < m->n; i++) {
-        int flags = ZMQ_DONTWAIT | (i + 1 < m->n ? ZMQ_SNDMORE : 0);
-        if (zmq_msg_send(&m->f[i], sock, flags) < 0) {
-            if (i == 0 && zmq_errno() == EAGAIN)
-                return EAGAIN;
-            for (int j = i; j < m->n; j++) /* cannot happen on inproc; never leak */
-                zmq_msg_close(&m->f[j]);
-            break;
-        }
+    for (int i = 0; i < job->nframes; i++)
+        zmq_msg_close(&job->frames[i]);
+    job->nframes = 0;
+    job->next = s->fe_free;
+    s->fe_free = job;
+}
+
+/* Hand worker i the jobs read for it, in one message, without blocking.
+ * 0, or EAGAIN (nothing sent; cannot happen while INPROC_HWM covers
+ * SL_WORKER_MAX_JOBS, but never block the front end). */
+static int s_to_worker(seglog_server_t *s, int i)
+{
+    fe_worker_t *fw = &s->fe_w[i];
+    if (fw->npend == 0)
+        return 0;
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, (size_t)fw->npend * sizeof(sl_job_t *)) != 0)
+        return EAGAIN;
+    memcpy(zmq_msg_data(&m), fw->pend, (size_t)fw->npend * sizeof(sl_job_t *));
+    atomic_fetch_add_explicit(&fw->hop.to_worker, 1, memory_order_release); /* see worker.h */
+    if (zmq_msg_send(&m, s->wsock[i], ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return EAGAIN;
     }
-    m->n = 0;
+    fw->held += fw->npend;
+    fw->npend = 0;
     return 0;
 }
 
 /* Answer a message the front end refuses itself (too many frames). The
  * reply keeps a REQ-style empty delimiter if the client sent one. */
-static void s_reply_refused(seglog_server_t *s, held_t *m, int empty_delim, const char *why)
+static void s_reply_refused(seglog_server_t *s, sl_job_t *job, int empty_delim, const char *why)
 {
     sl_buf_t out = {0};
     if (sl_codec_encode_error(&out, 0, SL_WIRE_BAD_REQUEST, why) == 0 &&
-        zmq_msg_send(&m->f[0], s->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        zmq_msg_send(&job->frames[0], s->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
         if (empty_delim)
             zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send(s->router, out.data, out.len, ZMQ_DONTWAIT);
@@ -191,23 +216,25 @@ static void s_reply_refused(seglog_server_t *s, held_t *m, int empty_delim, cons
         SL_STAT_ADD(&s->stats, replies_dropped, 1);
     }
     sl_buf_free(&out);
-    s_held_close(m);
 }
 
-/* Read one client message into m. Returns 1 if it should go to a worker,
- * 0 if there was none or it was answered here, -1 on a socket error. */
-static int s_read_client(seglog_server_t *s, held_t *m)
+/* Read one client message into job. Returns 1 if it should go to a worker,
+ * 2 if it was answered here, 0 if there was none, -1 on a socket error.
+ * On any result but 1 the job holds nothing. */
+static int s_read_client(seglog_server_t *s, sl_job_t *job)
 {
-    m->n = 0;
+    job->nframes = 0;
     int total = 0, empty_delim = 0;
     for (;;) {
         zmq_msg_t tmp;
-        zmq_msg_t *f = m->n < SL_MAX_FRAMES ? &m->f[m->n] : &tmp;
+        zmq_msg_t *f = job->nframes < SL_MAX_FRAMES ? &job->frames[job->nframes] : &tmp;
         zmq_msg_init(f);
         if (zmq_msg_recv(f, s->router, total == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             int e = zmq_errno();
             zmq_msg_close(f);
-            s_held_close(m);
+            for (int i = 0; i < job->nframes; i++)
+                zmq_msg_close(&job->frames[i]);
+            job->nframes = 0;
             return e == EAGAIN || e == EINTR ? 0 : -1;
         }
         if (total == 1 && zmq_msg_size(f) == 0)
@@ -217,7 +244,7 @@ static int s_read_client(seglog_server_t *s, held_t *m)
         if (f == &tmp)
             zmq_msg_close(f);
         else
-            m->n++;
+            job->nframes++;
         if (!more)
             break;
     }
@@ -228,54 +255,64 @@ static int s_read_client(seglog_server_t *s, held_t *m)
                  SL_MAX_FRAMES - 1);
         SL_STAT_ADD(&s->stats, bad_requests, 1);
         sl_log_client(SL_LOG_WARN, "refused message reason=too_many_frames frames=%d", total - 1);
-        s_reply_refused(s, m, empty_delim, why);
-        return 0;
+        s_reply_refused(s, job, empty_delim, why);
+        for (int i = 0; i < job->nframes; i++)
+            zmq_msg_close(&job->frames[i]);
+        job->nframes = 0;
+        return 2;
     }
     return 1;
 }
 
-/* Forward up to DRAIN_REPLIES messages from worker i to the ROUTER.
- * Returns 1 if the worker said DONE. */
+/* Send a returned job's envelope and reply to the ROUTER, then recycle it. */
+static void s_reply(seglog_server_t *s, sl_job_t *job)
+{
+    int ok = 1;
+    for (int f = 0; ok && f < job->nframes; f++)
+        ok = zmq_msg_send(&job->frames[f], s->router, ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0;
+    if (ok)
+        ok = zmq_msg_send(&job->reply, s->router, ZMQ_DONTWAIT) >= 0;
+    if (!ok) {
+        int e = zmq_errno();
+        zmq_msg_close(&job->reply);
+        SL_STAT_ADD(&s->stats, replies_dropped, 1);
+        sl_log_client(SL_LOG_WARN, "reply dropped reason=\"%s\"",
+                      e == EHOSTUNREACH ? "client gone"
+                      : e == EAGAIN     ? "client at high-water mark"
+                                        : zmq_strerror(e));
+    } else {
+        job->nframes = 0; /* every frame was sent (and so emptied) */
+    }
+    s_job_put(s, job); /* closes what was not sent */
+}
+
+/* Forward the replies of up to DRAIN_REPLIES messages from worker i to
+ * the ROUTER. Returns 1 if the worker said DONE. */
 static int s_from_worker(seglog_server_t *s, int i)
 {
     void *w = s->wsock[i];
     for (int k = 0; k < DRAIN_REPLIES; k++) {
-        zmq_msg_t f;
-        zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, w, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&f);
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, w, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
             return 0;
         }
-        if (!zmq_msg_more(&f)) { /* a one-frame message is control: DONE */
-            size_t n = strlen(SL_CTRL_DONE);
-            int done = zmq_msg_size(&f) == n && memcmp(zmq_msg_data(&f), SL_CTRL_DONE, n) == 0;
-            zmq_msg_close(&f);
+        size_t size = zmq_msg_size(&m);
+        if (size == strlen(SL_CTRL_DONE)) {
+            int done = memcmp(zmq_msg_data(&m), SL_CTRL_DONE, size) == 0;
+            zmq_msg_close(&m);
             if (done)
                 return 1;
             continue;
         }
-        int ok = 1, more = 1;
-        while (more) {
-            more = zmq_msg_more(&f);
-            if (ok && zmq_msg_send(&f, s->router, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0) {
-                ok = 0;
-                int e = zmq_errno();
-                SL_STAT_ADD(&s->stats, replies_dropped, 1);
-                sl_log_client(SL_LOG_WARN, "reply dropped reason=\"%s\"",
-                              e == EHOSTUNREACH ? "client gone"
-                              : e == EAGAIN     ? "client at high-water mark"
-                                                : zmq_strerror(e));
-            }
-            if (!ok)
-                zmq_msg_close(&f);
-            if (more) {
-                zmq_msg_init(&f);
-                if (zmq_msg_recv(&f, w, 0) < 0) { /* the rest of a message is always there */
-                    zmq_msg_close(&f);
-                    break;
-                }
-            }
-        }
+        atomic_load_explicit(&s->fe_w[i].hop.to_front, memory_order_acquire); /* see worker.h */
+        size_t n = size / sizeof(sl_job_t *);
+        sl_job_t **jobs = zmq_msg_data(&m);
+        for (size_t j = 0; j < n; j++)
+            s_reply(s, jobs[j]);
+        s->fe_w[i].held -= (int)n;
+        zmq_msg_close(&m);
     }
     return 0;
 }
@@ -344,20 +381,24 @@ static void s_monitor_events(seglog_server_t *s)
 static void *s_frontend(void *arg)
 {
     seglog_server_t *s = arg;
+    pthread_setname_np(pthread_self(), "sl-frontend"); /* for top -H and perf */
     const int n = s->nworkers;
     zmq_pollitem_t *items = s->fe_items;
     int *stop_sent = s->fe_stop_sent, *done = s->fe_done;
-    held_t *held = s->fe_held;
-    held->n = 0;
-    int held_for = -1, stopping = 0, ndone = 0;
+    fe_worker_t *fw = s->fe_w;
+    int stopping = 0, ndone = 0;
     while (ndone < n) {
-        items[0] = (zmq_pollitem_t){.socket = s->router,
-                                    .events = (!stopping && held_for < 0) ? ZMQ_POLLIN : 0};
+        /* Read clients only while every worker has room for a full round. */
+        int room = !stopping;
+        for (int i = 0; i < n; i++)
+            if (fw[i].held + fw[i].npend >= SL_WORKER_MAX_JOBS)
+                room = 0;
+        items[0] = (zmq_pollitem_t){.socket = s->router, .events = room ? ZMQ_POLLIN : 0};
         items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
         items[2 + n] = (zmq_pollitem_t){.socket = s->monitor, .events = ZMQ_POLLIN};
         for (int i = 0; i < n; i++) {
             short ev = done[i] ? 0 : ZMQ_POLLIN;
-            if (held_for == i || (stopping && held_for < 0 && !stop_sent[i]))
+            if (fw[i].npend || (stopping && !stop_sent[i]))
                 ev |= ZMQ_POLLOUT;
             items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
         }
@@ -380,28 +421,36 @@ static void *s_frontend(void *arg)
                 done[i] = 1;
                 ndone++;
             }
-        if (held_for >= 0 && s_to_worker(s->wsock[held_for], held) == 0)
-            held_for = -1;
-        if ((items[0].revents & ZMQ_POLLIN) && held_for < 0 && !stopping) {
+        if ((items[0].revents & ZMQ_POLLIN) && room && !stopping) {
             for (int k = 0; k < DRAIN_REQUESTS; k++) {
-                int rc = s_read_client(s, held);
-                if (rc <= 0)
-                    break;
-                int wi = (int)s_pick(s, &held->f[0]);
-                if (s_to_worker(s->wsock[wi], held) == EAGAIN) {
-                    held_for = wi; /* back-pressure: stop reading until it has room */
+                sl_job_t *job = s_job_get(s);
+                if (!job)
+                    break; /* out of memory: the requests wait in the ROUTER */
+                int rc = s_read_client(s, job);
+                if (rc != 1) {
+                    s_job_put(s, job);
+                    if (rc == 2)
+                        continue;
                     break;
                 }
+                fe_worker_t *w = &fw[s_pick(s, &job->frames[0])];
+                w->pend[w->npend++] = job;
+                if (w->held + w->npend >= SL_WORKER_MAX_JOBS)
+                    break; /* back-pressure: read again once it has room */
             }
         }
-        if (stopping && held_for < 0) {
+        for (int i = 0; i < n; i++)
+            s_to_worker(s, i);
+        if (stopping) {
             for (int i = 0; i < n; i++)
-                if (!stop_sent[i] &&
+                if (!stop_sent[i] && !fw[i].npend &&
                     zmq_send(s->wsock[i], SL_CTRL_STOP, strlen(SL_CTRL_STOP), ZMQ_DONTWAIT) >= 0)
                     stop_sent[i] = 1;
         }
     }
-    s_held_close(held);
+    for (int i = 0; i < n; i++) /* only after a poll failure */
+        while (fw[i].npend > 0)
+            s_job_put(s, fw[i].pend[--fw[i].npend]);
     int linger = ROUTER_LINGER_MS;
     zmq_socket_monitor(s->router, NULL, 0);
     zmq_close(s->monitor);
@@ -471,9 +520,12 @@ static int s_start_workers(seglog_server_t *s)
     s->fe_items = calloc((size_t)s->nworkers + 3, sizeof *s->fe_items);
     s->fe_stop_sent = calloc((size_t)s->nworkers, sizeof *s->fe_stop_sent);
     s->fe_done = calloc((size_t)s->nworkers, sizeof *s->fe_done);
-    s->fe_held = calloc(1, sizeof *s->fe_held);
-    if (!s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent || !s->fe_done || !s->fe_held)
+    s->fe_w = calloc((size_t)s->nworkers, sizeof *s->fe_w);
+    if (!s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent || !s->fe_done || !s->fe_w)
         return SEGLOG_E_NOMEM;
+    for (int i = 0; i < s->nworkers; i++)
+        if (!(s->fe_w[i].pend = calloc(SL_WORKER_MAX_JOBS, sizeof(sl_job_t *))))
+            return SEGLOG_E_NOMEM;
     size_t maxmsg = (size_t)seglog_server_max_message_bytes(&s->cfg);
     for (int i = 0; i < s->nworkers; i++) {
         char ep[128];
@@ -496,6 +548,7 @@ static int s_start_workers(seglog_server_t *s)
             .max_consume_bytes = seglog_server_max_consume_bytes(&s->cfg),
             .arena_limit = 4 * maxmsg + (1u << 20),
             .stats = &s->stats,
+            .hop = &s->fe_w[i].hop,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -537,7 +590,14 @@ static void s_teardown(seglog_server_t *s)
     free(s->fe_items);
     free(s->fe_stop_sent);
     free(s->fe_done);
-    free(s->fe_held);
+    for (int i = 0; s->fe_w && i < s->nworkers; i++)
+        free(s->fe_w[i].pend);
+    free(s->fe_w);
+    while (s->fe_free) {
+        sl_job_t *job = s->fe_free;
+        s->fe_free = job->next;
+        free(job);
+    }
     free(s->data_dir);
     free(s->bind);
     free(s->pub);

@@ -7,6 +7,7 @@
 #include "mem.h"
 #include "slog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,15 +20,13 @@
 #define BATCH_MAX      256         /* requests taken before the group commit */
 #define BATCH_BYTES    (16u << 20) /* reply bytes held before the group commit */
 #define ITER_SLOTS     8
-#define INPROC_HWM     1000
+#define INPROC_HWM     SL_WORKER_MAX_JOBS /* messages <= jobs: a send never blocks */
 #define REPLY_BUF_KEEP (4u << 20)
 #define ERRMSG_MAX     512
 
-/* One request of the current batch and its reply. */
+/* One request of the current batch; its frames and reply live in the job. */
 typedef struct {
-    zmq_msg_t env[SL_MAX_FRAMES]; /* routing id + envelope, echoed back */
-    int nenv;
-    zmq_msg_t reply;
+    sl_job_t *job;
     int has_reply;
     /* a produce waiting for its commit */
     int pending;
@@ -48,6 +47,12 @@ struct sl_worker {
     slot_t *batch;
     size_t nbatch;
     size_t batch_bytes;
+    /* jobs received and not yet served, in order */
+    sl_job_t **inbox;
+    size_t ninbox, inbox_pos;
+    /* synchronous use (sl_worker_handle): the one job, and its reply */
+    sl_job_t sync_job;
+    int sync_has_reply;
 };
 
 static uint64_t s_now_ms(void)
@@ -62,12 +67,13 @@ static uint64_t s_now_ms(void)
 /* Move the encoded reply (data, len) into the slot's reply frame. */
 static void s_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 {
-    if (zmq_msg_init_size(&slot->reply, len) != 0) {
+    zmq_msg_t *reply = &slot->job->reply;
+    if (zmq_msg_init_size(reply, len) != 0) {
         /* Out of memory: send an empty frame rather than nothing, so the
          * reply order of the connection is kept. */
-        zmq_msg_init(&slot->reply);
+        zmq_msg_init(reply);
     } else if (len) {
-        memcpy(zmq_msg_data(&slot->reply), data, len);
+        memcpy(zmq_msg_data(reply), data, len);
     }
     slot->has_reply = 1;
     w->batch_bytes += len;
@@ -376,46 +382,45 @@ static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 
 /* ---- the batch ---------------------------------------------------------- */
 
-/* Read one message. Returns 1 for a request (in slot), 2 for STOP, 0 if
- * nothing was ready (DONTWAIT), -1 if the socket is gone. */
-static int s_recv(sl_worker_t *w, slot_t *slot, int flags)
+/* Read one message: its jobs join the inbox. Returns 1 for jobs, 2 for
+ * STOP, 0 if nothing was ready (DONTWAIT), -1 if the socket is gone. */
+static int s_recv(sl_worker_t *w, int flags)
 {
-    zmq_msg_t extra;
-    int nframes = 0;
-    slot->nenv = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, w->sock, flags) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&m);
+        return e == EAGAIN || e == EINTR ? 0 : -1;
+    }
+    atomic_load_explicit(&w->cfg.hop->to_worker, memory_order_acquire); /* see worker.h */
+    size_t size = zmq_msg_size(&m), n = size / sizeof(sl_job_t *);
+    int rc = 0;
+    if (size == strlen(SL_CTRL_STOP)) {
+        rc = memcmp(zmq_msg_data(&m), SL_CTRL_STOP, size) == 0 ? 2 : 0;
+    } else if (n > 0 && size % sizeof(sl_job_t *) == 0) {
+        /* The front end never has more than SL_WORKER_MAX_JOBS here. */
+        assert(w->ninbox + n <= SL_WORKER_MAX_JOBS);
+        memcpy(w->inbox + w->ninbox, zmq_msg_data(&m), size);
+        w->ninbox += n;
+        rc = 1;
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
+/* Serve the next job of the inbox into the next slot of the batch. */
+static void s_serve_next(sl_worker_t *w)
+{
+    slot_t *slot = &w->batch[w->nbatch++];
+    sl_job_t *job = w->inbox[w->inbox_pos++];
+    slot->job = job;
     slot->has_reply = 0;
     slot->pending = 0;
-    for (;;) {
-        /* Frames land in env[] directly; the last one is the request. The
-         * front end caps the frame count, so `extra` is only a guard. */
-        zmq_msg_t *f = slot->nenv < SL_MAX_FRAMES ? &slot->env[slot->nenv] : &extra;
-        zmq_msg_init(f);
-        if (zmq_msg_recv(f, w->sock, nframes == 0 ? flags : 0) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(f);
-            for (int i = 0; i < slot->nenv; i++)
-                zmq_msg_close(&slot->env[i]);
-            slot->nenv = 0;
-            return e == EAGAIN || e == EINTR ? 0 : -1;
-        }
-        nframes++;
-        if (!zmq_msg_more(f))
-            break;
-        if (f == &extra)
-            zmq_msg_close(f);
-        else
-            slot->nenv++;
-    }
-    zmq_msg_t *req = slot->nenv < SL_MAX_FRAMES ? &slot->env[slot->nenv] : &extra;
-    if (slot->nenv == 0) {
-        size_t n = strlen(SL_CTRL_STOP);
-        int stop = zmq_msg_size(req) == n && memcmp(zmq_msg_data(req), SL_CTRL_STOP, n) == 0;
-        zmq_msg_close(req);
-        return stop ? 2 : 0;
-    }
+    zmq_msg_t *req = &job->frames[job->nframes - 1];
     s_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
-    zmq_msg_close(req);
-    return 1;
+    zmq_msg_close(req); /* the job goes back with its envelope only */
+    job->nframes--;
 }
 
 /* Wait for the commit of every pending produce, in request order, and
@@ -449,23 +454,27 @@ static void s_commit(sl_worker_t *w)
     }
 }
 
-/* Commit the batch, then send every reply in request order. */
+/* Commit the batch, then return every job in request order. */
 static void s_flush(sl_worker_t *w)
 {
     s_commit(w);
-    for (size_t i = 0; i < w->nbatch; i++) {
-        slot_t *slot = &w->batch[i];
-        int ok = 1;
-        for (int f = 0; f < slot->nenv; f++) {
-            if (ok && zmq_msg_send(&slot->env[f], w->sock, ZMQ_SNDMORE) < 0)
-                ok = 0;
-            if (!ok)
-                zmq_msg_close(&slot->env[f]);
+    /* Every job goes back, in order, in one message. The front end reads
+     * until our DONE, so the send cannot fail short of the context ending,
+     * and then nobody is left to free the jobs anyway. */
+    if (w->nbatch) {
+        zmq_msg_t m;
+        if (zmq_msg_init_size(&m, w->nbatch * sizeof(sl_job_t *)) == 0) {
+            sl_job_t **jobs = zmq_msg_data(&m);
+            for (size_t i = 0; i < w->nbatch; i++)
+                jobs[i] = w->batch[i].job;
+            atomic_fetch_add_explicit(&w->cfg.hop->to_front, 1, memory_order_release);
+            if (zmq_msg_send(&m, w->sock, 0) < 0)
+                zmq_msg_close(&m);
         }
-        if (!ok || zmq_msg_send(&slot->reply, w->sock, 0) < 0)
-            zmq_msg_close(&slot->reply);
-        slot->nenv = 0;
-        slot->has_reply = 0;
+    }
+    for (size_t i = 0; i < w->nbatch; i++) {
+        w->batch[i].job = NULL;
+        w->batch[i].has_reply = 0;
     }
     w->nbatch = 0;
     w->batch_bytes = 0;
@@ -474,28 +483,28 @@ static void s_flush(sl_worker_t *w)
 static void *s_main(void *arg)
 {
     sl_worker_t *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "sl-worker-%d", w->cfg.id % 1000);
+    pthread_setname_np(pthread_self(), name); /* for top -H and perf */
     int stop = 0;
     while (!stop) {
-        int rc = s_recv(w, &w->batch[0], 0);
+        int rc = s_recv(w, 0);
         if (rc < 0)
             break;
         if (rc == 2)
             stop = 1;
-        if (rc == 1) {
-            w->nbatch = 1;
-            /* Take whatever else is ready: the group commit. */
-            while (w->nbatch < BATCH_MAX && w->batch_bytes < BATCH_BYTES) {
-                rc = s_recv(w, &w->batch[w->nbatch], ZMQ_DONTWAIT);
-                if (rc == 1)
-                    w->nbatch++;
-                else {
-                    if (rc == 2)
-                        stop = 1;
-                    break;
-                }
-            }
+        /* Take whatever else is ready: the group commit. A STOP comes after
+         * every job the front end sent. */
+        while (rc == 1)
+            if ((rc = s_recv(w, ZMQ_DONTWAIT)) == 2)
+                stop = 1;
+        while (w->inbox_pos < w->ninbox) {
+            s_serve_next(w);
+            if (w->nbatch == BATCH_MAX || w->batch_bytes >= BATCH_BYTES)
+                s_flush(w);
         }
         s_flush(w);
+        w->ninbox = w->inbox_pos = 0;
     }
     sl_itercache_destroy(&w->iters); /* before any log closes */
     zmq_send(w->sock, SL_CTRL_DONE, strlen(SL_CTRL_DONE), 0);
@@ -508,15 +517,15 @@ static void *s_main(void *arg)
 
 static void s_free(sl_worker_t *w)
 {
-    for (size_t i = 0; w->batch && i < BATCH_MAX; i++)
-        if (w->batch[i].has_reply) /* only a synchronous worker keeps one */
-            zmq_msg_close(&w->batch[i].reply);
+    if (w->sync_has_reply) /* only a synchronous worker keeps one */
+        zmq_msg_close(&w->sync_job.reply);
     if (w->sock)
         zmq_close(w->sock);
     sl_itercache_destroy(&w->iters);
     sl_arena_destroy(&w->arena);
     sl_buf_free(&w->out);
     free(w->batch);
+    free(w->inbox);
     free(w);
 }
 
@@ -531,6 +540,8 @@ static int s_alloc(const sl_worker_config_t *cfg, sl_worker_t **out)
     if (!rc)
         rc = sl_itercache_new(ITER_SLOTS, &w->iters);
     if (!rc && !(w->batch = calloc(BATCH_MAX, sizeof *w->batch)))
+        rc = SEGLOG_E_NOMEM;
+    if (!rc && !(w->inbox = calloc(SL_WORKER_MAX_JOBS, sizeof *w->inbox)))
         rc = SEGLOG_E_NOMEM;
     if (rc) {
         s_free(w);
@@ -584,19 +595,21 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
 {
     if (!w || w->started || (!data && len) || !reply || !reply_len)
         return SEGLOG_E_INVAL;
+    if (w->sync_has_reply)
+        zmq_msg_close(&w->sync_job.reply);
     slot_t *slot = &w->batch[0];
-    if (slot->has_reply)
-        zmq_msg_close(&slot->reply);
-    slot->nenv = 0;
+    slot->job = &w->sync_job;
     slot->has_reply = 0;
     slot->pending = 0;
     w->nbatch = 1;
     s_handle(w, slot, data, len);
-    s_commit(w);
+    s_commit(w); /* every path leaves a reply */
+    w->sync_has_reply = slot->has_reply;
+    slot->job = NULL;
     w->nbatch = 0;
     w->batch_bytes = 0;
-    *reply = zmq_msg_data(&slot->reply);
-    *reply_len = zmq_msg_size(&slot->reply);
+    *reply = zmq_msg_data(&w->sync_job.reply);
+    *reply_len = zmq_msg_size(&w->sync_job.reply);
     return 0;
 }
 

@@ -5,10 +5,11 @@
  * a reply buffer and a small iterator cache. All of it belongs to the
  * worker's thread once sl_worker_new() returns.
  *
- * Messages from the front end: [routing id][envelope...][Request] (at most
- * SL_MAX_FRAMES frames), or a single frame "STOP". Replies to the front
- * end: [routing id][envelope...][Response], and a single frame "DONE" as
- * the worker's last message.
+ * Messages between the front end and a worker carry jobs by pointer: a
+ * frame of n * sizeof(sl_job_t *) bytes (n >= 1) hands n jobs over, in
+ * order; a frame of 4 bytes is control ("STOP" to the worker, "DONE" as
+ * the worker's last message). One inproc message per batch instead of
+ * two frames per request each way: the hop cost is paid per batch.
  *
  * Group commit: the worker takes every request that is ready (up to a
  * batch limit), appends each produce with seglog_log_append_batch_nowait(),
@@ -21,8 +22,10 @@
 #include "stats.h"
 #include "topics.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 /* Frames of one client message, as the ROUTER delivers it (routing id
  * included): a routing id, up to 15 envelope frames, one Request. */
@@ -30,6 +33,33 @@
 
 #define SL_CTRL_STOP "STOP"
 #define SL_CTRL_DONE "DONE"
+
+/* Jobs one worker may hold at a time (sent and not yet returned); the
+ * front end stops reading clients while a worker is at this limit, so
+ * back-pressure reaches the clients through TCP. */
+#define SL_WORKER_MAX_JOBS 1024
+
+/* One client request on its way through a worker. The front end owns the
+ * jobs (it allocates, fills and recycles them); a job belongs to a worker
+ * from the message that hands it over until the message that returns it.
+ * The worker closes the request frame and sets the reply. */
+typedef struct sl_job {
+    zmq_msg_t frames[SL_MAX_FRAMES]; /* routing id, envelope..., Request (last) */
+    int nframes;                     /* on return: the envelope only */
+    zmq_msg_t reply;                 /* set by the worker */
+    struct sl_job *next;             /* the front end's free list */
+} sl_job_t;
+
+/* The hop between the front end and one worker, as ThreadSanitizer sees
+ * it. libzmq orders a message's bytes with atomics TSan cannot see (it is
+ * not built with TSan), and now our own code writes the job pointers and
+ * jobs on one side and reads them on the other. So each side also bumps
+ * its counter (release) after writing and before sending, and the other
+ * loads it (acquire) after receiving and before reading: a real ordering
+ * that libzmq already guarantees, made visible. One atomic per message. */
+typedef struct sl_hop_sync {
+    _Atomic uint64_t to_worker, to_front;
+} sl_hop_sync_t;
 
 typedef struct sl_worker sl_worker_t;
 
@@ -42,6 +72,7 @@ typedef struct sl_worker_config {
     size_t max_consume_bytes;  /* payload cap of one ConsumeResponse */
     size_t arena_limit;        /* decode memory cap per request */
     sl_stats_t *stats;
+    sl_hop_sync_t *hop; /* owned by the front end; outlives the worker */
 } sl_worker_config_t;
 
 /* Create the socket, connect it and start the thread. */
