@@ -325,6 +325,35 @@ static void test_small_responses(void **state)
     sl_buf_free(&out);
 }
 
+/* The hand-written ProduceResponse is byte for byte what protobuf-c packs,
+ * zero fields (left out) and the largest values included. */
+static void test_produce_response_bytes(void **state)
+{
+    (void)state;
+    const uint64_t ids[] = {0, 1, 127, 128, UINT64_MAX};
+    const uint64_t offs[] = {0, 1, 300, UINT64_MAX};
+    const uint32_t counts[] = {0, 1, 10000, UINT32_MAX};
+    sl_buf_t out = {0};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        for (size_t j = 0; j < sizeof offs / sizeof *offs; j++)
+            for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+                Seglog__V1__ProduceResponse p = SEGLOG__V1__PRODUCE_RESPONSE__INIT;
+                p.offset = offs[j];
+                p.count = counts[k];
+                Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+                r.id = ids[i];
+                r.body_case = SEGLOG__V1__RESPONSE__BODY_PRODUCE;
+                r.produce = &p;
+                uint8_t want[64];
+                size_t n = seglog__v1__response__pack(&r, want);
+                out.len = 0;
+                assert_int_equal(sl_codec_encode_produce(&out, ids[i], offs[j], counts[k]), 0);
+                assert_int_equal(out.len, n);
+                assert_memory_equal(out.data, want, n);
+            }
+    sl_buf_free(&out);
+}
+
 /* Every log-core code and errno maps to exactly the ErrorCode the
  * protocol documents. */
 static void test_error_mapping(void **state)
@@ -389,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_consume_response_roundtrip),
         cmocka_unit_test(test_event_encodings),
         cmocka_unit_test(test_small_responses),
+        cmocka_unit_test(test_produce_response_bytes),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_topic_names),
     };
