@@ -50,10 +50,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#define ROUNDS      120 /* power losses per sync policy */
+#ifndef ROUNDS
+#define ROUNDS 120 /* power losses per sync policy (fewer under sanitizers) */
+#endif
 #define APPENDS     120 /* batches a child tries before it dies anyway */
 #define MAX_BATCH   4
-#define MAX_OFFSETS (ROUNDS * APPENDS * MAX_BATCH)
+#define MAX_OFFSETS (120 * APPENDS * MAX_BATCH)
 #define CRASH_SPAN  700 /* the crash falls on VFS call 1..CRASH_SPAN */
 #define SECTOR      512
 #define REC_MAX     400
