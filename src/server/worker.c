@@ -142,13 +142,8 @@ static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, c
 
 static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
-    size_t total = 0;
+    /* Refuse oversized records before the topic lookup, which would create
+     * the topic for a produce that appends nothing. */
     for (size_t i = 0; i < req->nrecords; i++) {
         const sl_record_t *r = &req->records[i];
         if (r->key_len + r->value_len > w->cfg.max_record_bytes) {
@@ -156,13 +151,19 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             snprintf(msg, sizeof msg,
                      "record %zu of %zu has %zu bytes of key + value; the limit is %" PRIu32, i,
                      req->nrecords, r->key_len + r->value_len, w->cfg.max_record_bytes);
-            sl_log_client(SL_LOG_WARN,
-                          "record too large worker=%d topic=%s bytes=%zu limit=%" PRIu32, w->cfg.id,
-                          tp->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
+            sl_log_client(SL_LOG_WARN, "record too large worker=%d bytes=%zu limit=%" PRIu32,
+                          w->cfg.id, r->key_len + r->value_len, w->cfg.max_record_bytes);
             s_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
             return;
         }
     }
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    size_t total = 0;
     uint64_t now = 0;
     struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
     for (size_t i = 0; iov && i < req->nrecords; i++) {

@@ -219,6 +219,10 @@ static void test_record_too_large(void **state)
     Seglog__V1__Response *r = tc_produce_bytes(c, "big", big, MAX_RECORD + 1);
     s_expect(r, SEGLOG__V1__ERROR_CODE__RECORD_TOO_LARGE, "limit is 4096");
     tc_free(&r);
+    /* The refused produce appended nothing, so it created no topic. */
+    r = tc_offsets(c, "big");
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
+    tc_free(&r);
     /* Exactly the limit is accepted. */
     r = tc_produce_bytes(c, "big", big, MAX_RECORD);
     assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
