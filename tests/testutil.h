@@ -44,10 +44,10 @@ int tu_crash_child(int (*fn)(void *), void *arg);
  * while no log uses it (or from the thread that appends). The counters are
  * atomic: syncs may run on several threads at once (group commit, roll). */
 typedef struct tu_faults {
-    int fail_write_errno;  /* if set, pwritev fails with it */
-    int fail_write_after;  /* pwritev calls that succeed before failing (-1 = now) */
-    int short_writes;      /* if set, pwritev writes at most half, at least 1 byte */
-    int fail_sync_errno;   /* if set, fdatasync fails with it */
+    int fail_write_errno;      /* if set, pwritev fails with it */
+    int fail_write_after;      /* pwritev calls that succeed before failing (-1 = now) */
+    int short_writes;          /* if set, pwritev writes at most half, at least 1 byte */
+    int fail_sync_errno;       /* if set, fdatasync fails with it */
     _Atomic int writes, syncs; /* counters */
 } tu_faults_t;
 

@@ -63,18 +63,18 @@ extern "C" {
 /* Library error codes: negative. Positive values are errno values. */
 enum {
     SEGLOG_OK = 0,
-    SEGLOG_E_INVAL = -1,              /* bad argument */
-    SEGLOG_E_NOMEM = -2,              /* out of memory */
-    SEGLOG_E_CLOSED = -3,             /* the log was closed or removed */
-    SEGLOG_E_OFFSET_TRUNCATED = -4,   /* offset below the lowest offset */
+    SEGLOG_E_INVAL = -1,               /* bad argument */
+    SEGLOG_E_NOMEM = -2,               /* out of memory */
+    SEGLOG_E_CLOSED = -3,              /* the log was closed or removed */
+    SEGLOG_E_OFFSET_TRUNCATED = -4,    /* offset below the lowest offset */
     SEGLOG_E_OFFSET_OUT_OF_RANGE = -5, /* offset at or past the next offset */
-    SEGLOG_E_RECORD_TOO_LARGE = -6,   /* record larger than max_record_bytes */
-    SEGLOG_E_BATCH_TOO_LARGE = -7,    /* batch cannot fit in an empty segment */
-    SEGLOG_E_CORRUPT = -8,            /* CRC mismatch or damaged structure */
-    SEGLOG_E_FORMAT = -9,             /* unknown file format or version */
-    SEGLOG_E_BUFFER_TOO_SMALL = -10,  /* caller's buffer too small */
-    SEGLOG_E_LOCKED = -11,            /* directory is opened by another process */
-    SEGLOG_E_FAILED = -12,            /* a failed sync left unsynced data in doubt */
+    SEGLOG_E_RECORD_TOO_LARGE = -6,    /* record larger than max_record_bytes */
+    SEGLOG_E_BATCH_TOO_LARGE = -7,     /* batch cannot fit in an empty segment */
+    SEGLOG_E_CORRUPT = -8,             /* CRC mismatch or damaged structure */
+    SEGLOG_E_FORMAT = -9,              /* unknown file format or version */
+    SEGLOG_E_BUFFER_TOO_SMALL = -10,   /* caller's buffer too small */
+    SEGLOG_E_LOCKED = -11,             /* directory is opened by another process */
+    SEGLOG_E_FAILED = -12,             /* a failed sync left unsynced data in doubt */
 };
 
 /* Describe an error returned by any seglog function (negative or errno). */
@@ -113,14 +113,14 @@ typedef enum {
 enum { SEGLOG_LEVEL_ERROR = 0, SEGLOG_LEVEL_WARN = 1, SEGLOG_LEVEL_INFO = 2 };
 
 typedef struct seglog_config {
-    uint64_t max_store_bytes;  /* roll before a store would exceed this; default 64 MiB */
-    uint64_t max_index_bytes;  /* index capacity = floor(this / 8) entries; default 8 MiB */
-    uint64_t initial_offset;   /* offset of the first record of a new or reset log */
-    uint32_t max_record_bytes; /* default 1 MiB; at most 256 MiB */
-    seglog_sync_t sync;        /* default SEGLOG_SYNC_INTERVAL */
-    uint32_t sync_interval_ms; /* default 1000 */
+    uint64_t max_store_bytes;    /* roll before a store would exceed this; default 64 MiB */
+    uint64_t max_index_bytes;    /* index capacity = floor(this / 8) entries; default 8 MiB */
+    uint64_t initial_offset;     /* offset of the first record of a new or reset log */
+    uint32_t max_record_bytes;   /* default 1 MiB; at most 256 MiB */
+    seglog_sync_t sync;          /* default SEGLOG_SYNC_INTERVAL */
+    uint32_t sync_interval_ms;   /* default 1000 */
     uint32_t write_buffer_bytes; /* user-space write buffer; default 256 KiB */
-    const seglog_vfs_t *vfs;   /* NULL: POSIX */
+    const seglog_vfs_t *vfs;     /* NULL: POSIX */
     /* Called after records reach the commit point of the sync policy:
      * committed_next is the offset just past the last committed record.
      * NONE commits at the write to the OS, INTERVAL at each periodic sync,

@@ -24,7 +24,7 @@
 #define SL_MAX_RECORD_LIMIT (256u << 20)
 #define SL_MAX_STORE_LIMIT  0xffffffffull
 
-#define SL_CLEAN_MARKER     ".clean_shutdown"
+#define SL_CLEAN_MARKER ".clean_shutdown"
 
 static inline uint32_t sl_get32(const void *p)
 {

@@ -45,7 +45,7 @@ struct seglog_log {
     pthread_cond_t sync_cv;
     uint64_t committed;
     int syncing;
-    uint64_t gen; /* bumped when unacknowledged appends are rolled back */
+    uint64_t gen;               /* bumped when unacknowledged appends are rolled back */
     uint64_t gen_end[GEN_RING]; /* committed when each recent gen ended */
     int last_err;
     int stop;
@@ -192,7 +192,8 @@ static int s_validate(const seglog_config_t *c)
     if (c->max_record_bytes == 0 || c->max_record_bytes > SL_MAX_RECORD_LIMIT)
         return SEGLOG_E_INVAL;
     if (c->max_store_bytes > SL_MAX_STORE_LIMIT ||
-        c->max_store_bytes < SL_STORE_HEADER_LEN + SL_FRAME_HEADER_LEN + (uint64_t)c->max_record_bytes)
+        c->max_store_bytes <
+            SL_STORE_HEADER_LEN + SL_FRAME_HEADER_LEN + (uint64_t)c->max_record_bytes)
         return SEGLOG_E_INVAL;
     if (c->max_index_bytes < SL_INDEX_ENTRY_LEN ||
         c->max_index_bytes / SL_INDEX_ENTRY_LEN > UINT32_MAX)
@@ -268,8 +269,8 @@ static int s_load(seglog_log_t *log, int clean)
             uint64_t pn = sl_segment_next(prev);
             if (pn > seg->base) {
                 s_log(log, SEGLOG_LEVEL_ERROR,
-                      "%s: segment %020" PRIu64 " overlaps the one before it (which ends at %" PRIu64
-                      ")",
+                      "%s: segment %020" PRIu64
+                      " overlaps the one before it (which ends at %" PRIu64 ")",
                       log->dir, seg->base, pn);
                 sl_segment_close(&seg, 0);
                 rc = SEGLOG_E_CORRUPT;
@@ -576,8 +577,7 @@ static void *s_sync_thread(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        while (!log->stop &&
-               pthread_cond_timedwait(&log->sync_cv, &log->sync_mu, &ts) != ETIMEDOUT)
+        while (!log->stop && pthread_cond_timedwait(&log->sync_cv, &log->sync_mu, &ts) != ETIMEDOUT)
             ;
         if (log->stop)
             break;
@@ -963,8 +963,8 @@ static int s_close(seglog_log_t *log, int clean)
     if (clean && rc == 0) {
         char *marker = s_marker_path(log);
         const seglog_vfs_t *v = log->seg_cfg.vfs;
-        int fd = marker ? v->open(v->ctx, marker, O_WRONLY | O_CREAT | O_TRUNC, 0644)
-                        : SEGLOG_E_NOMEM;
+        int fd =
+            marker ? v->open(v->ctx, marker, O_WRONLY | O_CREAT | O_TRUNC, 0644) : SEGLOG_E_NOMEM;
         if (fd >= 0) {
             rc = -v->fdatasync(v->ctx, fd);
             v->close(v->ctx, fd);

@@ -124,8 +124,9 @@ static int s_frame_ok(sl_segment_t *s, const sl_seg_config_t *c, uint32_t pos, i
         *scratch_cap = len;
     }
     size_t got;
-    rc = sl_store_read_frame(s->store, pos, sizeof hdr + len, c->max_record_bytes > len ? c->max_record_bytes : len,
-                             *scratch, *scratch_cap, &got, end);
+    rc = sl_store_read_frame(s->store, pos, sizeof hdr + len,
+                             c->max_record_bytes > len ? c->max_record_bytes : len, *scratch,
+                             *scratch_cap, &got, end);
     if (rc == SEGLOG_E_CORRUPT)
         return 0;
     return rc ? rc : 1;
@@ -184,8 +185,7 @@ static int s_trust_point(sl_segment_t *s, const sl_seg_config_t *c, uint32_t val
 /* Scan frames forward from slot `from` (at store position pos), rebuilding
  * index entries for every complete, verified batch. *good_end gets the end
  * of the last complete batch and *count the entries kept. */
-static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos,
-                  uint64_t *good_end, uint32_t *count)
+static int s_scan(sl_segment_t *s, uint32_t from, uint64_t pos, uint64_t *good_end, uint32_t *count)
 {
     uint64_t size = sl_store_size(s->store);
     size_t cap = SCAN_CHUNK;
@@ -318,8 +318,10 @@ static int s_recover(sl_segment_t *s, const sl_seg_config_t *c, int active, segl
               count);
     } else if (count != file_entries && !(active && valid == count)) {
         rec->indexes_repaired++;
-        s_log(c, SEGLOG_LEVEL_WARN, "%s: index repaired to %" PRIu32 " entries (had %" PRIu32
-              " slots, %" PRIu32 " valid)", s->index_path, count, file_entries, valid);
+        s_log(c, SEGLOG_LEVEL_WARN,
+              "%s: index repaired to %" PRIu32 " entries (had %" PRIu32 " slots, %" PRIu32
+              " valid)",
+              s->index_path, count, file_entries, valid);
     }
     sl_index_set_count(s->index, count);
     return 0;
@@ -341,11 +343,12 @@ static int s_clean_ok(sl_segment_t *s)
     if (pos < SL_STORE_HEADER_LEN || sl_store_readv(s->store, pos, &iov, 1, sizeof hdr))
         return 0;
     uint32_t lf = sl_get32(hdr);
-    return (lf & SL_FRAME_END) && pos + SL_FRAME_HEADER_LEN + (uint64_t)(lf & SL_FRAME_LEN_MASK) == size;
+    return (lf & SL_FRAME_END) &&
+           pos + SL_FRAME_HEADER_LEN + (uint64_t)(lf & SL_FRAME_LEN_MASK) == size;
 }
 
-int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, int active,
-                    int clean, uint64_t epoch_hint, seglog_recovery_t *rec, sl_segment_t **out)
+int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, int active, int clean,
+                    uint64_t epoch_hint, seglog_recovery_t *rec, sl_segment_t **out)
 {
     sl_segment_t *s;
     int rc = s_alloc(dir, base, c, &s);
@@ -420,8 +423,7 @@ int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, in
     *out = s;
     return 0;
 fail:
-    s_log(c, SEGLOG_LEVEL_ERROR, "%s: cannot open segment: %s", s->store_path,
-          seglog_strerror(rc));
+    s_log(c, SEGLOG_LEVEL_ERROR, "%s: cannot open segment: %s", s->store_path, seglog_strerror(rc));
     if (s->index)
         sl_index_close(&s->index, 0);
     sl_store_close(&s->store, 0);

@@ -47,8 +47,8 @@ int sl_segment_create(const char *dir, uint64_t base, uint64_t epoch, const sl_s
  * active: the last segment (its torn tail is cut; its index is kept at
  * capacity). clean: the clean-shutdown marker was found. epoch_hint is
  * used if an empty active store must be re-initialised. */
-int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, int active,
-                    int clean, uint64_t epoch_hint, seglog_recovery_t *rec, sl_segment_t **out);
+int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, int active, int clean,
+                    uint64_t epoch_hint, seglog_recovery_t *rec, sl_segment_t **out);
 
 uint64_t sl_segment_next(const sl_segment_t *s);
 uint64_t sl_segment_epoch(const sl_segment_t *s);

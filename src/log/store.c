@@ -20,7 +20,7 @@ struct sl_store {
     int fd;
     uint64_t base;
     uint64_t epoch;
-    pthread_mutex_t buf_mu;  /* guards buf, buf_len and changes of flushed */
+    pthread_mutex_t buf_mu; /* guards buf, buf_len and changes of flushed */
     uint8_t *buf;
     size_t buf_cap;
     size_t buf_len;
@@ -296,8 +296,7 @@ static void s_copy_to_iov(const struct iovec *iov, int iovcnt, size_t skip, cons
 }
 
 /* preadv exactly n bytes (looping over short reads). */
-static int s_pread_all(sl_store_t *s, uint64_t pos, const struct iovec *iov, int iovcnt,
-                       size_t n)
+static int s_pread_all(sl_store_t *s, uint64_t pos, const struct iovec *iov, int iovcnt, size_t n)
 {
     size_t got = 0;
     struct iovec local[4];
