@@ -130,6 +130,11 @@ static int s_map(sl_index_t *x, uint32_t capacity, int grow)
         x->capacity = 0;
         return errno;
     }
+    /* Entries are touched one page at a time: without this, the first write
+     * to each page of the preallocated file faults in a whole readahead
+     * window (8 MiB here) of pages the segment may never use. Advice only;
+     * a failure changes nothing. */
+    (void)madvise(m, (size_t)bytes, MADV_RANDOM);
     x->map = m;
     return 0;
 }
