@@ -142,15 +142,18 @@ int slc_rpc_recv(slc_rpc_t *rpc, int timeout_ms, slc_arena_t *arena, slc_respons
         return SEGLOG_CLIENT_E_AGAIN;
     int64_t deadline = slc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        int wait = timeout_ms < 0 ? -1 : s_remaining(deadline);
-        int rc = s_poll(rpc->sock, ZMQ_POLLIN, wait);
-        if (rc)
-            return rc;
+        /* Try the receive first: with requests pipelined a reply is often
+         * waiting already, and a poll per reply costs system calls. */
         if (zmq_msg_recv(&rpc->in, rpc->sock, ZMQ_DONTWAIT) < 0) {
-            if (errno == EAGAIN)
-                continue;
-            return errno;
+            if (errno != EAGAIN)
+                return errno;
+            int wait = timeout_ms < 0 ? -1 : s_remaining(deadline);
+            int rc = s_poll(rpc->sock, ZMQ_POLLIN, wait);
+            if (rc)
+                return rc;
+            continue;
         }
+        int rc;
         if (zmq_msg_more(&rpc->in)) {
             rc = s_skip_frames(rpc);
             if (rc)

@@ -147,6 +147,14 @@ static uint32_t s_pick(const seglog_server_t *s, const zmq_msg_t *rid)
         h ^= p[i];
         h *= 16777619u;
     }
+    /* FNV-1a's low bits depend only on the low bits of the input bytes
+     * (multiplying by an odd prime keeps bit 0), so `% 2` would see one
+     * parity bit: mix every bit down first (murmur3's finaliser). */
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h % (uint32_t)s->nworkers;
 }
 
