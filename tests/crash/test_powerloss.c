@@ -87,6 +87,18 @@ static uint64_t s_rand(uint64_t *r)
     return *r;
 }
 
+/* In the child, the appending thread and the log's sync thread both draw
+ * (the VFS runs on both): serialise the shared generator. */
+static pthread_mutex_t s_rng_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t s_rand_shared(uint64_t *r)
+{
+    pthread_mutex_lock(&s_rng_mu);
+    uint64_t v = s_rand(r);
+    pthread_mutex_unlock(&s_rng_mu);
+    return v;
+}
+
 /* ---- records ------------------------------------------------------------ */
 
 /* Record `off` of a batch [first, first + n) appended in round inc. */
@@ -250,7 +262,7 @@ static ssize_t v_pwritev(void *c, int fd, const struct iovec *v, int n, off_t of
         size_t total = 0;
         for (int i = 0; i < n; i++)
             total += v[i].iov_len;
-        size_t left = total ? (size_t)s_rand(&s_fx->rng) % total : 0;
+        size_t left = total ? (size_t)s_rand_shared(&s_fx->rng) % total : 0;
         struct iovec part[64];
         int k = 0;
         for (int i = 0; i < n && left > 0 && k < 64; i++, k++) {
@@ -397,7 +409,7 @@ static int s_child(void *arg)
     uint8_t bufs[MAX_BATCH][REC_MAX];
     struct iovec iov[MAX_BATCH];
     for (int a = 0; a < APPENDS; a++) {
-        unsigned n = 1 + (unsigned)(s_rand(&fx->rng) % MAX_BATCH);
+        unsigned n = 1 + (unsigned)(s_rand_shared(&fx->rng) % MAX_BATCH);
         uint64_t first = 0, got = UINT64_MAX;
         seglog_log_next_offset(log, &first);
         if (first + n > MAX_OFFSETS)
