@@ -272,3 +272,20 @@ int srv_destroy(srv_t *s)
     }
     return rc;
 }
+
+int srv_fx_setup(void **state)
+{
+    *state = calloc(1, sizeof(srv_fx_t));
+    return *state ? 0 : -1;
+}
+
+int srv_fx_teardown(void **state)
+{
+    srv_fx_t *f = *state;
+    seglog_tail_destroy(&f->t);
+    seglog_producer_destroy(&f->p);
+    seglog_client_destroy(&f->c);
+    int rc = srv_destroy(&f->srv);
+    free(f);
+    return rc;
+}

@@ -10,6 +10,8 @@
 #ifndef SRV_H
 #define SRV_H
 
+#include "seglog/client.h"
+
 #include <sys/types.h>
 
 #define SRV_MAX_ARGS 16
@@ -52,5 +54,18 @@ char *srv_topic_dir(const srv_t *s, const char *topic);
 
 /* rm -rf path. */
 int srv_rmrf(const char *path);
+
+/* What a client test holds: a server child and the handles on it. The
+ * cmocka teardown frees them even when the test fails half-way, and fails
+ * the test if the server did not stop cleanly. */
+typedef struct srv_fx {
+    srv_t srv;
+    seglog_client_t *c;
+    seglog_producer_t *p;
+    seglog_tail_t *t;
+} srv_fx_t;
+
+int srv_fx_setup(void **state);
+int srv_fx_teardown(void **state);
 
 #endif

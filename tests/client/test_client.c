@@ -69,30 +69,6 @@ static int s_teardown(void **state)
     return rc;
 }
 
-/* For tests that start their own server: the teardown still cleans up
- * when they fail half-way. */
-typedef struct own {
-    srv_t srv;
-    seglog_client_t *c;
-    seglog_producer_t *p;
-} own_t;
-
-static int s_own_setup(void **state)
-{
-    *state = calloc(1, sizeof(own_t));
-    return *state ? 0 : -1;
-}
-
-static int s_own_teardown(void **state)
-{
-    own_t *o = *state;
-    seglog_producer_destroy(&o->p);
-    seglog_client_destroy(&o->c);
-    int rc = srv_destroy(&o->srv);
-    free(o);
-    return rc;
-}
-
 static void test_produce_consume_offsets(void **state)
 {
     fixture_t *f = *state;
@@ -383,7 +359,7 @@ static void s_wait_for_offset(seglog_client_t *c, const char *topic, uint64_t wa
  * retries; when it returns on the same endpoint, the same handles work. */
 static void test_timeout_then_recovery(void **state)
 {
-    own_t *w = *state;
+    srv_fx_t *w = *state;
     srv_t *s = &w->srv;
     const char *const args[] = {"--sync", "always", NULL};
     assert_int_equal(srv_start(s, args), 0);
@@ -437,7 +413,7 @@ static void test_timeout_then_recovery(void **state)
  * a pipelined producer. */
 static void test_retry_succeeds(void **state)
 {
-    own_t *w = *state;
+    srv_fx_t *w = *state;
     srv_t *s = &w->srv;
     assert_int_equal(srv_start(s, NULL), 0);
     seglog_client_options_t o = {.timeout_ms = 300, .retries = 20};
@@ -501,8 +477,9 @@ int main(void)
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_strerror_distinct),
         cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test_setup_teardown(test_timeout_then_recovery, s_own_setup, s_own_teardown),
-        cmocka_unit_test_setup_teardown(test_retry_succeeds, s_own_setup, s_own_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_then_recovery, srv_fx_setup,
+                                        srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_succeeds, srv_fx_setup, srv_fx_teardown),
     };
     int failed = cmocka_run_group_tests_name("client_shared_server", shared, s_setup, s_teardown);
     failed += cmocka_run_group_tests_name("client_own_server", alone, NULL, NULL);

@@ -42,28 +42,7 @@ static void s_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* What a test holds; the teardown frees it even when the test fails. */
-typedef struct fx {
-    srv_t srv;
-    seglog_client_t *c;
-    seglog_tail_t *t;
-} fx_t;
-
-static int s_setup(void **state)
-{
-    *state = calloc(1, sizeof(fx_t));
-    return *state ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    fx_t *f = *state;
-    seglog_tail_destroy(&f->t);
-    seglog_client_destroy(&f->c);
-    int rc = srv_destroy(&f->srv); /* a server that did not stop cleanly fails the test */
-    free(f);
-    return rc;
-}
+typedef srv_fx_t fx_t; /* srv.h: the teardown frees it even when a test fails */
 
 /* Start seglogd with args and connect f->c to it. */
 static void s_start(fx_t *f, const char *const *args)
@@ -412,13 +391,14 @@ static void test_wait_for_topic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_backlog_then_live, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_forced_pub_drops, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_from_latest, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_while_tailing, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_epoch_change, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_topic_matched_exactly, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_wait_for_topic, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_then_live, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_forced_pub_drops, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_from_latest, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_while_tailing, srv_fx_setup,
+                                        srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_epoch_change, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_topic_matched_exactly, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_topic, srv_fx_setup, srv_fx_teardown),
     };
     return cmocka_run_group_tests_name("tail", tests, NULL, NULL);
 }
