@@ -75,6 +75,7 @@ enum {
     SEGLOG_E_BUFFER_TOO_SMALL = -10,   /* caller's buffer too small */
     SEGLOG_E_LOCKED = -11,             /* directory is opened by another process */
     SEGLOG_E_FAILED = -12,             /* a failed sync left unsynced data in doubt */
+    SEGLOG_E_AGAIN = -13,              /* not yet (seglog_log_commit_check) */
 };
 
 /* Describe an error returned by any seglog function (negative or errno). */
@@ -181,8 +182,23 @@ int seglog_log_append_batch_nowait(seglog_log_t *log, const struct iovec *recs, 
 /* Wait until the append behind token passed the commit point: under
  * SYNC_ALWAYS an fdatasync (shared with every concurrent waiter); under
  * NONE and INTERVAL a write to the OS, so a process crash cannot lose it.
- * Returns the error that made the log roll the append back, if one did. */
+ * If the log rolled the append back, returns an error: the errno of the
+ * most recent failed sync (which may be a later one than the sync that cut
+ * this append), or SEGLOG_E_FAILED after a reset. */
 int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token);
+
+/* commit_wait without the wait, for a thread that must not block (the
+ * server's front end): under SYNC_ALWAYS 0 if the append passed its
+ * commit point, SEGLOG_E_AGAIN if not yet, or an error as commit_wait
+ * returns it if the append was rolled back; it never syncs. Under NONE and INTERVAL it is
+ * commit_wait (a write to the OS, no fdatasync). */
+int seglog_log_commit_check(seglog_log_t *log, const seglog_commit_t *token);
+
+/* Move everything appended so far past the commit point now: under
+ * SYNC_ALWAYS a group commit (seglog_log_commit_wait for the last append,
+ * rollback on failure included), otherwise seglog_log_sync. Another
+ * thread's commit_check then sees the result. */
+int seglog_log_commit_all(seglog_log_t *log);
 
 /* Push buffered appends to the OS (write, no fdatasync). */
 int seglog_log_flush(seglog_log_t *log);

@@ -66,7 +66,95 @@ static int s_encode_produce(const slc_request_t *req, slc_arena_t *arena,
     return 0;
 }
 
+/* ---- produce, by hand ---------------------------------------------------
+ * The hot path: a ProduceRequest written straight into the frame, byte for
+ * byte what protobuf-c packs (fields in number order, proto3 defaults
+ * omitted); tests/client/test_codec.c compares the two. */
+
+static size_t s_vsize(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *s_vput(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* A length-delimited field of n bytes: tag, length, bytes. */
+static size_t s_lsize(size_t n)
+{
+    return 1 + s_vsize(n) + n;
+}
+
+static uint8_t *s_lput(uint8_t *p, uint8_t tag, const void *data, size_t n)
+{
+    *p++ = tag;
+    p = s_vput(p, n);
+    if (n)
+        memcpy(p, data, n);
+    return p + n;
+}
+
+static size_t s_record_size(const seglog_record_t *r)
+{
+    return (r->value_len ? s_lsize(r->value_len) : 0) + (r->key_len ? s_lsize(r->key_len) : 0) +
+           (r->timestamp_ms ? 1 + s_vsize(r->timestamp_ms) : 0);
+}
+
+static int s_encode_produce_fast(const slc_request_t *req, zmq_msg_t *msg)
+{
+    const char *topic = req->topic ? req->topic : "";
+    size_t tlen = strlen(topic);
+    size_t body = tlen ? s_lsize(tlen) : 0;
+    for (size_t i = 0; i < req->nrecords; i++)
+        body += s_lsize(s_record_size(&req->records[i]));
+    size_t size = (req->id ? 1 + s_vsize(req->id) : 0) + 1 + s_vsize(body) + body;
+    if (zmq_msg_init_size(msg, size) != 0)
+        return SEGLOG_CLIENT_E_NOMEM;
+    uint8_t *p = zmq_msg_data(msg);
+    if (req->id) {
+        *p++ = 1 << 3; /* Request.id */
+        p = s_vput(p, req->id);
+    }
+    *p++ = 2 << 3 | 2; /* Request.produce */
+    p = s_vput(p, body);
+    if (tlen)
+        p = s_lput(p, 1 << 3 | 2, topic, tlen); /* ProduceRequest.topic */
+    for (size_t i = 0; i < req->nrecords; i++) {
+        const seglog_record_t *r = &req->records[i];
+        *p++ = 2 << 3 | 2; /* ProduceRequest.records */
+        p = s_vput(p, s_record_size(r));
+        if (r->value_len)
+            p = s_lput(p, 1 << 3 | 2, r->value, r->value_len); /* Record.value */
+        if (r->key_len)
+            p = s_lput(p, 3 << 3 | 2, r->key, r->key_len); /* Record.key */
+        if (r->timestamp_ms) {
+            *p++ = 4 << 3; /* Record.timestamp_ms */
+            p = s_vput(p, r->timestamp_ms);
+        }
+    }
+    return 0;
+}
+
 int slc_codec_encode(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *msg)
+{
+    if (req->kind == SLC_PRODUCE)
+        return s_encode_produce_fast(req, msg);
+    return slc_codec_encode_pb(req, arena, msg);
+}
+
+int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *msg)
 {
     Seglog__V1__Request rq = SEGLOG__V1__REQUEST__INIT;
     Seglog__V1__ProduceRequest pr = SEGLOG__V1__PRODUCE_REQUEST__INIT;
@@ -153,7 +241,67 @@ static int s_decode_consume(slc_arena_t *arena, const Seglog__V1__ConsumeRespons
     return 0;
 }
 
+/* A varint of [*p, end), or -1. */
+static int s_vget(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The produce reply in the form the server writes, [1: id] 2: {[1:
+ * offset] [2: count]}; 1 for anything else (protobuf-c decides then). */
+static int s_decode_produce_fast(const uint8_t *p, size_t len, slc_response_t *out)
+{
+    const uint8_t *end = p + len;
+    uint64_t v, body_len, id = 0, offset = 0, count = 0;
+    if (p < end && *p == (1 << 3)) {
+        p++;
+        if (s_vget(&p, end, &id))
+            return 1;
+    }
+    if (p >= end || *p++ != (2 << 3 | 2) || s_vget(&p, end, &body_len) ||
+        body_len != (uint64_t)(end - p))
+        return 1;
+    if (p < end && *p == (1 << 3)) {
+        p++;
+        if (s_vget(&p, end, &offset))
+            return 1;
+    }
+    if (p < end && *p == (2 << 3)) {
+        p++;
+        if (s_vget(&p, end, &v))
+            return 1;
+        if (v > UINT32_MAX)
+            return 1;
+        count = v;
+    }
+    if (p != end)
+        return 1;
+    out->id = id;
+    out->kind = SLC_PRODUCE;
+    out->offset = offset;
+    out->count = (uint32_t)count;
+    return 0;
+}
+
 int slc_codec_decode_response(slc_arena_t *arena, const void *data, size_t len, slc_response_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s_decode_produce_fast(data, len, out) == 0)
+        return 0;
+    return slc_codec_decode_response_pb(arena, data, len, out);
+}
+
+int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t len,
+                                 slc_response_t *out)
 {
     memset(out, 0, sizeof *out);
     Seglog__V1__Response *r = seglog__v1__response__unpack(slc_arena_allocator(arena), len, data);

@@ -4,9 +4,10 @@
  * codec.c; the rest of the client works with the plain structs below.
  *
  * Encoding packs a Request straight into a zmq_msg_t (one copy of the
- * record bytes). Decoding unpacks into the caller's arena and checks what
- * protobuf-c does not: the oneof must be set (an empty buffer unpacks to a
- * valid all-default message) and every record must have a value pointer.
+ * record bytes); a ProduceRequest, and decoding a ProduceResponse, are
+ * written by hand (the hot path), everything else goes through protobuf-c. Decoding unpacks into
+ * the caller's arena and checks what protobuf-c does not: the oneof must be set (an empty buffer
+ * unpacks to a valid all-default message) and every record must have a value pointer.
  *
  * slc_codec_error() is the one place that maps a wire ErrorCode to a
  * client error code.
@@ -76,6 +77,13 @@ int slc_codec_encode(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *ms
  * invalid) or SEGLOG_CLIENT_E_NOMEM. */
 int slc_codec_decode_response(slc_arena_t *arena, const void *data, size_t len,
                               slc_response_t *out);
+
+/* The same two with protobuf-c alone: the references the hand-written
+ * produce paths above are tested against (byte-identical encoding, same
+ * decoded response). */
+int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t *msg);
+int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t len,
+                                 slc_response_t *out);
 
 /* Decode one Event frame; same returns. */
 int slc_codec_decode_event(slc_arena_t *arena, const void *data, size_t len, slc_event_t *out);

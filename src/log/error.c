@@ -32,6 +32,8 @@ const char *seglog_strerror(int err)
         return "log directory is already open (locked by another handle)";
     case SEGLOG_E_FAILED:
         return "a failed sync rolled back unacknowledged appends";
+    case SEGLOG_E_AGAIN:
+        return "not committed yet";
     }
     if (err > 0)
         return strerror(err); /* glibc: thread-safe for known errno values */

@@ -715,6 +715,40 @@ int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token)
     return rc;
 }
 
+int seglog_log_commit_check(seglog_log_t *log, const seglog_commit_t *token)
+{
+    if (!log || !token)
+        return SEGLOG_E_INVAL;
+    if (log->cfg.sync != SEGLOG_SYNC_ALWAYS)
+        return seglog_log_commit_wait(log, token);
+    int rc;
+    pthread_mutex_lock(&log->sync_mu);
+    if (log->gen != token->gen) /* as in s_commit_wait */
+        rc = log->gen - token->gen > GEN_RING || token->target > log->gen_end[token->gen % GEN_RING]
+                 ? (log->last_err ? log->last_err : SEGLOG_E_FAILED)
+                 : 0;
+    else
+        rc = log->committed >= token->target ? 0 : SEGLOG_E_AGAIN;
+    pthread_mutex_unlock(&log->sync_mu);
+    return rc;
+}
+
+int seglog_log_commit_all(seglog_log_t *log)
+{
+    if (!log)
+        return SEGLOG_E_INVAL;
+    if (log->cfg.sync != SEGLOG_SYNC_ALWAYS)
+        return seglog_log_sync(log);
+    pthread_mutex_lock(&log->append_mu);
+    pthread_rwlock_rdlock(&log->lock);
+    int closed = log->closed;
+    uint64_t target = closed ? 0 : sl_segment_next(log->active);
+    uint64_t gen = s_gen(log);
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->append_mu);
+    return closed ? SEGLOG_E_CLOSED : s_commit_wait(log, target, gen);
+}
+
 int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
                             uint64_t *first_out)
 {

@@ -194,8 +194,167 @@ static int s_decode_produce(sl_arena_t *arena, const Seglog__V1__ProduceRequest 
     return s_set_topic(req, p->topic);
 }
 
+/* ---- the produce fast path ----------------------------------------------
+ * A ProduceRequest in the canonical form every client writes is decoded
+ * here without protobuf-c (which was the largest cost of serving a small
+ * produce). Anything else (an unknown, repeated or mistyped field, a body
+ * that is not a produce, a count out of range, a NUL in the topic, a short
+ * buffer) returns 1 and goes to protobuf-c, so every error message and
+ * every corner of protobuf semantics (last-one-wins, merging, unknown
+ * fields) stays protobuf-c's. tests/server/test_codec.c and the fuzz
+ * target check that both decoders agree. */
+
+/* Next field of [*p, end): its number, wire type and, for LEN, its bytes;
+ * for VARINT its value. 0, or -1 on anything but VARINT and LEN. */
+static int s_next_field(const uint8_t **p, const uint8_t *end, uint32_t *field, uint64_t *v,
+                        const uint8_t **bytes)
+{
+    uint64_t tag;
+    if (s_get_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
+    *field = (uint32_t)(tag >> 3);
+    if ((tag & 7) == WT_VARINT)
+        return s_get_varint(p, end, v);
+    if ((tag & 7) != WT_LEN || s_get_varint(p, end, v) || *v > (uint64_t)(end - *p))
+        return -1;
+    *bytes = *p;
+    *p += *v;
+    return 0;
+}
+
+/* One Record; 1 if it is not in the fast path's form. */
+static int s_fast_record(const uint8_t *p, const uint8_t *end, sl_record_t *r)
+{
+    unsigned seen = 0;
+    memset(r, 0, sizeof *r);
+    r->value = r->key = (const uint8_t *)"";
+    while (p < end) {
+        uint32_t f;
+        uint64_t v;
+        const uint8_t *b = NULL;
+        if (s_next_field(&p, end, &f, &v, &b) || f > 4 || (seen & (1u << f)))
+            return 1;
+        seen |= 1u << f;
+        if ((f == 1 || f == 3) != (b != NULL))
+            return 1; /* wrong wire type */
+        if (f == 1) {
+            r->value = b;
+            r->value_len = (size_t)v;
+        } else if (f == 3) {
+            r->key = b;
+            r->key_len = (size_t)v;
+        } else if (f == 4) {
+            r->timestamp_ms = v;
+        } /* f == 2: a client-set offset is ignored, as protobuf-c's path does */
+    }
+    return 0;
+}
+
+static int s_decode_produce_fast(sl_arena_t *arena, const uint8_t *data, size_t len,
+                                 sl_request_t *req)
+{
+    const uint8_t *p = data, *end = data + len, *body = NULL;
+    uint64_t id = 0, body_len = 0;
+    unsigned seen = 0;
+    while (p < end) {
+        uint32_t f;
+        uint64_t v;
+        const uint8_t *b = NULL;
+        if (s_next_field(&p, end, &f, &v, &b) || f > 2 || (seen & (1u << f)))
+            return 1;
+        seen |= 1u << f;
+        if (f == 1 && !b)
+            id = v;
+        else if (f == 2 && b)
+            body = b, body_len = v;
+        else
+            return 1;
+    }
+    if (!body)
+        return 1;
+    /* Pass 1: check the form and count the records. */
+    const uint8_t *topic = (const uint8_t *)"";
+    uint64_t topic_len = 0, producer_id = 0, sequence = 0;
+    size_t nrec = 0;
+    seen = 0;
+    const uint8_t *bend = body + body_len;
+    for (p = body; p < bend;) {
+        uint32_t f;
+        uint64_t v;
+        const uint8_t *b = NULL;
+        if (s_next_field(&p, bend, &f, &v, &b) || f > 4 || (f != 2 && (seen & (1u << f))))
+            return 1;
+        seen |= 1u << f;
+        if ((f <= 2) != (b != NULL))
+            return 1;
+        if (f == 1) {
+            topic = b, topic_len = v;
+        } else if (f == 2) {
+            sl_record_t r;
+            if (s_fast_record(b, b + v, &r) || ++nrec > SL_MAX_BATCH_RECORDS)
+                return 1;
+        } else if (f == 3) {
+            producer_id = v;
+        } else {
+            sequence = v;
+        }
+    }
+    if (nrec == 0 || memchr(topic, 0, (size_t)topic_len))
+        return 1;
+    sl_record_t *recs = sl_arena_alloc(arena, nrec * sizeof *recs);
+    char *name = sl_arena_alloc(arena, (size_t)topic_len + 1);
+    if (!recs || !name)
+        return 1; /* protobuf-c says why */
+    memcpy(name, topic, (size_t)topic_len);
+    name[topic_len] = 0;
+    /* Pass 2: the records (the form is known to be good). */
+    size_t i = 0;
+    for (p = body; p < bend;) {
+        uint32_t f;
+        uint64_t v;
+        const uint8_t *b = NULL;
+        s_next_field(&p, bend, &f, &v, &b);
+        if (f == 2)
+            s_fast_record(b, b + v, &recs[i++]);
+    }
+    req->id = id;
+    req->type = SL_REQ_PRODUCE;
+    req->topic = name;
+    req->topic_len = (size_t)topic_len;
+    req->records = recs;
+    req->nrecords = nrec;
+    req->producer_id = producer_id;
+    req->sequence = sequence;
+    return 0;
+}
+
 int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
                             const char **why)
+{
+    memset(req, 0, sizeof *req);
+    if (s_decode_produce_fast(arena, data, len, req) == 0)
+        return 0;
+    return sl_codec_decode_request_pb(arena, data, len, req, why);
+}
+
+int sl_codec_is_produce(const void *data, size_t len)
+{
+    const uint8_t *p = data, *end = p + len;
+    uint32_t body = 0;
+    while (p < end) {
+        uint32_t f;
+        uint64_t v;
+        const uint8_t *b = NULL;
+        if (s_next_field(&p, end, &f, &v, &b))
+            return 0;
+        if (f >= 2 && f <= 5)
+            body = f;
+    }
+    return body == 2;
+}
+
+int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
+                               const char **why)
 {
     memset(req, 0, sizeof *req);
     ProtobufCAllocator al = {.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = arena};

@@ -3,7 +3,9 @@
  * (proto/seglog/v1/seglog.proto). The rest of the server works with the
  * plain structs below; the generated Seglog__V1__* names stay in codec.c.
  *
- * Decoding: protobuf-c unpacks into the caller's arena (so a request costs
+ * Decoding: a ProduceRequest in canonical form is decoded by hand (the
+ * hot path); everything else, including every error, by protobuf-c, which
+ * unpacks into the caller's arena (so a request costs
  * no malloc and a hostile one cannot allocate past the arena's limit), and
  * then every field is validated: the oneof must be set, counts are capped,
  * and strings must not hide a NUL byte. A successful unpack is not taken as
@@ -85,6 +87,16 @@ typedef struct sl_request {
  * decoded, so the error can still be matched by the client. */
 int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
                             const char **why);
+
+/* The same, with protobuf-c alone: the reference the fast produce path of
+ * sl_codec_decode_request is tested against. */
+int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
+                               const char **why);
+
+/* A cheap look at a Request frame: 1 if it parses as fields and its body
+ * is a produce (the front end serves those itself), else 0. Only a hint
+ * for routing: the decoder has the last word. */
+int sl_codec_is_produce(const void *data, size_t len);
 
 /* The stored form of a record: a Record without offset. */
 size_t sl_codec_stored_size(const sl_record_t *r);

@@ -36,6 +36,7 @@ struct sl_publisher {
     int efd;
     atomic_int wake_pending;
     atomic_int stop;
+    atomic_long subscriptions; /* distinct prefixes subscribed (XPUB) */
     sl_topics_t *topics;
     pthread_t thread;
     int started;
@@ -164,6 +165,30 @@ static void s_drain_eventfd(sl_publisher_t *p)
     atomic_store(&p->wake_pending, 0);
 }
 
+/* Subscription messages of the XPUB socket: 1 + prefix (first subscriber
+ * of that prefix) or 0 + prefix (its last one left, or disconnected).
+ * Counted so that sl_publisher_subscribed() can tell whether anyone
+ * listens; nothing else reads them. */
+static void s_read_subscriptions(sl_publisher_t *p)
+{
+    for (int k = 0; k < 256; k++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, p->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        if (zmq_msg_size(&m) >= 1) {
+            uint8_t kind = *(uint8_t *)zmq_msg_data(&m);
+            if (kind == 1)
+                atomic_fetch_add(&p->subscriptions, 1);
+            else if (kind == 0 && atomic_load(&p->subscriptions) > 0)
+                atomic_fetch_sub(&p->subscriptions, 1);
+        }
+        zmq_msg_close(&m);
+    }
+}
+
 static void *s_main(void *arg)
 {
     sl_publisher_t *p = arg;
@@ -171,6 +196,12 @@ static void *s_main(void *arg)
     const int hb = p->cfg.heartbeat_ms;
     for (;;) {
         int stopping = atomic_load(&p->stop);
+        /* Subscriptions that reached the socket count before we decide:
+         * with none, committed records are skipped, not read and sent
+         * (a PUB would drop them anyway; a subscriber that arrives later
+         * fills the gap by offset, as after any drop). */
+        s_read_subscriptions(p);
+        int listening = sl_publisher_subscribed(p);
         int64_t now = s_mono_ms();
         int64_t due = now + hb;
         int more = 0;
@@ -181,7 +212,10 @@ static void *s_main(void *arg)
                 continue;
             }
             uint64_t committed = atomic_load(&tp->committed);
-            if (st->next < committed) {
+            if (st->next < committed && !listening) {
+                st->next = committed;
+                st->last_ms = now;
+            } else if (st->next < committed) {
                 more |= s_publish(p, tp, st, committed);
                 st->last_ms = now;
             } else if (now - st->last_ms >= hb) {
@@ -198,9 +232,14 @@ static void *s_main(void *arg)
             int64_t left = due - s_mono_ms();
             timeout = left < 0 ? 0 : left > hb ? hb : (int)left;
         }
-        struct pollfd pfd = {.fd = p->efd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout) > 0 && (pfd.revents & POLLIN))
-            s_drain_eventfd(p);
+        zmq_pollitem_t items[2] = {{.fd = p->efd, .events = ZMQ_POLLIN},
+                                   {.socket = p->sock, .events = ZMQ_POLLIN}};
+        if (zmq_poll(items, 2, timeout) > 0) {
+            if (items[0].revents & ZMQ_POLLIN)
+                s_drain_eventfd(p);
+            if (items[1].revents & ZMQ_POLLIN)
+                s_read_subscriptions(p);
+        }
     }
     sl_itercache_destroy(&p->iters); /* before the logs close */
     zmq_close(p->sock);
@@ -220,7 +259,7 @@ int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
     int rc = p->efd < 0 ? errno : 0;
     if (!rc)
         rc = sl_itercache_new(ITER_SLOTS, &p->iters);
-    if (!rc && !(p->sock = zmq_socket(cfg->zmq_ctx, ZMQ_PUB)))
+    if (!rc && !(p->sock = zmq_socket(cfg->zmq_ctx, ZMQ_XPUB)))
         rc = zmq_errno();
     if (!rc) {
         int linger = PUB_LINGER_MS;
@@ -268,6 +307,11 @@ void sl_publisher_notify(void *arg)
         ssize_t w = write(p->efd, &one, sizeof one);
         (void)w; /* EAGAIN only if the counter is saturated: already awake */
     }
+}
+
+int sl_publisher_subscribed(const sl_publisher_t *p)
+{
+    return p && atomic_load_explicit(&p->subscriptions, memory_order_relaxed) > 0;
 }
 
 void sl_publisher_stop(sl_publisher_t *p)

@@ -15,6 +15,10 @@
  * flag coalesces a burst of commits into one write); the thread polls that
  * eventfd. It never touches the socket.
  *
+ * The socket is an XPUB: to subscribers exactly a PUB, and it tells the
+ * publisher thread about subscriptions, which it counts
+ * (sl_publisher_subscribed: the committer syncs early while anyone listens).
+ *
  * Ownership: the publisher owns its socket, eventfd and iterators. The
  * socket is bound in sl_publisher_new() (on the caller's thread, so bind
  * errors are reported there) and used only by the publisher thread after
@@ -48,6 +52,9 @@ int sl_publisher_start(sl_publisher_t *p, sl_topics_t *topics);
 
 /* A topic's committed offset moved. Any thread; never blocks. */
 void sl_publisher_notify(void *p);
+
+/* 1 while at least one subscription is open on the socket. Any thread. */
+int sl_publisher_subscribed(const sl_publisher_t *p);
 
 /* Publish everything committed so far, then stop the thread and close the
  * socket (with a short linger). Call after the last append and sync. */

@@ -20,6 +20,8 @@
  */
 #include "seglog/server.h"
 
+#include "codec.h"
+#include "committer.h"
 #include "errors.h"
 #include "publisher.h"
 #include "slog.h"
@@ -51,7 +53,8 @@
 #define DRAIN_REQUESTS      256                /* requests read per poll round */
 #define DRAIN_REPLIES       1024               /* replies forwarded per worker per poll round */
 #define MAX_CONSUME_BYTES   (1u << 20)
-#define LOG_RECORD_OVERHEAD 32u /* tags and varints of a stored record */
+#define PARK_MAX            4096 /* replies waiting for a commit before reading stops */
+#define LOG_RECORD_OVERHEAD 32u  /* tags and varints of a stored record */
 
 struct seglog_server {
     seglog_server_config_t cfg;
@@ -73,9 +76,17 @@ struct seglog_server {
     zmq_pollitem_t *fe_items;
     int *fe_stop_sent, *fe_done;
     struct fe_worker *fe_w;
-    sl_job_t *fe_free; /* recycled jobs */
+    sl_job_t *fe_free;      /* recycled jobs */
+    sl_worker_t *fe_inline; /* serves produces on the front end's thread */
+    sl_job_t **fe_inl;      /* this round's produces for it (DRAIN_REQUESTS slots) */
+    sl_committer_t *committer;
+    /* --sync always: replies in request order, the head waiting for its
+     * commit; while any waits, workers' replies queue behind it too. */
+    sl_job_t **park;
+    size_t park_head, park_n, park_cap;
     int stopped;
     int stop_rc;
+    _Atomic int stop_req; /* set with stop_fd: seen by a busy front end */
 };
 
 void seglog_server_config_default(seglog_server_config_t *cfg)
@@ -173,8 +184,10 @@ static sl_job_t *s_job_get(seglog_server_t *s)
         s->fe_free = job->next;
     else
         job = malloc(sizeof *job); /* NULL: read no more this round */
-    if (job)
+    if (job) {
         job->nframes = 0;
+        job->commit.topic = NULL;
+    }
     return job;
 }
 
@@ -294,35 +307,66 @@ static void s_reply(seglog_server_t *s, sl_job_t *job)
     s_job_put(s, job); /* closes what was not sent */
 }
 
+/* Send a job's reply now, or queue it behind replies waiting for their
+ * commit (keeps each connection's replies in request order). */
+static void s_deliver(seglog_server_t *s, sl_job_t *job)
+{
+    if (s->park_n == 0 && !job->commit.topic) {
+        s_reply(s, job);
+        return;
+    }
+    s->park[(s->park_head + s->park_n++) % s->park_cap] = job; /* sized so it cannot fill */
+}
+
+/* Send the queued replies whose commit is decided, oldest first. Returns
+ * how many left. */
+static int s_release(seglog_server_t *s)
+{
+    int k = 0;
+    while (s->park_n > 0) {
+        sl_job_t *job = s->park[s->park_head];
+        if (!sl_worker_complete(s->fe_inline, job))
+            break;
+        s_reply(s, job);
+        s->park_head = (s->park_head + 1) % s->park_cap;
+        s->park_n--;
+        k++;
+    }
+    return k;
+}
+
 /* Forward the replies of up to DRAIN_REPLIES messages from worker i to
- * the ROUTER. Returns 1 if the worker said DONE. */
-static int s_from_worker(seglog_server_t *s, int i)
+ * the ROUTER. Returns how many messages it read; *done is set if the
+ * worker said DONE. */
+static int s_from_worker(seglog_server_t *s, int i, int *done)
 {
     void *w = s->wsock[i];
-    for (int k = 0; k < DRAIN_REPLIES; k++) {
+    int k;
+    for (k = 0; k < DRAIN_REPLIES; k++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, w, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
-            return 0;
+            return k;
         }
         size_t size = zmq_msg_size(&m);
         if (size == strlen(SL_CTRL_DONE)) {
-            int done = memcmp(zmq_msg_data(&m), SL_CTRL_DONE, size) == 0;
+            if (memcmp(zmq_msg_data(&m), SL_CTRL_DONE, size) == 0)
+                *done = 1;
             zmq_msg_close(&m);
-            if (done)
-                return 1;
+            if (*done)
+                return k + 1;
             continue;
         }
         atomic_load_explicit(&s->fe_w[i].hop.to_front, memory_order_acquire); /* see worker.h */
         size_t n = size / sizeof(sl_job_t *);
         sl_job_t **jobs = zmq_msg_data(&m);
         for (size_t j = 0; j < n; j++)
-            s_reply(s, jobs[j]);
+            s_deliver(s, jobs[j]);
         s->fe_w[i].held -= (int)n;
         zmq_msg_close(&m);
     }
-    return 0;
+    return k;
 }
 
 /* "address:port" of a just-accepted connection, for the log. Best effort:
@@ -386,6 +430,41 @@ static void s_monitor_events(seglog_server_t *s)
     }
 }
 
+/* Read up to DRAIN_REQUESTS client messages; produces of connections
+ * with nothing queued at their worker go to the inline batch (*ninl),
+ * the rest to their worker's pending list. Returns how many were read. */
+static int s_read_round(seglog_server_t *s, size_t *ninl)
+{
+    int k;
+    for (k = 0; k < DRAIN_REQUESTS; k++) {
+        sl_job_t *job = s_job_get(s);
+        if (!job)
+            break; /* out of memory: the requests wait in the ROUTER */
+        int rc = s_read_client(s, job);
+        if (rc != 1) {
+            s_job_put(s, job);
+            if (rc == 2)
+                continue;
+            break;
+        }
+        fe_worker_t *w = &s->fe_w[s_pick(s, &job->frames[0])];
+        zmq_msg_t *req = &job->frames[job->nframes - 1];
+        if (w->held == 0 && w->npend == 0 &&
+            sl_codec_is_produce(zmq_msg_data(req), zmq_msg_size(req)))
+            s->fe_inl[(*ninl)++] = job; /* nothing of this connection is queued */
+        else
+            w->pend[w->npend++] = job;
+        if (w->held + w->npend >= SL_WORKER_MAX_JOBS)
+            break; /* back-pressure: read again once it has room */
+    }
+    return k;
+}
+
+/* The front end's loop. A round forwards the workers' replies, reads the
+ * clients, serves the produces itself and hands the rest to the workers.
+ * While a round finds work the next one starts at once; only a round
+ * that found none waits in zmq_poll (a poll per round was a third of the
+ * front end's time under load). */
 static void *s_frontend(void *arg)
 {
     seglog_server_t *s = arg;
@@ -394,59 +473,66 @@ static void *s_frontend(void *arg)
     zmq_pollitem_t *items = s->fe_items;
     int *stop_sent = s->fe_stop_sent, *done = s->fe_done;
     fe_worker_t *fw = s->fe_w;
-    int stopping = 0, ndone = 0;
-    while (ndone < n) {
-        /* Read clients only while every worker has room for a full round. */
-        int room = !stopping;
+    const int wait = s->cfg.sync != SEGLOG_SYNC_ALWAYS;
+    int stopping = 0, ndone = 0, busy = 0;
+    unsigned rounds = 0;
+    while (ndone < n || s->park_n > 0) {
+        /* Read clients only while every worker has room for a full round,
+         * and while not too many replies wait for their commit. */
+        int room = !stopping && s->park_n < PARK_MAX;
         for (int i = 0; i < n; i++)
             if (fw[i].held + fw[i].npend >= SL_WORKER_MAX_JOBS)
                 room = 0;
-        items[0] = (zmq_pollitem_t){.socket = s->router, .events = room ? ZMQ_POLLIN : 0};
-        items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
-        items[2 + n] = (zmq_pollitem_t){.socket = s->monitor, .events = ZMQ_POLLIN};
-        for (int i = 0; i < n; i++) {
-            short ev = done[i] ? 0 : ZMQ_POLLIN;
-            if (fw[i].npend || (stopping && !stop_sent[i]))
-                ev |= ZMQ_POLLOUT;
-            items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
+        if (!busy) {
+            items[0] = (zmq_pollitem_t){.socket = s->router, .events = room ? ZMQ_POLLIN : 0};
+            items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
+            items[2 + n] = (zmq_pollitem_t){.socket = s->monitor, .events = ZMQ_POLLIN};
+            items[3 + n] = (zmq_pollitem_t){.fd = sl_committer_fd(s->committer),
+                                            .events = s->park_n ? ZMQ_POLLIN : 0};
+            for (int i = 0; i < n; i++) {
+                short ev = done[i] ? 0 : ZMQ_POLLIN;
+                if (fw[i].npend || (stopping && !stop_sent[i]))
+                    ev |= ZMQ_POLLOUT;
+                items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
+            }
+            if (zmq_poll(items, n + 4, -1) < 0) {
+                if (zmq_errno() == EINTR)
+                    continue;
+                sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"",
+                       zmq_strerror(zmq_errno()));
+                break;
+            }
+            if (items[2 + n].revents & ZMQ_POLLIN)
+                s_monitor_events(s);
+            if (items[3 + n].revents & ZMQ_POLLIN)
+                sl_committer_drain(s->committer);
+        } else if (++rounds % 256 == 0) {
+            s_monitor_events(s); /* connection logs, also under endless load */
         }
-        if (zmq_poll(items, n + 3, -1) < 0) {
-            if (zmq_errno() == EINTR)
-                continue;
-            sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"", zmq_strerror(zmq_errno()));
-            break;
-        }
-        if (items[2 + n].revents & ZMQ_POLLIN)
-            s_monitor_events(s);
-        if (items[1].revents & ZMQ_POLLIN) {
-            uint64_t v;
-            ssize_t r = read(s->stop_fd, &v, sizeof v);
-            (void)r;
+        if (!stopping && atomic_load_explicit(&s->stop_req, memory_order_acquire))
             stopping = 1;
-        }
+        busy = 0;
         for (int i = 0; i < n; i++)
-            if ((items[2 + i].revents & ZMQ_POLLIN) && s_from_worker(s, i)) {
-                done[i] = 1;
-                ndone++;
+            if (!done[i] && (fw[i].held > 0 || stopping)) {
+                busy |= s_from_worker(s, i, &done[i]) > 0;
+                ndone += done[i];
             }
-        if ((items[0].revents & ZMQ_POLLIN) && room && !stopping) {
-            for (int k = 0; k < DRAIN_REQUESTS; k++) {
-                sl_job_t *job = s_job_get(s);
-                if (!job)
-                    break; /* out of memory: the requests wait in the ROUTER */
-                int rc = s_read_client(s, job);
-                if (rc != 1) {
-                    s_job_put(s, job);
-                    if (rc == 2)
-                        continue;
-                    break;
-                }
-                fe_worker_t *w = &fw[s_pick(s, &job->frames[0])];
-                w->pend[w->npend++] = job;
-                if (w->held + w->npend >= SL_WORKER_MAX_JOBS)
-                    break; /* back-pressure: read again once it has room */
-            }
+        size_t ninl = 0;
+        if (room && !stopping)
+            busy |= s_read_round(s, &ninl) > 0;
+        /* The produces first: a later request of the same connection that
+         * went to a worker must see them appended. Under --sync always they
+         * do not wait for the fdatasync here: the committer runs it while
+         * this thread goes on, and their replies wait in the park. */
+        if (ninl) {
+            sl_worker_serve(s->fe_inline, s->fe_inl, ninl, wait);
+            for (size_t k = 0; k < ninl; k++)
+                s_deliver(s, s->fe_inl[k]);
+            if (!wait)
+                sl_committer_kick(s->committer);
         }
+        if (s->park_n)
+            busy |= s_release(s) > 0;
         for (int i = 0; i < n; i++)
             s_to_worker(s, i);
         if (stopping) {
@@ -525,11 +611,15 @@ static int s_start_workers(seglog_server_t *s)
 {
     s->wsock = calloc((size_t)s->nworkers, sizeof *s->wsock);
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    s->fe_items = calloc((size_t)s->nworkers + 3, sizeof *s->fe_items);
+    s->fe_items = calloc((size_t)s->nworkers + 4, sizeof *s->fe_items);
+    s->park_cap = PARK_MAX + DRAIN_REQUESTS + (size_t)s->nworkers * SL_WORKER_MAX_JOBS;
+    s->park = calloc(s->park_cap, sizeof *s->park);
     s->fe_stop_sent = calloc((size_t)s->nworkers, sizeof *s->fe_stop_sent);
     s->fe_done = calloc((size_t)s->nworkers, sizeof *s->fe_done);
     s->fe_w = calloc((size_t)s->nworkers, sizeof *s->fe_w);
-    if (!s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent || !s->fe_done || !s->fe_w)
+    s->fe_inl = calloc(DRAIN_REQUESTS, sizeof *s->fe_inl);
+    if (!s->fe_inl || !s->park || !s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent ||
+        !s->fe_done || !s->fe_w)
         return SEGLOG_E_NOMEM;
     for (int i = 0; i < s->nworkers; i++)
         if (!(s->fe_w[i].pend = calloc(SL_WORKER_MAX_JOBS, sizeof(sl_job_t *))))
@@ -557,12 +647,22 @@ static int s_start_workers(seglog_server_t *s)
             .arena_limit = 4 * maxmsg + (1u << 20),
             .stats = &s->stats,
             .hop = &s->fe_w[i].hop,
+            .committer = s->committer,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
             return rc;
     }
-    return 0;
+    sl_worker_config_t ic = {
+        .id = -1,
+        .topics = s->topics,
+        .max_record_bytes = s->cfg.max_record_bytes,
+        .max_consume_bytes = seglog_server_max_consume_bytes(&s->cfg),
+        .arena_limit = 4 * maxmsg + (1u << 20),
+        .stats = &s->stats,
+        .committer = s->committer,
+    };
+    return sl_worker_new_sync(&ic, &s->fe_inline);
 }
 
 /* Tear down whatever new() built, in reverse order. Only called while the
@@ -587,6 +687,7 @@ static void s_teardown(seglog_server_t *s)
         zmq_close(s->monitor);
     if (s->router)
         zmq_close(s->router);
+    sl_committer_destroy(&s->committer);
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
     if (s->ctx)
@@ -598,6 +699,9 @@ static void s_teardown(seglog_server_t *s)
     free(s->fe_items);
     free(s->fe_stop_sent);
     free(s->fe_done);
+    free(s->fe_inl);
+    free(s->park);
+    sl_worker_destroy(&s->fe_inline);
     for (int i = 0; s->fe_w && i < s->nworkers; i++)
         free(s->fe_w[i].pend);
     free(s->fe_w);
@@ -675,6 +779,8 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         rc = sl_topics_new(&tc, &s->topics);
     }
     if (!rc)
+        rc = sl_committer_new(s->topics, s->cfg.sync, s->publisher, &s->committer);
+    if (!rc)
         rc = s_bind_router(s);
     if (!rc)
         rc = s_start_workers(s);
@@ -724,6 +830,7 @@ int seglog_server_stop(seglog_server_t *s)
     s->stopped = 1;
     sl_log(SL_LOG_INFO, "shutting down");
     uint64_t one = 1;
+    atomic_store_explicit(&s->stop_req, 1, memory_order_release);
     ssize_t w = write(s->stop_fd, &one, sizeof one);
     (void)w;
     if (s->fe_started)
@@ -731,6 +838,7 @@ int seglog_server_stop(seglog_server_t *s)
     s->fe_started = 0;
     for (int i = 0; i < s->nworkers; i++)
         sl_worker_destroy(&s->workers[i]);
+    sl_committer_destroy(&s->committer);
     /* No appends any more. Sync, so that everything is committed and the
      * publisher sends it; then close (clean-shutdown marker). */
     int rc = sl_topics_sync_all(s->topics);

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include "codec.h"
+#include "committer.h"
 #include "errors.h"
 #include "itercache.h"
 #include "mem.h"
@@ -38,6 +39,8 @@ typedef struct {
 
 struct sl_worker {
     sl_worker_config_t cfg;
+    char name[16]; /* in log lines: the id, or "front" for the front end's */
+    int appended;  /* a produce of this batch appended: tell the committer */
     void *sock;
     pthread_t thread;
     int started;
@@ -109,7 +112,7 @@ static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
                  "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
                  "\"..\"",
                  q);
-        sl_log_client(SL_LOG_WARN, "invalid topic worker=%d topic=%s", w->cfg.id, q);
+        sl_log_client(SL_LOG_WARN, "invalid topic worker=%s topic=%s", w->name, q);
         break;
     case SL_E_UNKNOWN_TOPIC:
         snprintf(msg, sizeof msg, "unknown topic %s", q);
@@ -117,7 +120,7 @@ static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
     case SL_E_TOO_MANY_TOPICS:
         snprintf(msg, sizeof msg, "cannot create topic %s: the server holds its maximum of topics",
                  q);
-        sl_log_client(SL_LOG_WARN, "topic limit reached worker=%d topic=%s", w->cfg.id, q);
+        sl_log_client(SL_LOG_WARN, "topic limit reached worker=%s topic=%s", w->name, q);
         break;
     default:
         snprintf(msg, sizeof msg, "cannot open topic %s: %s", q, sl_strerror(err));
@@ -151,8 +154,8 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             snprintf(msg, sizeof msg,
                      "record %zu of %zu has %zu bytes of key + value; the limit is %" PRIu32, i,
                      req->nrecords, r->key_len + r->value_len, w->cfg.max_record_bytes);
-            sl_log_client(SL_LOG_WARN, "record too large worker=%d bytes=%zu limit=%" PRIu32,
-                          w->cfg.id, r->key_len + r->value_len, w->cfg.max_record_bytes);
+            sl_log_client(SL_LOG_WARN, "record too large worker=%s bytes=%zu limit=%" PRIu32,
+                          w->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
             s_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
             return;
         }
@@ -199,6 +202,7 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         return;
     }
     slot->pending = 1;
+    w->appended = 1;
     slot->topic = tp;
     slot->id = req->id;
     slot->first = first;
@@ -358,7 +362,7 @@ static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     int rc = sl_codec_decode_request(w->arena, data, len, &req, &why);
     if (rc) {
         SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-        sl_log_client(SL_LOG_WARN, "bad request worker=%d bytes=%zu reason=\"%s\"", w->cfg.id, len,
+        sl_log_client(SL_LOG_WARN, "bad request worker=%s bytes=%zu reason=\"%s\"", w->name, len,
                       why);
         s_reply_error(w, slot, req.id, rc, why);
         return;
@@ -410,11 +414,10 @@ static int s_recv(sl_worker_t *w, int flags)
     return rc;
 }
 
-/* Serve the next job of the inbox into the next slot of the batch. */
-static void s_serve_next(sl_worker_t *w)
+/* Serve job into the next slot of the batch. */
+static void s_serve(sl_worker_t *w, sl_job_t *job)
 {
     slot_t *slot = &w->batch[w->nbatch++];
-    sl_job_t *job = w->inbox[w->inbox_pos++];
     slot->job = job;
     slot->has_reply = 0;
     slot->pending = 0;
@@ -455,6 +458,19 @@ static void s_commit(sl_worker_t *w)
     }
 }
 
+static void s_batch_reset(sl_worker_t *w)
+{
+    if (w->appended && w->cfg.committer)
+        sl_committer_appended(w->cfg.committer);
+    w->appended = 0;
+    for (size_t i = 0; i < w->nbatch; i++) {
+        w->batch[i].job = NULL;
+        w->batch[i].has_reply = 0;
+    }
+    w->nbatch = 0;
+    w->batch_bytes = 0;
+}
+
 /* Commit the batch, then return every job in request order. */
 static void s_flush(sl_worker_t *w)
 {
@@ -473,12 +489,7 @@ static void s_flush(sl_worker_t *w)
                 zmq_msg_close(&m);
         }
     }
-    for (size_t i = 0; i < w->nbatch; i++) {
-        w->batch[i].job = NULL;
-        w->batch[i].has_reply = 0;
-    }
-    w->nbatch = 0;
-    w->batch_bytes = 0;
+    s_batch_reset(w);
 }
 
 static void *s_main(void *arg)
@@ -500,7 +511,7 @@ static void *s_main(void *arg)
             if ((rc = s_recv(w, ZMQ_DONTWAIT)) == 2)
                 stop = 1;
         while (w->inbox_pos < w->ninbox) {
-            s_serve_next(w);
+            s_serve(w, w->inbox[w->inbox_pos++]);
             if (w->nbatch == BATCH_MAX || w->batch_bytes >= BATCH_BYTES)
                 s_flush(w);
         }
@@ -537,6 +548,10 @@ static int s_alloc(const sl_worker_config_t *cfg, sl_worker_t **out)
     if (!w)
         return SEGLOG_E_NOMEM;
     w->cfg = *cfg;
+    if (cfg->id >= 0)
+        snprintf(w->name, sizeof w->name, "%d", cfg->id % 1000);
+    else
+        snprintf(w->name, sizeof w->name, "front");
     int rc = sl_arena_new(cfg->arena_limit, &w->arena);
     if (!rc)
         rc = sl_itercache_new(ITER_SLOTS, &w->iters);
@@ -612,6 +627,71 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
     *reply = zmq_msg_data(&w->sync_job.reply);
     *reply_len = zmq_msg_size(&w->sync_job.reply);
     return 0;
+}
+
+/* Hand the batch's pending produces to their jobs (no commit wait). */
+static void s_park(sl_worker_t *w)
+{
+    for (size_t i = 0; i < w->nbatch; i++) {
+        slot_t *slot = &w->batch[i];
+        if (!slot->pending)
+            continue;
+        sl_job_t *job = slot->job;
+        job->commit.topic = slot->topic;
+        job->commit.token = slot->token;
+        job->commit.id = slot->id;
+        job->commit.first = slot->first;
+        job->commit.count = slot->count;
+        slot->pending = 0;
+    }
+}
+
+int sl_worker_serve(sl_worker_t *w, sl_job_t **jobs, size_t n, int wait)
+{
+    if (!w || w->started || (n && !jobs))
+        return SEGLOG_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->commit.topic = NULL;
+        s_serve(w, jobs[i]);
+        if (w->nbatch == BATCH_MAX || w->batch_bytes >= BATCH_BYTES) {
+            if (wait)
+                s_commit(w);
+            else
+                s_park(w);
+            s_batch_reset(w);
+        }
+    }
+    if (wait)
+        s_commit(w);
+    else
+        s_park(w);
+    s_batch_reset(w);
+    return 0;
+}
+
+int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
+{
+    sl_topic_t *tp = job->commit.topic;
+    if (!tp)
+        return 1;
+    int rc = seglog_log_commit_check(tp->log, &job->commit.token);
+    if (rc == SEGLOG_E_AGAIN)
+        return 0;
+    /* The reply goes into the job, as a worker's slot would make it. */
+    slot_t slot = {.job = job};
+    if (rc) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", tp->name, sl_strerror(rc));
+        s_reply_error(w, &slot, job->commit.id, rc, msg);
+    } else {
+        w->out.len = 0;
+        if (sl_codec_encode_produce(&w->out, job->commit.id, job->commit.first, job->commit.count))
+            w->out.len = 0;
+        s_reply_buf(w, &slot);
+    }
+    w->batch_bytes = 0;
+    job->commit.topic = NULL;
+    return 1;
 }
 
 void sl_worker_destroy(sl_worker_t **w_p)

@@ -48,6 +48,14 @@ typedef struct sl_job {
     int nframes;                     /* on return: the envelope only */
     zmq_msg_t reply;                 /* set by the worker */
     struct sl_job *next;             /* the front end's free list */
+    /* A produce served without waiting for its commit (sl_worker_serve
+     * with wait 0): topic is set until sl_worker_complete() made the reply. */
+    struct {
+        sl_topic_t *topic;
+        seglog_commit_t token;
+        uint64_t id, first;
+        uint32_t count;
+    } commit;
 } sl_job_t;
 
 /* The hop between the front end and one worker, as ThreadSanitizer sees
@@ -64,7 +72,7 @@ typedef struct sl_hop_sync {
 typedef struct sl_worker sl_worker_t;
 
 typedef struct sl_worker_config {
-    int id;
+    int id; /* >= 0; -1 names the front end's synchronous worker in logs */
     void *zmq_ctx;
     const char *endpoint; /* inproc endpoint the front end bound */
     sl_topics_t *topics;
@@ -72,7 +80,8 @@ typedef struct sl_worker_config {
     size_t max_consume_bytes;  /* payload cap of one ConsumeResponse */
     size_t arena_limit;        /* decode memory cap per request */
     sl_stats_t *stats;
-    sl_hop_sync_t *hop; /* owned by the front end; outlives the worker */
+    sl_hop_sync_t *hop;             /* owned by the front end; outlives the worker */
+    struct sl_committer *committer; /* told about appends (may be NULL) */
 } sl_worker_config_t;
 
 /* Create the socket, connect it and start the thread. */
@@ -91,5 +100,19 @@ void sl_worker_destroy(sl_worker_t **w_p);
 int sl_worker_new_sync(const sl_worker_config_t *cfg, sl_worker_t **out);
 int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **reply,
                      size_t *reply_len);
+
+/* Serve n jobs of a synchronous worker on the caller's thread, as the
+ * worker thread serves a batch: on return each job holds its envelope and
+ * its reply, as if it came back from a worker. The front end serves
+ * produce requests this way (server.c). With wait, the group commit is
+ * waited for; without, a produce that appended is left with job->commit
+ * set and no reply, for sl_worker_complete(). Returns 0, or
+ * SEGLOG_E_INVAL if w runs a thread. */
+int sl_worker_serve(sl_worker_t *w, sl_job_t **jobs, size_t n, int wait);
+
+/* 1 if job has its reply: it had one, or its commit is decided now (the
+ * reply is the produce's or the commit error's). 0 while it waits for its
+ * commit point. Never blocks; same worker as the sl_worker_serve(). */
+int sl_worker_complete(sl_worker_t *w, sl_job_t *job);
 
 #endif

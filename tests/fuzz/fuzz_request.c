@@ -15,8 +15,12 @@
  *   - if protobuf-c decodes the request, the reply carries its id;
  *   - an Error's message is printable ASCII;
  *   - a produce reply counts the records sent; a consume reply's records
- *     have increasing offsets from the requested one, below next_offset.
+ *     have increasing offsets from the requested one, below next_offset;
+ *   - the hand-written produce decoder agrees with protobuf-c on the
+ *     result, the reason of an error and every decoded field.
  */
+#include "codec.h"
+#include "mem.h"
 #include "slog.h"
 #include "stats.h"
 #include "testutil.h"
@@ -50,6 +54,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 
 static sl_stats_t s_stats;
+
+/* Both request decoders on one frame must agree (codec.c). */
+static void s_check_decoders(const uint8_t *b, size_t len)
+{
+    sl_arena_t *a1 = NULL, *a2 = NULL;
+    CHECK(sl_arena_new(1u << 20, &a1) == 0 && sl_arena_new(1u << 20, &a2) == 0);
+    sl_request_t r1, r2;
+    const char *w1 = NULL, *w2 = NULL;
+    int rc1 = sl_codec_decode_request(a1, b, len, &r1, &w1);
+    int rc2 = sl_codec_decode_request_pb(a2, b, len, &r2, &w2);
+    CHECK(rc1 == rc2);
+    CHECK(r1.id == r2.id);
+    if (rc1) {
+        CHECK(strcmp(w1, w2) == 0);
+    } else {
+        CHECK(r1.type == r2.type && r1.topic_len == r2.topic_len);
+        CHECK(memcmp(r1.topic, r2.topic, r1.topic_len + 1) == 0);
+        CHECK(r1.nrecords == r2.nrecords && r1.producer_id == r2.producer_id &&
+              r1.sequence == r2.sequence);
+        for (size_t i = 0; i < r1.nrecords; i++) {
+            const sl_record_t *x = &r1.records[i], *y = &r2.records[i];
+            CHECK(x->value_len == y->value_len && x->key_len == y->key_len &&
+                  x->timestamp_ms == y->timestamp_ms);
+            CHECK(x->value_len == 0 || memcmp(x->value, y->value, x->value_len) == 0);
+            CHECK(x->key_len == 0 || memcmp(x->key, y->key, x->key_len) == 0);
+        }
+        CHECK(sl_codec_is_produce(b, len) == (r1.type == SL_REQ_PRODUCE));
+    }
+    sl_arena_destroy(&a1);
+    sl_arena_destroy(&a2);
+}
 static int s_verbose; /* FUZZ_VERBOSE=1: print each reply, for triage */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -151,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *copy = malloc(len ? len : 1);
         CHECK(copy != NULL);
         memcpy(copy, frame, len);
+        s_check_decoders(copy, len);
         const void *reply;
         size_t reply_len;
         CHECK(sl_worker_handle(w, copy, len, &reply, &reply_len) == 0);

@@ -381,6 +381,148 @@ static void reset_token_fails_after_reuse(void **state)
     s_reopen_check(fx, 3);
 }
 
+/* ---- commit_check and commit_all after a failed fdatasync --------------- */
+
+static uint64_t s_commit_last;
+static int s_commit_calls;
+
+static void s_on_commit(void *arg, uint64_t next)
+{
+    (void)arg;
+    s_commit_last = next;
+    s_commit_calls++;
+}
+
+/* Append records seq[0..n) as one batch without waiting. */
+static uint64_t s_nowait(seglog_log_t *log, const uint64_t *seq, size_t n, seglog_commit_t *tok)
+{
+    uint8_t buf[4][1024];
+    struct iovec iov[4];
+    assert_true(n <= 4);
+    for (size_t k = 0; k < n; k++) {
+        iov[k].iov_base = buf[k];
+        iov[k].iov_len = s_rec(seq[k], buf[k]);
+    }
+    uint64_t first = UINT64_MAX;
+    assert_int_equal(seglog_log_append_batch_nowait(log, iov, n, &first, tok), 0);
+    assert_int_equal(tok->target, first + n);
+    return first;
+}
+
+/* Under ALWAYS, a commit_all whose fdatasync fails rolls the batch back:
+ * its token reports the error for good, even after a new batch reuses its
+ * offsets and commits; the batch committed before stays 0; commit_check
+ * itself never syncs. */
+static void commit_check_after_failed_commit_all(void **state)
+{
+    fx_t *fx = *state;
+    fx->cfg.sync = SEGLOG_SYNC_ALWAYS;
+    fx->cfg.on_commit = s_on_commit;
+    s_commit_last = 0;
+    s_commit_calls = 0;
+    assert_int_equal(seglog_log_open(fx->dir, &fx->cfg, &fx->log), 0);
+    char *sp = tu_seg_path(fx->dir, 0, ".store");
+    uint64_t v;
+
+    /* A: [0,3), committed. */
+    const uint64_t sa[3] = {0, 1, 2};
+    seglog_commit_t ta, tb, tc, td;
+    assert_int_equal(s_nowait(fx->log, sa, 3, &ta), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), SEGLOG_E_AGAIN);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), 0);
+    assert_int_equal(seglog_log_committed_offset(fx->log, &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(s_commit_last, 3);
+    int calls = s_commit_calls;
+    long size = tu_file_size(sp);
+
+    /* B: [3,5), with other contents than the records that will reuse 3, 4. */
+    const uint64_t sb[2] = {100, 101};
+    assert_int_equal(s_nowait(fx->log, sb, 2, &tb), 3);
+    assert_int_equal(tb.target, 5);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), SEGLOG_E_AGAIN);
+    fx->f.fail_sync_errno = EIO;
+    int syncs = fx->f.syncs;
+    assert_int_equal(seglog_log_commit_all(fx->log), EIO);
+    assert_true(fx->f.syncs > syncs);
+    syncs = fx->f.syncs;
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), EIO);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), EIO); /* stable */
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), 0);
+    assert_int_equal(fx->f.syncs, syncs);                        /* commit_check never syncs */
+    assert_int_equal(seglog_log_commit_wait(fx->log, &tb), EIO); /* agrees */
+    assert_int_equal(seglog_log_commit_wait(fx->log, &ta), 0);
+    /* B is gone; A stays; nothing new was committed. */
+    assert_int_equal(s_next(fx->log), 3);
+    assert_int_equal(seglog_log_committed_offset(fx->log, &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(s_commit_calls, calls);
+    assert_int_equal(tu_file_size(sp), size);
+    char small[8];
+    size_t len;
+    assert_int_equal(seglog_log_read(fx->log, 3, small, sizeof small, &len),
+                     SEGLOG_E_OFFSET_OUT_OF_RANGE);
+    for (uint64_t i = 0; i < 3; i++)
+        s_check(fx->log, i, i);
+
+    /* C reuses B's offsets (same count: the same target), appended while
+     * the fault is still on; the fault clears, commit_all commits it. */
+    const uint64_t sc[2] = {3, 4};
+    assert_int_equal(s_nowait(fx->log, sc, 2, &tc), 3);
+    assert_int_equal(tc.target, tb.target);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tc), SEGLOG_E_AGAIN);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), EIO);
+    fx->f.fail_sync_errno = 0;
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tc), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), EIO);
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), 0);
+    assert_int_equal(seglog_log_committed_offset(fx->log, &v), 0);
+    assert_int_equal(v, 5);
+    assert_int_equal(s_commit_last, 5);
+    assert_int_equal(s_commit_calls, calls + 1);
+
+    /* D goes past B's target: B still failed, the others still 0. */
+    const uint64_t sd[3] = {5, 6, 7};
+    assert_int_equal(s_nowait(fx->log, sd, 3, &td), 5);
+    assert_int_equal(seglog_log_commit_check(fx->log, &td), SEGLOG_E_AGAIN);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &td), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tc), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), EIO);
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), 0);
+    assert_int_equal(s_commit_last, 8);
+    free(sp);
+    s_reopen_check(fx, 8); /* C's and D's records, not B's */
+}
+
+/* After a failed commit_all has rolled the unsynced batch back, a
+ * commit_all with nothing left to sync succeeds without syncing, even while
+ * syncs still fail; the rolled-back token keeps its error (ENOSPC here),
+ * the committed one stays 0. */
+static void commit_all_failure_then_nothing_new(void **state)
+{
+    fx_t *fx = *state;
+    fx->cfg.sync = SEGLOG_SYNC_ALWAYS;
+    assert_int_equal(seglog_log_open(fx->dir, &fx->cfg, &fx->log), 0);
+    const uint64_t sa[2] = {0, 1}, sb[1] = {50};
+    seglog_commit_t ta, tb;
+    assert_int_equal(s_nowait(fx->log, sa, 2, &ta), 0);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(s_nowait(fx->log, sb, 1, &tb), 2);
+    fx->f.fail_sync_errno = ENOSPC;
+    assert_int_equal(seglog_log_commit_all(fx->log), ENOSPC);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), ENOSPC);
+    int syncs = fx->f.syncs;
+    assert_int_equal(seglog_log_commit_all(fx->log), 0); /* nothing left to sync */
+    assert_int_equal(fx->f.syncs, syncs);
+    assert_int_equal(seglog_log_commit_check(fx->log, &tb), ENOSPC);
+    assert_int_equal(seglog_log_commit_check(fx->log, &ta), 0);
+    fx->f.fail_sync_errno = 0;
+    s_reopen_check(fx, 2);
+}
+
 /* ---- concurrent appenders with intermittent fdatasync failures ---------- */
 
 /* A VFS whose fdatasync fails now and then (every `period`-th call). */
@@ -519,11 +661,18 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[1]);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(write_error_fails_append),      T(write_through_error_leaves_nothing),
-        T(short_writes_lose_nothing),     T(write_error_sync_always),
-        T(failed_fdatasync_rolls_back),   T(roll_fails_on_header_write),
-        T(roll_fails_on_dir_sync),        T(rolled_back_token_fails_after_reuse),
-        T(reset_token_fails_after_reuse), T(failed_syncs_keep_acknowledged),
+        T(write_error_fails_append),
+        T(write_through_error_leaves_nothing),
+        T(short_writes_lose_nothing),
+        T(write_error_sync_always),
+        T(failed_fdatasync_rolls_back),
+        T(roll_fails_on_header_write),
+        T(roll_fails_on_dir_sync),
+        T(rolled_back_token_fails_after_reuse),
+        T(reset_token_fails_after_reuse),
+        T(failed_syncs_keep_acknowledged),
+        T(commit_check_after_failed_commit_all),
+        T(commit_all_failure_then_nothing_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

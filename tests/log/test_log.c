@@ -660,8 +660,8 @@ static void config_defaults_and_null_config(void **state)
 static void strerror_covers_codes(void **state)
 {
     (void)state;
-    const char *seen[13];
-    for (int e = 0; e >= -12; e--) {
+    const char *seen[14];
+    for (int e = 0; e >= SEGLOG_E_AGAIN; e--) {
         const char *m = seglog_strerror(e);
         assert_non_null(m);
         assert_string_not_equal(m, "unknown error");
@@ -1148,6 +1148,315 @@ static void commit_at_roll_and_reopen(void **state)
     assert_int_equal(s_committed(fx->log), 5);
 }
 
+/* ---- commit_check and commit_all ---------------------------------------- */
+
+/* A fault VFS used only to count fdatasync calls, and the commit callback
+ * state: static, so that a teardown after a failed assert (which closes the
+ * log and may call on_commit) never touches a dead stack frame. */
+static tu_faults_t s_cf;
+static seglog_vfs_t s_cvfs;
+static commits_t s_cc;
+
+static void s_counting(fx_t *fx)
+{
+    memset(&s_cf, 0, sizeof s_cf);
+    s_cvfs = tu_fault_vfs(&s_cf);
+    fx->cfg.vfs = &s_cvfs;
+    s_commits_init(&s_cc, fx);
+}
+
+static int s_calls(commits_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int v = c->calls;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+/* Append records [i, i + n) as one batch without waiting. */
+static uint64_t s_nowait(seglog_log_t *log, uint64_t i, size_t n, seglog_commit_t *tok)
+{
+    uint8_t buf[8][100];
+    struct iovec iov[8];
+    assert_true(n <= 8);
+    for (size_t k = 0; k < n; k++) {
+        iov[k].iov_base = buf[k];
+        iov[k].iov_len = s_rec(i + k, 100, buf[k]);
+    }
+    uint64_t first = UINT64_MAX;
+    memset(tok, 0xee, sizeof *tok);
+    assert_int_equal(seglog_log_append_batch_nowait(log, iov, n, &first, tok), 0);
+    assert_int_equal(tok->target, first + n);
+    return first;
+}
+
+/* ALWAYS: commit_check never syncs and says AGAIN until a commit_all (one
+ * group sync) covers the append; then 0, for every earlier token too. */
+static void commit_check_and_all_always(void **state)
+{
+    fx_t *fx = *state;
+    s_counting(fx);
+    fx->cfg.sync = SEGLOG_SYNC_ALWAYS;
+    s_open(fx);
+    assert_int_equal(s_append_rec(fx->log, 0, 100), 0); /* [0,1) committed */
+    assert_int_equal(s_committed(fx->log), 1);
+    assert_int_equal(s_calls(&s_cc), 1);
+
+    seglog_commit_t t1, t2, t3;
+    assert_int_equal(s_nowait(fx->log, 1, 3, &t1), 1);
+    assert_int_equal(s_nowait(fx->log, 4, 2, &t2), 4);
+    assert_int_equal(t2.target, 6);
+    int syncs = s_cf.syncs;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(seglog_log_commit_check(fx->log, &t1), SEGLOG_E_AGAIN);
+        assert_int_equal(seglog_log_commit_check(fx->log, &t2), SEGLOG_E_AGAIN);
+    }
+    assert_int_equal(s_cf.syncs, syncs); /* it never syncs */
+    assert_int_equal(s_committed(fx->log), 1);
+    assert_int_equal(s_calls(&s_cc), 1);
+    assert_int_equal(s_next(fx->log), 6);
+    for (uint64_t i = 0; i < 6; i++) /* readable before the commit point */
+        s_check(fx->log, i, i, 100);
+
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_true(s_cf.syncs > syncs);
+    assert_int_equal(s_committed(fx->log), 6);
+    assert_int_equal(s_committed(fx->log), s_next(fx->log));
+    assert_int_equal(s_calls(&s_cc), 2);
+    assert_int_equal(s_commits_last(&s_cc), 6);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t2), 0);
+
+    /* Nothing new: no sync, no callback. */
+    syncs = s_cf.syncs;
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(s_cf.syncs, syncs);
+    assert_int_equal(s_calls(&s_cc), 2);
+
+    /* A later append is AGAIN again; the earlier tokens stay 0. */
+    assert_int_equal(s_nowait(fx->log, 6, 1, &t3), 6);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t3), SEGLOG_E_AGAIN);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t2), 0);
+    assert_int_equal(s_committed(fx->log), 6);
+    assert_int_equal(s_cf.syncs, syncs);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t3), 0);
+    assert_int_equal(seglog_log_commit_wait(fx->log, &t3), 0); /* they agree */
+    assert_int_equal(s_committed(fx->log), 7);
+    assert_int_equal(s_calls(&s_cc), 3);
+    assert_int_equal(s_commits_last(&s_cc), 7);
+
+    /* A plain (waiting) append's commit is seen by commit_check too. */
+    assert_int_equal(s_append_rec(fx->log, 7, 100), 7);
+    seglog_commit_t t4 = {.target = 8, .gen = t3.gen};
+    assert_int_equal(seglog_log_commit_check(fx->log, &t4), 0);
+
+    s_reopen(fx);
+    assert_int_equal(s_next(fx->log), 8);
+    for (uint64_t i = 0; i < 8; i++)
+        s_check(fx->log, i, i, 100);
+    seglog_log_destroy(&fx->log);
+    s_commits_fini(&s_cc);
+}
+
+/* ALWAYS: a roll seals (and syncs) the old segment, so tokens for it pass
+ * their commit point without a commit_all; the new segment's do not. */
+static void commit_check_after_roll(void **state)
+{
+    fx_t *fx = *state;
+    s_counting(fx);
+    s_small_segments(fx);
+    fx->cfg.sync = SEGLOG_SYNC_ALWAYS;
+    s_open(fx);
+    seglog_commit_t t1, t2;
+    assert_int_equal(s_nowait(fx->log, 0, 3, &t1), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), SEGLOG_E_AGAIN);
+    /* 2 records do not fit the 1 slot left: the log rolls, [0,3) is sealed. */
+    assert_int_equal(s_nowait(fx->log, 3, 2, &t2), 3);
+    char *s3 = tu_seg_path(fx->dir, 3, ".store");
+    assert_true(tu_exists(s3));
+    free(s3);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t2), SEGLOG_E_AGAIN);
+    assert_int_equal(s_committed(fx->log), 3);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t2), 0);
+    assert_int_equal(s_committed(fx->log), 5);
+    assert_int_equal(s_commits_last(&s_cc), 5);
+    seglog_log_destroy(&fx->log);
+    s_commits_fini(&s_cc);
+}
+
+typedef struct {
+    seglog_log_t *log;
+    seglog_commit_t tok;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;
+    int rc;
+    long polls;
+} poller_t;
+
+static void *s_poll_thread(void *arg)
+{
+    poller_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    p->started = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc;
+    for (;;) {
+        rc = seglog_log_commit_check(p->log, &p->tok);
+        p->polls++;
+        if (rc != SEGLOG_E_AGAIN)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 30)
+            break; /* rc stays AGAIN: the test fails */
+        struct timespec nap = {0, 200000};
+        nanosleep(&nap, NULL);
+    }
+    p->rc = rc;
+    return NULL;
+}
+
+/* ALWAYS: a thread polling commit_check sees the commit another thread's
+ * commit_all made. */
+static void commit_check_sees_other_thread(void **state)
+{
+    fx_t *fx = *state;
+    fx->cfg.sync = SEGLOG_SYNC_ALWAYS;
+    s_open(fx);
+    poller_t p;
+    memset(&p, 0, sizeof p);
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    p.log = fx->log;
+    p.rc = 12345;
+    assert_int_equal(s_nowait(fx->log, 0, 4, &p.tok), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_poll_thread, &p), 0);
+    pthread_mutex_lock(&p.mu);
+    while (!p.started)
+        pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    struct timespec nap = {0, 20000000}; /* let it poll AGAIN a few times */
+    nanosleep(&nap, NULL);
+    int rc = seglog_log_commit_all(fx->log);
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    assert_int_equal(rc, 0);
+    assert_int_equal(p.rc, 0);
+    assert_true(p.polls >= 1);
+    assert_int_equal(s_committed(fx->log), 4);
+}
+
+/* INTERVAL (a long interval): commit_check is commit_wait, a write to the
+ * OS: 0 at once, no fdatasync, no commit. commit_all fdatasyncs and
+ * commits everything appended. */
+static void commit_check_and_all_interval(void **state)
+{
+    fx_t *fx = *state;
+    s_counting(fx);
+    fx->cfg.sync = SEGLOG_SYNC_INTERVAL;
+    fx->cfg.sync_interval_ms = 60000;
+    s_open(fx);
+    char *sp = tu_seg_path(fx->dir, 0, ".store");
+    seglog_commit_t t1, t2;
+    assert_int_equal(s_nowait(fx->log, 0, 3, &t1), 0);
+    assert_int_equal(tu_file_size(sp), SL_STORE_HEADER_LEN); /* still buffered */
+    int syncs = s_cf.syncs;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_true(b.tv_sec - a.tv_sec < 10);               /* did not wait for the interval sync */
+    assert_true(tu_file_size(sp) > SL_STORE_HEADER_LEN); /* written to the OS */
+    assert_int_equal(s_cf.syncs, syncs);                 /* not fdatasync'ed */
+    assert_int_equal(s_committed(fx->log), 0);           /* INTERVAL commits at a sync */
+    assert_int_equal(s_calls(&s_cc), 0);
+
+    assert_int_equal(s_nowait(fx->log, 3, 2, &t2), 3);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_true(s_cf.syncs > syncs);
+    assert_int_equal(s_next(fx->log), 5);
+    assert_int_equal(s_committed(fx->log), 5);
+    assert_int_equal(s_calls(&s_cc), 1);
+    assert_int_equal(s_commits_last(&s_cc), 5);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t2), 0);
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    for (uint64_t i = 0; i < 5; i++)
+        s_check(fx->log, i, i, 100);
+    /* Nothing new: committed stays, no second callback. */
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_int_equal(s_committed(fx->log), 5);
+    assert_int_equal(s_calls(&s_cc), 1);
+    free(sp);
+    seglog_log_destroy(&fx->log);
+    s_commits_fini(&s_cc);
+}
+
+/* NONE: commit_check writes to the OS and commits (like commit_wait);
+ * commit_all is a sync. */
+static void commit_check_and_all_none(void **state)
+{
+    fx_t *fx = *state;
+    s_counting(fx);
+    fx->cfg.sync = SEGLOG_SYNC_NONE;
+    s_open(fx);
+    char *sp = tu_seg_path(fx->dir, 0, ".store");
+    seglog_commit_t t1;
+    assert_int_equal(s_nowait(fx->log, 0, 2, &t1), 0);
+    assert_int_equal(tu_file_size(sp), SL_STORE_HEADER_LEN);
+    int syncs = s_cf.syncs;
+    assert_int_equal(seglog_log_commit_check(fx->log, &t1), 0);
+    assert_true(tu_file_size(sp) > SL_STORE_HEADER_LEN);
+    assert_int_equal(s_cf.syncs, syncs);
+    assert_int_equal(s_committed(fx->log), 2);
+    assert_int_equal(s_commits_last(&s_cc), 2);
+    s_append_rec(fx->log, 2, 100);
+    assert_int_equal(seglog_log_commit_all(fx->log), 0);
+    assert_true(s_cf.syncs > syncs);
+    assert_int_equal(s_committed(fx->log), 3);
+    assert_int_equal(s_commits_last(&s_cc), 3);
+    free(sp);
+    seglog_log_destroy(&fx->log);
+    s_commits_fini(&s_cc);
+}
+
+/* Bad arguments, and a closed handle, under each policy. */
+static void commit_check_and_all_errors(void **state)
+{
+    fx_t *fx = *state;
+    const seglog_sync_t pol[3] = {SEGLOG_SYNC_NONE, SEGLOG_SYNC_INTERVAL, SEGLOG_SYNC_ALWAYS};
+    for (int k = 0; k < 3; k++) {
+        fx->cfg.sync = pol[k];
+        s_open(fx);
+        seglog_commit_t tok;
+        uint64_t first = s_nowait(fx->log, 0, 1, &tok);
+        assert_int_equal(first, (uint64_t)k);
+        assert_int_equal(seglog_log_commit_check(NULL, &tok), SEGLOG_E_INVAL);
+        assert_int_equal(seglog_log_commit_check(fx->log, NULL), SEGLOG_E_INVAL);
+        assert_int_equal(seglog_log_commit_all(NULL), SEGLOG_E_INVAL);
+        assert_int_equal(seglog_log_close(fx->log), 0);
+        assert_int_equal(seglog_log_commit_all(fx->log), SEGLOG_E_CLOSED);
+        if (pol[k] == SEGLOG_SYNC_ALWAYS) {
+            /* The clean close synced the pending append: as commit_wait. */
+            assert_int_equal(seglog_log_commit_wait(fx->log, &tok), 0);
+            assert_int_equal(seglog_log_commit_check(fx->log, &tok), 0);
+        } else {
+            assert_int_equal(seglog_log_commit_check(fx->log, &tok), SEGLOG_E_CLOSED);
+        }
+        seglog_log_destroy(&fx->log);
+    }
+    s_open(fx);
+    assert_int_equal(s_next(fx->log), 3);
+}
+
 /* Logging callback: recovery actions arrive as lines. */
 static int s_lines;
 static void s_log_fn(void *arg, int level, const char *msg)
@@ -1215,6 +1524,12 @@ int main(int argc, char **argv)
         T(commit_sync_none),
         T(commit_sync_interval),
         T(commit_at_roll_and_reopen),
+        T(commit_check_and_all_always),
+        T(commit_check_after_roll),
+        T(commit_check_sees_other_thread),
+        T(commit_check_and_all_interval),
+        T(commit_check_and_all_none),
+        T(commit_check_and_all_errors),
         T(log_fn_reports_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

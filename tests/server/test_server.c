@@ -379,6 +379,188 @@ static void test_pipelined_10000(void **state)
     ts_stop(&t, 1);
 }
 
+/* One connection pipelines produces, consumes of the record it just
+ * produced, offsets and bad requests, up to 300 in flight. The server
+ * serves produces on its front end and the rest on a worker: replies must
+ * still come back in request order, and each consume must see the produce
+ * sent before it (requests of one connection run in send order). */
+static void s_mixed_pipeline_order(seglog_sync_t sync)
+{
+    seglog_server_config_t cfg;
+    ts_config(&cfg);
+    cfg.sync = sync;
+    ts_t *t = ts_start(&cfg);
+    assert_non_null(t);
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    void *sock = tc_socket(c);
+    enum { N = 6000, WINDOW = 300 };
+    int sent = 0, got = 0;
+    uint64_t deadline = tc_now_ms() + 120000;
+    while (got < N) {
+        assert_true(tc_now_ms() < deadline);
+        zmq_pollitem_t it = {.socket = sock,
+                             .events =
+                                 ZMQ_POLLIN | (sent < N && sent - got < WINDOW ? ZMQ_POLLOUT : 0)};
+        assert_true(zmq_poll(&it, 1, 10000) > 0);
+        if ((it.revents & ZMQ_POLLOUT) && sent < N && sent - got < WINDOW) {
+            /* Request i: kind i % 4; the produce of round k = i / 4 gets offset k. */
+            int k = sent / 4;
+            char v[32];
+            snprintf(v, sizeof v, "m-%d", k);
+            Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+            rec.value.data = (uint8_t *)v;
+            rec.value.len = strlen(v);
+            Seglog__V1__Record *ptr = &rec;
+            Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+            Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+            Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+            Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+            req.id = (uint64_t)sent + 1;
+            switch (sent % 4) {
+            case 0:
+                p.topic = "mixed";
+                p.n_records = 1;
+                p.records = &ptr;
+                req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+                req.produce = &p;
+                break;
+            case 1:
+                cr.topic = "mixed";
+                cr.offset = (uint64_t)k;
+                cr.max_records = 1;
+                req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+                req.consume = &cr;
+                break;
+            case 2:
+                o.topic = "mixed";
+                req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+                req.offsets = &o;
+                break;
+            default: /* a produce to an invalid topic: an error, in its place */
+                p.topic = "no/slash";
+                p.n_records = 1;
+                p.records = &ptr;
+                req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+                req.produce = &p;
+                break;
+            }
+            assert_int_equal(tc_send(c, &req), 0);
+            sent++;
+        }
+        if (it.revents & ZMQ_POLLIN) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            assert_true(zmq_msg_recv(&m, sock, 0) >= 0);
+            Seglog__V1__Response *r =
+                seglog__v1__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+            zmq_msg_close(&m);
+            assert_non_null(r);
+            assert_int_equal(r->id, (uint64_t)got + 1); /* in request order */
+            int k = got / 4;
+            switch (got % 4) {
+            case 0:
+                assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+                assert_int_equal(r->produce->offset, k);
+                break;
+            case 1: {
+                assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_CONSUME);
+                assert_int_equal(r->consume->n_records, 1);
+                char v[32];
+                snprintf(v, sizeof v, "m-%d", k);
+                assert_int_equal(r->consume->records[0]->value.len, strlen(v));
+                assert_memory_equal(r->consume->records[0]->value.data, v, strlen(v));
+                break;
+            }
+            case 2:
+                assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_OFFSETS);
+                assert_true(r->offsets->next_offset >= (uint64_t)k + 1);
+                break;
+            default:
+                assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__INVALID_TOPIC);
+                break;
+            }
+            tc_free(&r);
+            got++;
+        }
+    }
+    tc_destroy(&c);
+    ts_stop(&t, 1);
+}
+
+static void test_mixed_pipeline_order(void **state)
+{
+    (void)state;
+    s_mixed_pipeline_order(SEGLOG_SYNC_NONE);
+}
+
+/* Under always, bursts of [produce, consume of it, offsets] from one
+ * connection with nothing else in flight: the produce is served by the
+ * front end and waits for the committer's fdatasync, the other two go to a
+ * worker and are ready long before. Their replies must still wait. */
+static void test_parked_reply_keeps_order(void **state)
+{
+    (void)state;
+    seglog_server_config_t cfg;
+    ts_config(&cfg);
+    cfg.sync = SEGLOG_SYNC_ALWAYS;
+    ts_t *t = ts_start(&cfg);
+    assert_non_null(t);
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    for (int k = 0; k < 200; k++) {
+        char v[32];
+        snprintf(v, sizeof v, "b-%d", k);
+        Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+        rec.value.data = (uint8_t *)v;
+        rec.value.len = strlen(v);
+        Seglog__V1__Record *ptr = &rec;
+        Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+        p.topic = "burst";
+        p.n_records = 1;
+        p.records = &ptr;
+        Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+        cr.topic = "burst";
+        cr.offset = (uint64_t)k;
+        cr.max_records = 1;
+        Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+        o.topic = "burst";
+        Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+        req.id = 1;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+        req.produce = &p;
+        assert_int_equal(tc_send(c, &req), 0);
+        req.id = 2;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+        req.consume = &cr;
+        assert_int_equal(tc_send(c, &req), 0);
+        req.id = 3;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+        req.offsets = &o;
+        assert_int_equal(tc_send(c, &req), 0);
+        for (uint64_t id = 1; id <= 3; id++) {
+            Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
+            assert_non_null(r);
+            assert_int_equal(r->id, id);
+            if (id == 1)
+                assert_int_equal(r->produce->offset, k);
+            else if (id == 2)
+                assert_int_equal(r->consume->n_records, 1);
+            else /* ran after the append (maybe before its fdatasync) */
+                assert_true(r->offsets->next_offset >= (uint64_t)k + 1);
+            tc_free(&r);
+        }
+    }
+    tc_destroy(&c);
+    ts_stop(&t, 1);
+}
+
+/* Under always the front end's produce replies wait for the committer's
+ * fdatasync while other replies are ready: the order must hold too. */
+static void test_mixed_pipeline_order_always(void **state)
+{
+    (void)state;
+    s_mixed_pipeline_order(SEGLOG_SYNC_ALWAYS);
+}
+
 typedef struct {
     const char *endpoint;
     int id, n;
@@ -546,11 +728,19 @@ static int s_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_produce_then_consume),  cmocka_unit_test(test_batch_produce),
-        cmocka_unit_test(test_range_consume),         cmocka_unit_test(test_past_end_and_truncated),
-        cmocka_unit_test(test_unknown_topic),         cmocka_unit_test(test_socket_types),
-        cmocka_unit_test(test_pipelined_10000),       cmocka_unit_test(test_concurrent_8x5000),
-        cmocka_unit_test(test_restart_keeps_records), cmocka_unit_test(test_topic_limit),
+        cmocka_unit_test(test_produce_then_consume),
+        cmocka_unit_test(test_batch_produce),
+        cmocka_unit_test(test_range_consume),
+        cmocka_unit_test(test_past_end_and_truncated),
+        cmocka_unit_test(test_unknown_topic),
+        cmocka_unit_test(test_socket_types),
+        cmocka_unit_test(test_pipelined_10000),
+        cmocka_unit_test(test_mixed_pipeline_order),
+        cmocka_unit_test(test_mixed_pipeline_order_always),
+        cmocka_unit_test(test_parked_reply_keeps_order),
+        cmocka_unit_test(test_concurrent_8x5000),
+        cmocka_unit_test(test_restart_keeps_records),
+        cmocka_unit_test(test_topic_limit),
         cmocka_unit_test(test_data_dir_locked),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
