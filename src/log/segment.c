@@ -356,32 +356,28 @@ int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, in
         return rc;
     rc = sl_store_open(c->vfs, s->store_path, base, c->write_buffer_bytes, &s->store);
     if (rc == SEGLOG_E_FORMAT && active && !clean) {
-        /* A roll that crashed before its header reached the disk leaves a
-         * short store, or one whose header reads as zeros, possibly with
-         * some of the later pages on disk and others not. Every fdatasync
-         * of a store covers its header, so a zero header means nothing in
-         * this store was ever synced, let alone acknowledged: start it
-         * again. Any other header is not ours to guess at. */
-        int fd = c->vfs->open(c->vfs->ctx, s->store_path, O_RDONLY, 0);
-        off_t sz = -1;
-        if (fd >= 0) {
-            c->vfs->fstat_size(c->vfs->ctx, fd, &sz);
-            uint8_t h[SL_STORE_HEADER_LEN] = {0}, z[SL_STORE_HEADER_LEN] = {0};
-            struct iovec iov = {h, sizeof h};
-            if (sz > 0 && c->vfs->preadv(c->vfs->ctx, fd, &iov, 1, 0) < 0)
-                sz = -1;
-            c->vfs->close(c->vfs->ctx, fd);
-            if (sz >= 0 && memcmp(h, z, sizeof h) == 0) {
-                s_log(c, SEGLOG_LEVEL_WARN,
-                      "%s: active store with no header (%lld bytes, never synced) re-initialised",
-                      s->store_path, (long long)sz);
-                s_free(s);
-                rc = sl_segment_create(dir, base, epoch_hint, c, out);
-                if (rc == 0)
-                    rec->bytes_truncated += (uint64_t)sz;
-                return rc;
-            }
+        /* A roll (or the first open) that crashed before the new header
+         * reached the disk leaves a short store, one whose header reads as
+         * zeros (possibly with some of the later pages on disk and others
+         * not), or one cut inside its header by a torn write. Every
+         * fdatasync of a store covers its whole header, so nothing in such
+         * a store was ever synced, let alone acknowledged: start it again.
+         * Any other header is not ours to guess at. */
+        uint64_t sz = 0;
+        int r = sl_store_unfinished(c->vfs, s->store_path, base, &sz);
+        if (r == 1) {
+            s_log(c, SEGLOG_LEVEL_WARN,
+                  "%s: active store with an unfinished header (%" PRIu64
+                  " bytes, never synced) re-initialised",
+                  s->store_path, sz);
+            s_free(s);
+            rc = sl_segment_create(dir, base, epoch_hint, c, out);
+            if (rc == 0)
+                rec->bytes_truncated += sz;
+            return rc;
         }
+        if (r != 0)
+            rc = r;
     }
     if (rc) {
         s_log(c, SEGLOG_LEVEL_ERROR, "%s: cannot open store: %s", s->store_path,

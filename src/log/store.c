@@ -162,6 +162,47 @@ int sl_store_open(const seglog_vfs_t *vfs, const char *path, uint64_t base, uint
     return 0;
 }
 
+int sl_store_unfinished(const seglog_vfs_t *vfs, const char *path, uint64_t base,
+                        uint64_t *size_out)
+{
+    int fd = vfs->open(vfs->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return -fd;
+    off_t size = 0;
+    int rc = -vfs->fstat_size(vfs->ctx, fd, &size);
+    uint8_t h[SL_STORE_HEADER_LEN] = {0};
+    size_t n = size < (off_t)sizeof h ? (size_t)size : sizeof h;
+    if (rc == 0 && n > 0) {
+        struct iovec iov = {h, n};
+        ssize_t got = vfs->preadv(vfs->ctx, fd, &iov, 1, 0);
+        rc = got < 0 ? (int)-got : (size_t)got != n ? EIO : 0;
+    }
+    vfs->close(vfs->ctx, fd);
+    if (rc)
+        return rc;
+    *size_out = (uint64_t)size;
+    static const uint8_t zero[SL_STORE_HEADER_LEN];
+    if (memcmp(h, zero, n) == 0)
+        return 1; /* nothing of the header reached the disk (or n == 0) */
+    if (n == sizeof h)
+        return 0; /* a whole header that sl_store_open refused: not ours */
+    /* A torn write of the header: the bytes there must be the start of the
+     * header we would write for base. The epoch is unknown; the CRC is
+     * checked as far as it is there. */
+    uint8_t want[SL_STORE_HEADER_LEN];
+    s_header(want, base, 0);
+    for (size_t i = 0; i < n; i++)
+        if ((i < 16 || (i >= 24 && i < 28)) && h[i] != want[i])
+            return 0;
+    if (n > 28) {
+        uint8_t crc[4];
+        sl_put32(crc, sl_crc32c(0, h, 28));
+        if (memcmp(h + 28, crc, n - 28) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 uint64_t sl_store_epoch(const sl_store_t *s)
 {
     return s->epoch;

@@ -24,6 +24,15 @@ int sl_store_create(const seglog_vfs_t *vfs, const char *path, uint64_t base, ui
 int sl_store_open(const seglog_vfs_t *vfs, const char *path, uint64_t base, uint32_t bufsize,
                   sl_store_t **out);
 
+/* Is the store at path one whose creation never finished on disk (the
+ * state a crash during sl_store_create can leave)? That is: shorter than a
+ * header and holding zeros or the start of the header sl_store_create
+ * writes for base (a torn header write), or a header of all zeros whatever
+ * the length. Returns 1 or 0 with *size set, or an errno. Anything else
+ * that sl_store_open refuses (another magic or version, a bad CRC, another
+ * base) is not unfinished. */
+int sl_store_unfinished(const seglog_vfs_t *vfs, const char *path, uint64_t base, uint64_t *size);
+
 uint64_t sl_store_epoch(const sl_store_t *s);
 
 /* Logical size: flushed bytes plus buffered bytes. */
