@@ -3,15 +3,22 @@
  * (seglogd's main, or a test) starts with a config and stops.
  *
  * What it runs
- *   One front-end thread owns the client ROUTER socket. It forwards each
- *   request to one of N worker threads, picked by a hash of the client's
- *   routing id, so one connection's requests stay in order on one worker.
+ *   One front-end thread owns the client ROUTER socket. It serves produce
+ *   requests itself (decode, append, reply: no thread hand-off on the hot
+ *   path) and forwards every other request to one of N worker threads,
+ *   picked by a hash of the client's routing id. A produce from a
+ *   connection that still has requests at its worker goes to that worker
+ *   too, so one connection's requests run, and are answered, in order.
  *   A worker decodes, appends produces without waiting, commits the whole
  *   group once (one fdatasync for many requests under SYNC_ALWAYS), reads
  *   consumes with a reusable iterator, and hands the replies back to the
- *   front end, which sends them without blocking. One publisher thread owns
- *   the PUB socket and publishes records once they pass the commit point,
- *   plus a heartbeat per idle topic. The wire protocol is docs/PROTOCOL.md.
+ *   front end, which sends them without blocking. Under SYNC_ALWAYS the
+ *   front end's own appends are committed by a committer thread (group
+ *   commit, back to back) while their replies wait, in order; under
+ *   SYNC_INTERVAL the committer syncs new records at once while anyone
+ *   subscribes. One publisher thread owns the PUB (XPUB) socket and
+ *   publishes records once they pass the commit point, plus a heartbeat
+ *   per idle topic. The wire protocol is docs/PROTOCOL.md.
  *
  * Ownership
  *   seglog_server_new() returns a server owned by the caller; it copies

@@ -648,6 +648,7 @@ static int s_start_workers(seglog_server_t *s)
             .stats = &s->stats,
             .hop = &s->fe_w[i].hop,
             .committer = s->committer,
+            .sync = s->cfg.sync,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -661,6 +662,7 @@ static int s_start_workers(seglog_server_t *s)
         .arena_limit = 4 * maxmsg + (1u << 20),
         .stats = &s->stats,
         .committer = s->committer,
+        .sync = s->cfg.sync,
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }

@@ -436,11 +436,22 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
  * a later append (which may reuse its offsets) commits. */
 static void s_commit(sl_worker_t *w)
 {
+    /* Under none and interval the first wait on a log writes the whole
+     * batch's appends to the OS: later ones on that log share its result. */
+    const seglog_log_t *flushed = NULL;
+    int flushed_rc = 0;
     for (size_t i = 0; i < w->nbatch; i++) {
         slot_t *slot = &w->batch[i];
         if (!slot->pending)
             continue;
-        int rc = seglog_log_commit_wait(slot->topic->log, &slot->token);
+        int rc;
+        if (w->cfg.sync != SEGLOG_SYNC_ALWAYS && slot->topic->log == flushed) {
+            rc = flushed_rc;
+        } else {
+            rc = seglog_log_commit_wait(slot->topic->log, &slot->token);
+            flushed = slot->topic->log;
+            flushed_rc = rc;
+        }
         if (rc) {
             char msg[ERRMSG_MAX];
             snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", slot->topic->name,

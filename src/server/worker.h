@@ -82,6 +82,7 @@ typedef struct sl_worker_config {
     sl_stats_t *stats;
     sl_hop_sync_t *hop;             /* owned by the front end; outlives the worker */
     struct sl_committer *committer; /* told about appends (may be NULL) */
+    seglog_sync_t sync;             /* the logs' policy */
 } sl_worker_config_t;
 
 /* Create the socket, connect it and start the thread. */

@@ -477,8 +477,7 @@ int main(void)
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_strerror_distinct),
         cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test_setup_teardown(test_timeout_then_recovery, srv_fx_setup,
-                                        srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_then_recovery, srv_fx_setup, srv_fx_teardown),
         cmocka_unit_test_setup_teardown(test_retry_succeeds, srv_fx_setup, srv_fx_teardown),
     };
     int failed = cmocka_run_group_tests_name("client_shared_server", shared, s_setup, s_teardown);

@@ -167,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_consume_bytes = 1u << 20,
         .arena_limit = 4 * (4 * MAX_RECORD_BYTES + (64u << 10)) + (1u << 20),
         .stats = &s_stats,
+        .sync = SEGLOG_SYNC_NONE, /* as tc.log.sync */
     };
     sl_worker_t *w = NULL;
     CHECK(sl_worker_new_sync(&wc, &w) == 0);
