@@ -39,8 +39,9 @@ typedef struct {
 
 struct sl_worker {
     sl_worker_config_t cfg;
-    char name[16]; /* in log lines: the id, or "front" for the front end's */
-    int appended;  /* a produce of this batch appended: tell the committer */
+    char name[16];   /* in log lines: the id, or "front" for the front end's */
+    int appended;    /* a produce of this batch appended: tell the committer */
+    uint64_t now_ms; /* the batch's append time (wall clock), read once; 0: not yet */
     void *sock;
     pthread_t thread;
     int started;
@@ -167,12 +168,11 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         return;
     }
     size_t total = 0;
-    uint64_t now = 0;
     struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
     for (size_t i = 0; iov && i < req->nrecords; i++) {
         sl_record_t r = req->records[i];
         if (r.timestamp_ms == 0)
-            r.timestamp_ms = now ? now : (now = s_now_ms());
+            r.timestamp_ms = w->now_ms ? w->now_ms : (w->now_ms = s_now_ms());
         size_t n = sl_codec_stored_size(&r);
         uint8_t *p = sl_arena_alloc(w->arena, n);
         if (!p) {
@@ -471,6 +471,7 @@ static void s_commit(sl_worker_t *w)
 
 static void s_batch_reset(sl_worker_t *w)
 {
+    w->now_ms = 0;
     if (w->appended && w->cfg.committer)
         sl_committer_appended(w->cfg.committer);
     w->appended = 0;
@@ -635,6 +636,7 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
     slot->job = NULL;
     w->nbatch = 0;
     w->batch_bytes = 0;
+    w->now_ms = 0;
     *reply = zmq_msg_data(&w->sync_job.reply);
     *reply_len = zmq_msg_size(&w->sync_job.reply);
     return 0;
