@@ -255,6 +255,33 @@ static void test_slow_subscriber_drops(void **state)
     ts_stop(&t, 1);
 }
 
+/* Produce one record to topic and wait up to wait_ms for it on sub. When
+ * it arrives the committed offset must already be past it (published only
+ * once committed). Returns 1 if it arrived. */
+static int s_produce_and_see(tc_t *c, void *sub, const char *topic, uint64_t wait_ms)
+{
+    Seglog__V1__Response *r = tc_produce_bytes(c, topic, "x", 1);
+    assert_non_null(r);
+    uint64_t off = r->produce->offset;
+    tc_free(&r);
+    uint64_t deadline = tc_now_ms() + wait_ms;
+    int seen = 0;
+    while (!seen && tc_now_ms() < deadline) {
+        msg_t m = {0};
+        int rc = s_recv(sub, 1000, &m);
+        assert_true(rc >= 0);
+        if (rc == 1 && m.ev->body_case == SEGLOG__V1__EVENT__BODY_RECORD &&
+            m.ev->record->offset == off) {
+            seen = 1;
+            r = tc_offsets(c, topic);
+            assert_true(r->offsets->committed_offset > off);
+            tc_free(&r);
+        }
+        s_free_msg(&m);
+    }
+    return seen;
+}
+
 /* Under interval:MS a record is published only after the periodic sync:
  * when it arrives, the committed offset is already past it. */
 static void test_published_after_commit(void **state)
@@ -270,27 +297,8 @@ static void test_published_after_commit(void **state)
     s_produce_n(c, "commit", 0, 1, 0);
     void *sub = s_subscribe(t, "commit", 0);
     s_wait_heartbeat(sub, "commit", NULL);
-    for (int round = 0; round < 3; round++) {
-        Seglog__V1__Response *r = tc_produce_bytes(c, "commit", "x", 1);
-        uint64_t off = r->produce->offset;
-        tc_free(&r);
-        uint64_t deadline = tc_now_ms() + TC_TIMEOUT_MS;
-        int seen = 0;
-        while (!seen && tc_now_ms() < deadline) {
-            msg_t m = {0};
-            int rc = s_recv(sub, 1000, &m);
-            assert_true(rc >= 0);
-            if (rc == 1 && m.ev->body_case == SEGLOG__V1__EVENT__BODY_RECORD &&
-                m.ev->record->offset == off) {
-                seen = 1;
-                r = tc_offsets(c, "commit");
-                assert_true(r->offsets->committed_offset > off);
-                tc_free(&r);
-            }
-            s_free_msg(&m);
-        }
-        assert_true(seen);
-    }
+    for (int round = 0; round < 3; round++)
+        assert_true(s_produce_and_see(c, sub, "commit", TC_TIMEOUT_MS));
     tc_raw_close(&sub);
     tc_destroy(&c);
     ts_stop(&t, 1);
@@ -326,25 +334,7 @@ static void test_interval_syncs_early_for_subscribers(void **state)
     s_wait_heartbeat(sub, "early", NULL);
     for (int round = 0; round < 5; round++) {
         uint64_t t0 = tc_now_ms();
-        Seglog__V1__Response *r = tc_produce_bytes(c, "early", "y", 1);
-        assert_non_null(r);
-        uint64_t off = r->produce->offset;
-        tc_free(&r);
-        int seen = 0;
-        while (!seen && tc_now_ms() < t0 + 5000) {
-            msg_t m = {0};
-            int rc = s_recv(sub, 1000, &m);
-            assert_true(rc >= 0);
-            if (rc == 1 && m.ev->body_case == SEGLOG__V1__EVENT__BODY_RECORD &&
-                m.ev->record->offset == off) {
-                seen = 1;
-                r = tc_offsets(c, "early");
-                assert_true(r->offsets->committed_offset > off); /* synced first */
-                tc_free(&r);
-            }
-            s_free_msg(&m);
-        }
-        assert_true(seen); /* within 5 s, not 60 s */
+        assert_true(s_produce_and_see(c, sub, "early", 5000)); /* within 5 s, not 60 s */
         assert_true(tc_now_ms() - t0 < 5000);
     }
 

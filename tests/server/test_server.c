@@ -379,6 +379,44 @@ static void test_pipelined_10000(void **state)
     ts_stop(&t, 1);
 }
 
+typedef enum { RQ_PRODUCE, RQ_CONSUME, RQ_OFFSETS } rq_kind_t;
+
+/* Send one request with id on c: a produce of the record "<prefix>-<k>",
+ * a consume of 1 record at offset k, or an offsets, all on topic. */
+static void s_send_rq(tc_t *c, uint64_t id, rq_kind_t kind, const char *topic, const char *prefix,
+                      int k)
+{
+    char v[48];
+    snprintf(v, sizeof v, "%s-%d", prefix, k);
+    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+    rec.value.data = (uint8_t *)v;
+    rec.value.len = strlen(v);
+    Seglog__V1__Record *ptr = &rec;
+    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+    Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+    req.id = id;
+    if (kind == RQ_PRODUCE) {
+        p.topic = (char *)topic;
+        p.n_records = 1;
+        p.records = &ptr;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+        req.produce = &p;
+    } else if (kind == RQ_CONSUME) {
+        cr.topic = (char *)topic;
+        cr.offset = (uint64_t)k;
+        cr.max_records = 1;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+        req.consume = &cr;
+    } else {
+        o.topic = (char *)topic;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+        req.offsets = &o;
+    }
+    assert_int_equal(tc_send(c, &req), 0);
+}
+
 /* One connection pipelines produces, consumes of the record it just
  * produced, offsets and bad requests, up to 300 in flight. The server
  * serves produces on its front end and the rest on a worker: replies must
@@ -403,48 +441,12 @@ static void s_mixed_pipeline_order(seglog_sync_t sync)
                                  ZMQ_POLLIN | (sent < N && sent - got < WINDOW ? ZMQ_POLLOUT : 0)};
         assert_true(zmq_poll(&it, 1, 10000) > 0);
         if ((it.revents & ZMQ_POLLOUT) && sent < N && sent - got < WINDOW) {
-            /* Request i: kind i % 4; the produce of round k = i / 4 gets offset k. */
+            /* Request i: kind i % 4; the produce of round k = i / 4 gets offset k;
+             * kind 3 is a produce to an invalid topic: an error, in its place. */
             int k = sent / 4;
-            char v[32];
-            snprintf(v, sizeof v, "m-%d", k);
-            Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
-            rec.value.data = (uint8_t *)v;
-            rec.value.len = strlen(v);
-            Seglog__V1__Record *ptr = &rec;
-            Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
-            Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
-            Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
-            Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
-            req.id = (uint64_t)sent + 1;
-            switch (sent % 4) {
-            case 0:
-                p.topic = "mixed";
-                p.n_records = 1;
-                p.records = &ptr;
-                req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
-                req.produce = &p;
-                break;
-            case 1:
-                cr.topic = "mixed";
-                cr.offset = (uint64_t)k;
-                cr.max_records = 1;
-                req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
-                req.consume = &cr;
-                break;
-            case 2:
-                o.topic = "mixed";
-                req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
-                req.offsets = &o;
-                break;
-            default: /* a produce to an invalid topic: an error, in its place */
-                p.topic = "no/slash";
-                p.n_records = 1;
-                p.records = &ptr;
-                req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
-                req.produce = &p;
-                break;
-            }
-            assert_int_equal(tc_send(c, &req), 0);
+            const rq_kind_t kinds[4] = {RQ_PRODUCE, RQ_CONSUME, RQ_OFFSETS, RQ_PRODUCE};
+            s_send_rq(c, (uint64_t)sent + 1, kinds[sent % 4], sent % 4 == 3 ? "no/slash" : "mixed",
+                      "m", k);
             sent++;
         }
         if (it.revents & ZMQ_POLLIN) {
@@ -507,35 +509,9 @@ static void test_parked_reply_keeps_order(void **state)
     assert_non_null(t);
     tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
     for (int k = 0; k < 200; k++) {
-        char v[32];
-        snprintf(v, sizeof v, "b-%d", k);
-        Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
-        rec.value.data = (uint8_t *)v;
-        rec.value.len = strlen(v);
-        Seglog__V1__Record *ptr = &rec;
-        Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
-        p.topic = "burst";
-        p.n_records = 1;
-        p.records = &ptr;
-        Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
-        cr.topic = "burst";
-        cr.offset = (uint64_t)k;
-        cr.max_records = 1;
-        Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
-        o.topic = "burst";
-        Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
-        req.id = 1;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
-        req.produce = &p;
-        assert_int_equal(tc_send(c, &req), 0);
-        req.id = 2;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
-        req.consume = &cr;
-        assert_int_equal(tc_send(c, &req), 0);
-        req.id = 3;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
-        req.offsets = &o;
-        assert_int_equal(tc_send(c, &req), 0);
+        s_send_rq(c, 1, RQ_PRODUCE, "burst", "b", k);
+        s_send_rq(c, 2, RQ_CONSUME, "burst", "b", k);
+        s_send_rq(c, 3, RQ_OFFSETS, "burst", "b", k);
         for (uint64_t id = 1; id <= 3; id++) {
             Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
             assert_non_null(r);
