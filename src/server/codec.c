@@ -204,18 +204,29 @@ static int s_decode_produce(sl_arena_t *arena, const Seglog__V1__ProduceRequest 
  * fields) stays protobuf-c's. tests/server/test_codec.c and the fuzz
  * target check that both decoders agree. */
 
+/* A varint of at most 5 bytes (a tag or a length, as protobuf-c reads
+ * them); -1 otherwise. */
+static int s_get_varint32(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *start = *p;
+    if (s_get_varint(p, end, v) || *p - start > 5 || *v > UINT32_MAX)
+        return -1;
+    return 0;
+}
+
 /* Next field of [*p, end): its number, wire type and, for LEN, its bytes;
- * for VARINT its value. 0, or -1 on anything but VARINT and LEN. */
+ * for VARINT its value. 0, or -1 on anything but VARINT and LEN (and on
+ * any tag or length in a form the fast path leaves to protobuf-c). */
 static int s_next_field(const uint8_t **p, const uint8_t *end, uint32_t *field, uint64_t *v,
                         const uint8_t **bytes)
 {
     uint64_t tag;
-    if (s_get_varint(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+    if (s_get_varint32(p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
         return -1;
     *field = (uint32_t)(tag >> 3);
     if ((tag & 7) == WT_VARINT)
         return s_get_varint(p, end, v);
-    if ((tag & 7) != WT_LEN || s_get_varint(p, end, v) || *v > (uint64_t)(end - *p))
+    if ((tag & 7) != WT_LEN || s_get_varint32(p, end, v) || *v > (uint64_t)(end - *p))
         return -1;
     *bytes = *p;
     *p += *v;
@@ -342,13 +353,32 @@ int sl_codec_is_produce(const void *data, size_t len)
     const uint8_t *p = data, *end = p + len;
     uint32_t body = 0;
     while (p < end) {
-        uint32_t f;
-        uint64_t v;
-        const uint8_t *b = NULL;
-        if (s_next_field(&p, end, &f, &v, &b))
+        uint64_t tag, v;
+        if (s_get_varint(&p, end, &tag))
             return 0;
-        if (f >= 2 && f <= 5)
-            body = f;
+        switch (tag & 7) {
+        case WT_VARINT:
+            if (s_get_varint(&p, end, &v))
+                return 0;
+            break;
+        case WT_I64:
+        case WT_I32: {
+            size_t n = (tag & 7) == WT_I64 ? 8 : 4;
+            if ((size_t)(end - p) < n)
+                return 0;
+            p += n;
+            break;
+        }
+        case WT_LEN:
+            if (s_get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return 0;
+            p += v;
+            if ((tag >> 3) >= 2 && (tag >> 3) <= 5)
+                body = (uint32_t)(tag >> 3);
+            break;
+        default:
+            return 0;
+        }
     }
     return body == 2;
 }

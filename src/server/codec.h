@@ -93,9 +93,10 @@ int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_
 int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
                                const char **why);
 
-/* A cheap look at a Request frame: 1 if it parses as fields and its body
- * is a produce (the front end serves those itself), else 0. Only a hint
- * for routing: the decoder has the last word. */
+/* A cheap look at a Request frame: 1 if it scans as fields and its last
+ * body field is a produce (the front end serves those itself), else 0.
+ * Only a hint for routing, which serves any request correctly either way:
+ * the decoder has the last word. */
 int sl_codec_is_produce(const void *data, size_t len);
 
 /* The stored form of a record: a Record without offset. */

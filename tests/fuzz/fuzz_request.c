@@ -80,7 +80,10 @@ static void s_check_decoders(const uint8_t *b, size_t len)
             CHECK(x->value_len == 0 || memcmp(x->value, y->value, x->value_len) == 0);
             CHECK(x->key_len == 0 || memcmp(x->key, y->key, x->key_len) == 0);
         }
-        CHECK(sl_codec_is_produce(b, len) == (r1.type == SL_REQ_PRODUCE));
+        /* The routing hint must find every produce the decoder finds (a
+         * miss would only cost a hop, but means the scanner is wrong). */
+        if (r1.type == SL_REQ_PRODUCE)
+            CHECK(sl_codec_is_produce(b, len));
     }
     sl_arena_destroy(&a1);
     sl_arena_destroy(&a2);

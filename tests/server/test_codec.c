@@ -508,6 +508,20 @@ static void test_fast_produce_matches_protobuf_c(void **state)
     s_same_decode(unknown, sizeof unknown);
     s_same_decode(then_consume, sizeof then_consume);
     s_same_decode(fixed64_id, sizeof fixed64_id);
+    /* An unknown group, and a length or a tag spelled in more than 5
+     * bytes: protobuf-c's call, whatever it is. */
+    const uint8_t group[] = {0x12, 0x05, 0x12, 0x03, 0x0a, 0x01, 0x78, 0x4b, 0x08, 0x01, 0x4c};
+    const uint8_t long_len[] = {0x12, 0x85, 0x80, 0x80, 0x80, 0x80,
+                                0x00, 0x12, 0x03, 0x0a, 0x01, 0x78};
+    const uint8_t long_tag[] = {0x92, 0x80, 0x80, 0x80, 0x80, 0x00,
+                                0x05, 0x12, 0x03, 0x0a, 0x01, 0x78};
+    const uint8_t fixed32_after[] = {0x12, 0x05, 0x12, 0x03, 0x0a, 0x01,
+                                     0x78, 0x4d, 0x01, 0x02, 0x03, 0x04};
+    s_same_decode(group, sizeof group);
+    s_same_decode(long_len, sizeof long_len);
+    s_same_decode(long_tag, sizeof long_tag);
+    s_same_decode(fixed32_after, sizeof fixed32_after);
+    assert_int_equal(sl_codec_is_produce(fixed32_after, sizeof fixed32_after), 1);
     assert_int_equal(sl_codec_is_produce(then_consume, sizeof then_consume), 0);
     assert_int_equal(sl_codec_is_produce(merged, sizeof merged), 1);
     /* Two bodies are protobuf-c's call (it keeps the last one whole, so
