@@ -11,8 +11,8 @@
  *     committed, in request order;
  *   - under --sync interval, while the PUB socket has at least one
  *     subscription, new records are synced at once instead of at the next
- *     interval, so a live tail sees them about one fdatasync after the
- *     acknowledgement. The PUB stream's rule holds: nothing a crash could
+ *     interval (at most one such sync every 150 us), so a live tail sees
+ *     them a fraction of a millisecond after the acknowledgement. The PUB stream's rule holds: nothing a crash could
  *     take back is published. Without subscribers, nothing changes.
  *   - under --sync none the commit point is the write: nothing to do.
  *
