@@ -75,6 +75,36 @@ static int s_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+/* Step over the next field of [*p, end), whatever its wire type but a
+ * group (protobuf-c refuses those). *tag gets its tag; a LEN field's bytes
+ * are *bytes, *n long. 0, or -1 if the bytes do not scan. */
+static int s_scan_field(const uint8_t **p, const uint8_t *end, uint64_t *tag, const uint8_t **bytes,
+                        uint64_t *n)
+{
+    if (s_get_varint(p, end, tag))
+        return -1;
+    switch (*tag & 7) {
+    case WT_VARINT:
+        return s_get_varint(p, end, n);
+    case WT_I64:
+    case WT_I32: {
+        size_t w = (*tag & 7) == WT_I64 ? 8 : 4;
+        if ((size_t)(end - *p) < w)
+            return -1;
+        *p += w;
+        return 0;
+    }
+    case WT_LEN:
+        if (s_get_varint(p, end, n) || *n > (uint64_t)(end - *p))
+            return -1;
+        *bytes = *p;
+        *p += *n;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 /* protobuf-c keeps strings NUL-terminated, so "ab\0cd" would silently
  * become "ab". Scan the wire form: reject a field 1 (every body's topic)
  * with a NUL inside any body field of the Request. */
@@ -82,57 +112,19 @@ static int s_topic_has_nul(const uint8_t *p, size_t len)
 {
     const uint8_t *end = p + len;
     while (p < end) {
-        uint64_t tag, n;
-        if (s_get_varint(&p, end, &tag))
+        uint64_t tag, n = 0;
+        const uint8_t *body = NULL;
+        if (s_scan_field(&p, end, &tag, &body, &n))
             return 1;
-        switch (tag & 7) {
-        case WT_VARINT:
-            if (s_get_varint(&p, end, &n))
+        if ((tag & 7) != WT_LEN || (tag >> 3) < 2 || (tag >> 3) > 5)
+            continue;
+        for (const uint8_t *q = body, *qend = body + n; q < qend;) {
+            uint64_t t2, m = 0;
+            const uint8_t *f = NULL;
+            if (s_scan_field(&q, qend, &t2, &f, &m))
                 return 1;
-            break;
-        case WT_I64:
-            if ((size_t)(end - p) < 8)
+            if ((t2 & 7) == WT_LEN && (t2 >> 3) == 1 && memchr(f, 0, (size_t)m))
                 return 1;
-            p += 8;
-            break;
-        case WT_I32:
-            if ((size_t)(end - p) < 4)
-                return 1;
-            p += 4;
-            break;
-        case WT_LEN: {
-            if (s_get_varint(&p, end, &n) || n > (uint64_t)(end - p))
-                return 1;
-            uint64_t field = tag >> 3;
-            if (field >= 2 && field <= 5) {
-                const uint8_t *q = p, *qend = p + n;
-                while (q < qend) {
-                    uint64_t t2, m;
-                    if (s_get_varint(&q, qend, &t2))
-                        return 1;
-                    if ((t2 & 7) == WT_LEN) {
-                        if (s_get_varint(&q, qend, &m) || m > (uint64_t)(qend - q))
-                            return 1;
-                        if ((t2 >> 3) == 1 && memchr(q, 0, (size_t)m))
-                            return 1;
-                        q += m;
-                    } else if ((t2 & 7) == WT_VARINT) {
-                        if (s_get_varint(&q, qend, &m))
-                            return 1;
-                    } else if ((t2 & 7) == WT_I64 && qend - q >= 8) {
-                        q += 8;
-                    } else if ((t2 & 7) == WT_I32 && qend - q >= 4) {
-                        q += 4;
-                    } else {
-                        return 1;
-                    }
-                }
-            }
-            p += n;
-            break;
-        }
-        default: /* groups: protobuf-c would not get here; refuse anyway */
-            return 1;
         }
     }
     return 0;
@@ -351,34 +343,14 @@ int sl_codec_decode_request(sl_arena_t *arena, const void *data, size_t len, sl_
 int sl_codec_is_produce(const void *data, size_t len)
 {
     const uint8_t *p = data, *end = p + len;
-    uint32_t body = 0;
+    uint64_t body = 0;
     while (p < end) {
-        uint64_t tag, v;
-        if (s_get_varint(&p, end, &tag))
+        uint64_t tag, n = 0;
+        const uint8_t *b = NULL;
+        if (s_scan_field(&p, end, &tag, &b, &n))
             return 0;
-        switch (tag & 7) {
-        case WT_VARINT:
-            if (s_get_varint(&p, end, &v))
-                return 0;
-            break;
-        case WT_I64:
-        case WT_I32: {
-            size_t n = (tag & 7) == WT_I64 ? 8 : 4;
-            if ((size_t)(end - p) < n)
-                return 0;
-            p += n;
-            break;
-        }
-        case WT_LEN:
-            if (s_get_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return 0;
-            p += v;
-            if ((tag >> 3) >= 2 && (tag >> 3) <= 5)
-                body = (uint32_t)(tag >> 3);
-            break;
-        default:
-            return 0;
-        }
+        if ((tag & 7) == WT_LEN && (tag >> 3) >= 2 && (tag >> 3) <= 5)
+            body = tag >> 3;
     }
     return body == 2;
 }
