@@ -288,12 +288,51 @@ static void test_socket_types(void **state)
     ts_stop(&t, 1);
 }
 
+typedef enum { RQ_PRODUCE, RQ_CONSUME, RQ_OFFSETS } rq_kind_t;
+
+/* Send one request with id on c: a produce of the record "<prefix>-<k>",
+ * a consume of 1 record at offset k, or an offsets, all on topic. 0 or -1
+ * (no cmocka assert: producer threads call it). */
+static int s_send_rq(tc_t *c, uint64_t id, rq_kind_t kind, const char *topic, const char *prefix,
+                     int k)
+{
+    char v[48];
+    snprintf(v, sizeof v, "%s-%d", prefix, k);
+    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+    rec.value.data = (uint8_t *)v;
+    rec.value.len = strlen(v);
+    Seglog__V1__Record *ptr = &rec;
+    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+    Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
+    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+    req.id = id;
+    if (kind == RQ_PRODUCE) {
+        p.topic = (char *)topic;
+        p.n_records = 1;
+        p.records = &ptr;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+        req.produce = &p;
+    } else if (kind == RQ_CONSUME) {
+        cr.topic = (char *)topic;
+        cr.offset = (uint64_t)k;
+        cr.max_records = 1;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+        req.consume = &cr;
+    } else {
+        o.topic = (char *)topic;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
+        req.offsets = &o;
+    }
+    return tc_send(c, &req);
+}
+
 /* Produce n single-record requests through one DEALER, keeping up to
  * window in flight; offsets[i] gets the offset of request i. Replies must
  * arrive in send order. Returns 0 or -1. */
-static int s_pipeline(void *sock, const char *topic, int client, int n, int window,
-                      uint64_t *offsets)
+static int s_pipeline(tc_t *c, const char *topic, int client, int n, int window, uint64_t *offsets)
 {
+    void *sock = tc_socket(c);
     int sent = 0, got = 0;
     uint64_t deadline = tc_now_ms() + 120000;
     while (got < n) {
@@ -305,27 +344,10 @@ static int s_pipeline(void *sock, const char *topic, int client, int n, int wind
         if (zmq_poll(&it, 1, 10000) <= 0)
             return -1;
         if ((it.revents & ZMQ_POLLOUT) && sent < n && sent - got < window) {
-            char v[32];
-            snprintf(v, sizeof v, "c%d-%d", client, sent);
-            Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
-            rec.value.data = (uint8_t *)v;
-            rec.value.len = strlen(v);
-            Seglog__V1__Record *ptr = &rec;
-            Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
-            p.topic = (char *)topic;
-            p.n_records = 1;
-            p.records = &ptr;
-            Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
-            req.id = (uint64_t)sent + 1;
-            req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
-            req.produce = &p;
-            size_t len;
-            uint8_t *buf = tc_pack(&req, &len);
-            if (zmq_send(sock, buf, len, 0) < 0) {
-                free(buf);
+            char prefix[16];
+            snprintf(prefix, sizeof prefix, "c%d", client);
+            if (s_send_rq(c, (uint64_t)sent + 1, RQ_PRODUCE, topic, prefix, sent))
                 return -1;
-            }
-            free(buf);
             sent++;
         }
         if (it.revents & ZMQ_POLLIN) {
@@ -357,7 +379,7 @@ static void test_pipelined_10000(void **state)
     tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
     const int n = 10000;
     uint64_t *offsets = calloc(n, sizeof *offsets);
-    assert_int_equal(s_pipeline(tc_socket(c), "pipe", 0, n, 1000, offsets), 0);
+    assert_int_equal(s_pipeline(c, "pipe", 0, n, 1000, offsets), 0);
     /* Appended in send order: offsets are 0..n-1 in order. */
     for (int i = 0; i < n; i++)
         assert_int_equal(offsets[i], i);
@@ -377,44 +399,6 @@ static void test_pipelined_10000(void **state)
     free(offsets);
     tc_destroy(&c);
     ts_stop(&t, 1);
-}
-
-typedef enum { RQ_PRODUCE, RQ_CONSUME, RQ_OFFSETS } rq_kind_t;
-
-/* Send one request with id on c: a produce of the record "<prefix>-<k>",
- * a consume of 1 record at offset k, or an offsets, all on topic. */
-static void s_send_rq(tc_t *c, uint64_t id, rq_kind_t kind, const char *topic, const char *prefix,
-                      int k)
-{
-    char v[48];
-    snprintf(v, sizeof v, "%s-%d", prefix, k);
-    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
-    rec.value.data = (uint8_t *)v;
-    rec.value.len = strlen(v);
-    Seglog__V1__Record *ptr = &rec;
-    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
-    Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
-    Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
-    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
-    req.id = id;
-    if (kind == RQ_PRODUCE) {
-        p.topic = (char *)topic;
-        p.n_records = 1;
-        p.records = &ptr;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
-        req.produce = &p;
-    } else if (kind == RQ_CONSUME) {
-        cr.topic = (char *)topic;
-        cr.offset = (uint64_t)k;
-        cr.max_records = 1;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
-        req.consume = &cr;
-    } else {
-        o.topic = (char *)topic;
-        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSETS;
-        req.offsets = &o;
-    }
-    assert_int_equal(tc_send(c, &req), 0);
 }
 
 /* One connection pipelines produces, consumes of the record it just
@@ -445,8 +429,9 @@ static void s_mixed_pipeline_order(seglog_sync_t sync)
              * kind 3 is a produce to an invalid topic: an error, in its place. */
             int k = sent / 4;
             const rq_kind_t kinds[4] = {RQ_PRODUCE, RQ_CONSUME, RQ_OFFSETS, RQ_PRODUCE};
-            s_send_rq(c, (uint64_t)sent + 1, kinds[sent % 4], sent % 4 == 3 ? "no/slash" : "mixed",
-                      "m", k);
+            assert_int_equal(s_send_rq(c, (uint64_t)sent + 1, kinds[sent % 4],
+                                       sent % 4 == 3 ? "no/slash" : "mixed", "m", k),
+                             0);
             sent++;
         }
         if (it.revents & ZMQ_POLLIN) {
@@ -509,9 +494,9 @@ static void test_parked_reply_keeps_order(void **state)
     assert_non_null(t);
     tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
     for (int k = 0; k < 200; k++) {
-        s_send_rq(c, 1, RQ_PRODUCE, "burst", "b", k);
-        s_send_rq(c, 2, RQ_CONSUME, "burst", "b", k);
-        s_send_rq(c, 3, RQ_OFFSETS, "burst", "b", k);
+        assert_int_equal(s_send_rq(c, 1, RQ_PRODUCE, "burst", "b", k), 0);
+        assert_int_equal(s_send_rq(c, 2, RQ_CONSUME, "burst", "b", k), 0);
+        assert_int_equal(s_send_rq(c, 3, RQ_OFFSETS, "burst", "b", k), 0);
         for (uint64_t id = 1; id <= 3; id++) {
             Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
             assert_non_null(r);
@@ -548,7 +533,7 @@ static void *s_producer(void *arg)
 {
     producer_arg_t *a = arg;
     tc_t *c = tc_new(a->endpoint, TC_DEALER); /* each thread owns its socket */
-    a->rc = c ? s_pipeline(tc_socket(c), "conc", a->id, a->n, 500, a->offsets) : -1;
+    a->rc = c ? s_pipeline(c, "conc", a->id, a->n, 500, a->offsets) : -1;
     tc_destroy(&c);
     return NULL;
 }
