@@ -51,7 +51,8 @@
 #define BATCH        10 /* records per produce request */
 #define WINDOW       32 /* produce requests in flight */
 #define VALUE_BYTES  100
-#define MIN_RATIO    0.8 /* with / without */
+#define MIN_RATIO    0.8   /* with / without */
+#define MIN_DROP_RUN 20000 /* records: far past the SUB's RCVHWM (1000) and 4 KiB buffer */
 #define TAIL_WAIT_MS 120000
 
 static srv_t s_srv;
@@ -203,6 +204,7 @@ static void test_slow_subscriber_costs_nothing(void **state)
     s_produce_run("quiet", 10, &first);  /* the idle SUB's topic: heartbeats only */
     s_produce_run("speed", 300, &first); /* warm up: topic, caches, connections */
     double best[2] = {0, 0}, ratio = 0;
+    int drop_runs = 0; /* slow-SUB runs long enough to show the drops */
     int round;
     for (round = 0; round < MAX_ROUNDS; round++) {
         for (int k = 0; k < 2; k++) {
@@ -211,12 +213,16 @@ static void test_slow_subscriber_costs_nothing(void **state)
             double rate = s_produce_run("speed", RUN_MS, &first);
             s_sample_rss();
             if (with) {
-                /* It was slow indeed: far from every record reached it. */
+                /* It was slow indeed: far from every record reached it. A run
+                 * starved by other processes may produce fewer records than
+                 * the SUB's queues hold; it proves nothing either way. */
                 uint64_t produced = (uint64_t)(rate * RUN_MS / 1000);
                 uint64_t queued = s_drain(sub, produced);
-                if (queued >= produced / 2)
+                if (produced >= MIN_DROP_RUN && queued >= produced / 2)
                     fail_msg("the slow SUB holds %" PRIu64 " of %" PRIu64 " records: no drop",
                              queued, produced);
+                if (produced >= MIN_DROP_RUN)
+                    drop_runs++;
             }
             tc_raw_close(&sub);
             print_message("round %d %s SUB: %.0f records/s\n", round, with ? "slow" : "idle", rate);
@@ -224,11 +230,13 @@ static void test_slow_subscriber_costs_nothing(void **state)
                 best[with] = rate;
         }
         ratio = best[1] / best[0];
-        if (round + 1 >= MIN_ROUNDS && ratio >= MIN_RATIO)
+        if (round + 1 >= MIN_ROUNDS && ratio >= MIN_RATIO && drop_runs > 0)
             break;
     }
     print_message("best of %d: %.0f records/s with an idle SUB, %.0f with a slow SUB: ratio %.2f\n",
                   round < MAX_ROUNDS ? round + 1 : round, best[0], best[1], ratio);
+    if (drop_runs == 0)
+        fail_msg("no slow-SUB run produced %d records: the drops were never shown", MIN_DROP_RUN);
     if (ratio < MIN_RATIO)
         fail_msg("a slow subscriber cut producer throughput to %.0f%% (limit %.0f%%)", ratio * 100,
                  MIN_RATIO * 100);
