@@ -7,6 +7,9 @@
 #   scripts/test.sh --valgrind normal build, unit tests under valgrind memcheck
 #   scripts/test.sh --fuzz     clang libFuzzer build in build-fuzz/; each fuzz target runs
 #                              for SEGLOG_FUZZ_SECONDS (default 60), the targets in parallel
+#   scripts/test.sh --release  Release builds (everything, benches too) with gcc in
+#                              build-rel-gcc/ and clang in build-rel-clang/; any warning fails
+# Every mode builds with -Werror (SEGLOG_WERROR=ON); a user's own cmake build does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +23,22 @@ case "$mode" in
   --asan) dir=build-asan; opts=(-DSEGLOG_SANITIZE=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
   --tsan) dir=build-tsan; opts=(-DSEGLOG_TSAN=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
   --fuzz) dir=build-fuzz; opts=(-DCMAKE_C_COMPILER=clang -DSEGLOG_FUZZ=ON -DSEGLOG_BUILD_BENCH=OFF) ;;
-  *) echo "usage: $0 [--asan|--tsan|--valgrind|--fuzz]" >&2; exit 2 ;;
+  --release)
+    for cc in gcc clang; do
+      d=build-rel-$cc
+      cmake -S . -B "$d" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=$cc -DSEGLOG_WERROR=ON \
+        -DSEGLOG_BUILD_TESTS=ON -DSEGLOG_BUILD_BENCH=ON >/dev/null
+      if ! cmake --build "$d" -j "$jobs" >"$d/build.log" 2>&1; then
+        grep -E -A3 'warning|error' "$d/build.log" >&2 || tail -n 40 "$d/build.log" >&2
+        echo "Release build with $cc failed" >&2
+        exit 1
+      fi
+      echo "Release build with $cc: warning-free"
+    done
+    exit 0 ;;
+  *) echo "usage: $0 [--asan|--tsan|--valgrind|--fuzz|--release]" >&2; exit 2 ;;
 esac
+opts+=(-DSEGLOG_WERROR=ON)
 
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGLOG_BUILD_TESTS=ON "${opts[@]}" >/dev/null
 fuzz_targets=(request log_open)
