@@ -25,6 +25,7 @@ void cmp_args_parse(int argc, char **argv, cmp_args_t *a, const char *usage)
                       .size = 100,
                       .batch = 1,
                       .clients = 1,
+                      .topics = 1,
                       .window = 64,
                       .range = 1000,
                       .rate = 10000,
@@ -54,6 +55,8 @@ void cmp_args_parse(int argc, char **argv, cmp_args_t *a, const char *usage)
             a->batch = atoi(v);
         else if (!strcmp(k, "--clients"))
             a->clients = atoi(v);
+        else if (!strcmp(k, "--topics"))
+            a->topics = atoi(v);
         else if (!strcmp(k, "--window"))
             a->window = atoi(v);
         else if (!strcmp(k, "--range"))
@@ -66,12 +69,21 @@ void cmp_args_parse(int argc, char **argv, cmp_args_t *a, const char *usage)
             s_usage_exit(k);
     }
     if (a->records == 0 || a->size < 8 || a->batch < 1 || a->batch > 10000 || a->clients < 1 ||
-        a->clients > CMP_MAX_CLIENTS || a->window < 1 || a->window > 1024 || a->range < 1 ||
-        a->rate <= 0 || a->timeout_ms < 1)
+        a->clients > CMP_MAX_CLIENTS || a->topics < 1 || a->topics > a->clients || a->window < 1 ||
+        a->window > 1024 || a->range < 1 || a->rate <= 0 || a->timeout_ms < 1)
         s_usage_exit("a value out of range (size >= 8, batch 1..10000, clients 1..16, "
-                     "window 1..1024)");
+                     "topics 1..clients, window 1..1024)");
     if (a->records % ((uint64_t)a->batch * (uint64_t)a->clients) != 0)
         s_usage_exit("records must be a multiple of batch x clients");
+}
+
+const char *cmp_topic_of(const cmp_args_t *a, int i, char *buf, size_t cap)
+{
+    if (a->topics <= 1)
+        snprintf(buf, cap, "%s", a->topic);
+    else
+        snprintf(buf, cap, "%s-%d", a->topic, i % a->topics);
+    return buf;
 }
 
 uint64_t cmp_now_ns(void)
@@ -167,6 +179,7 @@ void cmp_json_begin(const char *system, const cmp_args_t *a)
     cmp_json_num("size", (double)a->size);
     cmp_json_num("batch", a->batch);
     cmp_json_num("clients", a->clients);
+    cmp_json_num("topics", a->topics);
     cmp_json_num("window", a->window);
     cmp_json_num("records", (double)a->records);
     char buf[128] = "";

@@ -32,6 +32,8 @@ typedef struct cmp_args {
     size_t size;          /* value bytes; default 100 */
     int batch;            /* records per request; default 1 */
     int clients;          /* parallel clients; default 1 */
+    int topics;           /* topics the clients spread over (client i: topic i % topics);
+                           * default 1: every client on --topic */
     int window;           /* requests in flight per client; default 64 */
     int range;            /* records per consume request; default 1000 */
     double rate;          /* tail: records/s; default 10000 */
@@ -40,6 +42,10 @@ typedef struct cmp_args {
 
 /* Parse argv; exits with a usage message on an unknown option. */
 void cmp_args_parse(int argc, char **argv, cmp_args_t *a, const char *usage);
+
+/* The topic of client `i`: --topic if --topics is 1, else "<topic>-<i % topics>".
+ * Writes into buf (cap bytes) and returns it. */
+const char *cmp_topic_of(const cmp_args_t *a, int i, char *buf, size_t cap);
 
 uint64_t cmp_now_ns(void);
 void cmp_sleep_until(uint64_t t_ns);

@@ -3,14 +3,15 @@
  * through the C client library (include/seglog/client.h).
  *
  *   cmp_seglog produce --endpoint EP [--size B] [--batch N] [--clients N] [--window N]
- *                      [--records N]
+ *                      [--records N] [--topics T]
  *   cmp_seglog consume --endpoint EP [--size B] [--records N] [--range N]
  *   cmp_seglog latency --endpoint EP [--size B] [--records N]
  *   cmp_seglog tail    --endpoint EP --pub EP [--size B] [--records N] [--rate R]
  *
  * produce: each client (a thread with its own seglog_client_t) runs a
  *   seglog_producer_t with --window requests in flight, each request one
- *   batch of --batch records; records/s over all clients.
+ *   batch of --batch records; records/s over all clients. With --topics T,
+ *   client i produces to "<topic>-<i % T>" (the worker-pool bench).
  * consume: loads --records (batches of 100, untimed), then reads them all
  *   from offset 0 with consume_range(--range), checking every record.
  * latency: --records sequential single-record produces, then as many
@@ -31,7 +32,7 @@
 
 static const char *USAGE = "cmp_seglog produce|consume|latency|tail --endpoint EP [--pub EP] "
                            "[--size B] [--batch N] [--clients N] [--window N] [--records N] "
-                           "[--range N] [--rate R] [--label S]";
+                           "[--topics T] [--range N] [--rate R] [--label S]";
 
 static cmp_args_t g_a;
 
@@ -83,11 +84,13 @@ static void *s_producer(void *arg)
         recs[i].value = vals[i];
         recs[i].value_len = g_a.size;
     }
+    char topic[160];
+    cmp_topic_of(&g_a, p->id, topic, sizeof topic);
     pthread_barrier_wait(p->start);
     for (uint64_t done = 0; done < per; done += (uint64_t)g_a.batch) {
         for (int i = 0; i < g_a.batch; i++)
             cmp_value_set_index(vals[i], g_a.size, base + done + (uint64_t)i);
-        rc = seglog_producer_send(prod, g_a.topic, recs, (size_t)g_a.batch, NULL);
+        rc = seglog_producer_send(prod, topic, recs, (size_t)g_a.batch, NULL);
         if (rc)
             cmp_die("seglog: send: %s (%s)", seglog_client_strerror(rc),
                     seglog_producer_errmsg(prod));
