@@ -1,0 +1,94 @@
+/* log_internal.h - the log handle shared by the files of the log core.
+ *
+ * The public contract (and the thread rules) are in include/seglog/log.h.
+ * The handle's code is split along its seams:
+ *   log_recovery.c  open (directory scan, recovery, clean marker), close,
+ *                   destroy, the config defaults
+ *   log_append.c    appends, rolls, sync policies, group commit, rollback
+ *   log_read.c      reads, offset queries, iterators
+ *   log_truncate.c  front truncate, truncate after an offset, reset, remove
+ *
+ * Lock order: append_mu -> lock (rwlock) -> sync_mu. */
+#ifndef SL_LOG_INTERNAL_H
+#define SL_LOG_INTERNAL_H
+
+#include "seglog/log.h"
+
+#include "segment.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+/* Generations whose end point a waiting append can still look up. */
+#define GEN_RING 64
+
+struct seglog_log {
+    char *dir;
+    seglog_config_t cfg;
+    sl_seg_config_t seg_cfg;
+    int dir_fd; /* holds the flock */
+    seglog_recovery_t rec;
+
+    pthread_mutex_t append_mu; /* serialises appends, rolls, rollback */
+    pthread_rwlock_t lock;     /* segs/nsegs/active/closed: shared for reads */
+    sl_segment_t **segs;
+    size_t nsegs, segs_cap;
+    sl_segment_t *active; /* segs[nsegs-1]; changes under append_mu + lock */
+    int closed;
+    uint64_t epoch;
+
+    pthread_mutex_t sync_mu; /* committed, syncing, gen, last_err, stop */
+    pthread_cond_t sync_cv;
+    uint64_t committed;
+    int syncing;
+    uint64_t gen;               /* bumped when unacknowledged appends are rolled back */
+    uint64_t gen_end[GEN_RING]; /* committed when each recent gen ended */
+    int last_err;
+    int stop;
+    int thread_started;
+    pthread_t thread;
+};
+
+/* ---- log_recovery.c ------------------------------------------------------ */
+
+/* One line to the config's log_fn, if any. */
+void sl_log_msg(seglog_log_t *log, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A random non-zero epoch. */
+uint64_t sl_log_new_epoch(void);
+
+/* Append seg to the segment list and make it the active segment. Caller
+ * holds the exclusive lock (or is open, before the handle is shared). */
+int sl_log_push(seglog_log_t *log, sl_segment_t *seg);
+
+/* fsync the log's directory through the VFS. */
+int sl_log_fsync_dir(seglog_log_t *log);
+
+/* Stop and join the background sync thread, if it runs. */
+void sl_log_stop_thread(seglog_log_t *log);
+
+/* ---- log_append.c -------------------------------------------------------- */
+
+/* Raise the committed offset to upto, as seen by a sync that started in
+ * rollback generation gen (unless the generation has moved since). */
+void sl_log_set_committed(seglog_log_t *log, uint64_t upto, uint64_t gen);
+
+/* The current rollback generation. Caller holds append_mu. */
+uint64_t sl_log_gen(seglog_log_t *log);
+
+/* End the current rollback generation with err. Caller holds sync_mu. */
+void sl_log_end_gen(seglog_log_t *log, int err);
+
+/* The interval / none policy's background thread. */
+void *sl_log_sync_thread(void *arg);
+
+/* ---- log_read.c ---------------------------------------------------------- */
+
+/* The segment holding offset. Caller holds the shared lock. */
+sl_segment_t *sl_log_find(seglog_log_t *log, uint64_t offset);
+
+/* Check offset against [lowest, next). Caller holds the shared lock. */
+int sl_log_bounds(seglog_log_t *log, uint64_t offset);
+
+#endif
