@@ -13,6 +13,10 @@ import sys
 from collections import defaultdict
 
 SYSTEMS = [("seglog", "seglog"), ("redis", "Redis"), ("jetstream", "JetStream")]
+# The plain-client comparison (issue 12), in table order.
+PLAIN_SYSTEMS = [("plain", "plain C (libzmq + protobuf-c)"), ("pyzmq", "pyzmq"),
+                 ("echo", "ZeroMQ echo, same client"), ("seglog", "project client"),
+                 ("redis", "Redis XADD (hiredis)"), ("jetstream", "JetStream (nats.js)")]
 
 
 def si(v):
@@ -41,6 +45,15 @@ class Figures:
         dur = int(r.get("durable", 0))
         if w == "produce":
             self.s[("produce", dur, size, r["batch"], r["clients"], sysname, "rate")].append(r["rate"])
+        elif w == "plain":
+            key = ("plain", size, r["clients"], r["window"], sysname)
+            self.s[key + ("rate",)].append(r["rate"])
+            for p in ("p50_us", "p99_us"):
+                if p in r:
+                    self.s[key + (p,)].append(r[p])
+        elif w == "workers":
+            n = int(r["label"].split("=")[1])
+            self.s[("workers", n, r["topics"], r["clients"], sysname, "rate")].append(r["rate"])
         elif w == "echo":
             self.s[("echo", size, r["batch"], r["clients"], "rate")].append(r["rate"])
         elif w == "write":
@@ -82,6 +95,60 @@ class Figures:
 
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b not in (None, 0) else "-"
+
+
+def plain_section(f, L, targets):
+    """Issue 12: single records through plain clients, and the worker pool."""
+    keys = sorted({k[1:4] for k in f.s if k[0] == "plain"})
+    if keys:
+        L.append("")
+        L.append("### Plain clients (issue 12): single records, window W per client, records/s")
+        L.append("")
+        L.append("Every client sends W requests, then one per reply received. Round trip: send to "
+                 "reply of each request, so it includes the wait behind the window (µs). Ratios: "
+                 "the row's median / Redis's and the echo's at the same W. seglog "
+                 "interval:1000, Redis appendfsync everysec.")
+        for size, clients in sorted({(k[0], k[1]) for k in keys}):
+            windows = sorted({k[2] for k in keys if k[0] == size and k[1] == clients})
+            L.append("")
+            L.append(f"#### {size} B, {clients} client{'s' if clients > 1 else ''}")
+            L.append("")
+            L.append("| client | W | records/s | round trip p50 | p99 | ÷Redis | ÷echo |")
+            L.append("|---|---|---|---|---|---|---|")
+            for sysname, name in PLAIN_SYSTEMS:
+                for w in windows:
+                    k = ("plain", size, clients, w, sysname)
+                    v = f.med(*k, "rate")
+                    if v is None:
+                        continue
+                    rd = f.med("plain", size, clients, w, "redis", "rate")
+                    ec = f.med("plain", size, clients, w, "echo", "rate")
+                    L.append(f"| {name} | {w} | {f.cell(*k, 'rate')} | {f.cell(*k, 'p50_us')} | "
+                             f"{f.cell(*k, 'p99_us')} | {ratio(v, rd)} | {ratio(v, ec)} |")
+                    if size == 100 and w == 64 and sysname == "plain":
+                        targets.append((f"plain C, 100 B, {clients} client(s), W=64: >= 0.85x echo",
+                                        v / ec if ec else None, 0.85))
+                        targets.append((f"plain C, 100 B, {clients} client(s), W=64: >= 1.0x Redis",
+                                        v / rd if rd else None, 1.0))
+                    if size == 100 and w == 64 and sysname == "seglog":
+                        need = 2.0 if clients >= 4 else 1.5
+                        targets.append((f"project client, 100 B, {clients} client(s), W=64: "
+                                        f">= {need}x Redis", v / rd if rd else None, need))
+    wk = sorted({k[1:5] for k in f.s if k[0] == "workers"})
+    if wk:
+        L.append("")
+        L.append("### Worker pool (issue 12): clients spread over topics (client i on topic i % T), "
+                 "100 B single records, window 64, records/s")
+        L.append("")
+        L.append("| client | topics × clients | seglogd --workers 1 | --workers 2 | 2 ÷ 1 |")
+        L.append("|---|---|---|---|---|")
+        for topics, clients, sysname in sorted({(k[1], k[2], k[3]) for k in wk}):
+            name = dict(PLAIN_SYSTEMS).get(sysname, sysname)
+            w1 = f.med("workers", 1, topics, clients, sysname, "rate")
+            w2 = f.med("workers", 2, topics, clients, sysname, "rate")
+            L.append(f"| {name} | {topics} × {clients} | "
+                     f"{f.cell('workers', 1, topics, clients, sysname, 'rate')} | "
+                     f"{f.cell('workers', 2, topics, clients, sysname, 'rate')} | {ratio(w2, w1)} |")
 
 
 def main(out):
@@ -169,21 +236,28 @@ def main(out):
         L.append("")
         L.append("### Consume from offset 0, ranges of 1000, one client, records/s")
         L.append("")
-        L.append("| size | seglog | Redis XRANGE | JetStream pull | ÷Redis | ÷JetStream |")
-        L.append("|---|---|---|---|---|---|")
+        L.append("| size | seglog | Redis XRANGE | JetStream pull | ÷Redis | ÷JetStream | plain C |"
+                 " plain C ÷Redis |")
+        L.append("|---|---|---|---|---|---|---|---|")
         for s in sizes:
             sl, rd, js = (f.med("consume", s, k, "rate") for k, _ in SYSTEMS)
+            pl = f.med("consume", s, "plain", "rate")
             L.append(f"| {s} B | " + " | ".join(f.cell("consume", s, k, "rate") for k, _ in SYSTEMS) +
-                     f" | {ratio(sl, rd)} | {ratio(sl, js)} |")
+                     f" | {ratio(sl, rd)} | {ratio(sl, js)} | {f.cell('consume', s, 'plain', 'rate')} |"
+                     f" {ratio(pl, rd)} |")
             targets.append((f"consume {s} B: >= 2x Redis", sl / rd if sl and rd else None, 2.0))
+            if pl is not None:
+                targets.append((f"consume {s} B, plain C client: >= 2x Redis",
+                                pl / rd if rd else None, 2.0))
 
     # -- latency --
     if any(("latency", s, "produce", "p50", "seglog") in f.s for s in sizes):
         L.append("")
         L.append("### Round trip of one request, one in flight, microseconds")
         L.append("")
-        L.append("| request | seglog | Redis | JetStream | ZeroMQ echo | ÷Redis | ÷JetStream | ÷echo |")
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("| request | seglog | Redis | JetStream | ZeroMQ echo | ÷Redis | ÷JetStream | ÷echo |"
+                 " plain C | plain C ÷echo |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
         for s in sizes:
             for op in ("produce", "consume"):
                 for p, pn in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
@@ -192,7 +266,13 @@ def main(out):
                     L.append(f"| {op} {s} B {pn} | " +
                              " | ".join(f.cell("latency", s, op, p, k) for k, _ in SYSTEMS) +
                              f" | {f.cell('latency', s, 'echo', p, 'echo')} | {ratio(sl, rd)} | "
-                             f"{ratio(sl, js)} | {ratio(sl, ec)} |")
+                             f"{ratio(sl, js)} | {ratio(sl, ec)} | "
+                             f"{f.cell('latency', s, op, p, 'plain')} | "
+                             f"{ratio(f.med('latency', s, op, p, 'plain'), ec)} |")
+                    pl = f.med("latency", s, op, p, "plain")
+                    if op == "produce" and p == "p50" and ec and pl:
+                        targets.append((f"plain C: produce {s} B p50 <= 1.5x the echo round trip",
+                                        1.5 * ec / pl, 1.0))
                     if op == "produce" and p == "p50" and ec:
                         targets.append((f"produce {s} B p50 <= 1.5x the echo round trip",
                                         1.5 * ec / sl if sl else None, 1.0))
@@ -220,6 +300,8 @@ def main(out):
                 if p99 is not None:
                     targets.append((f"tail {s} B ({'always' if d else 'interval:1000'}): ack→receipt p99 < 1 ms",
                                     1000.0 / p99 if p99 > 0 else float("inf"), 1.0))
+
+    plain_section(f, L, targets)
 
     # -- targets --
     if targets:

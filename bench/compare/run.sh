@@ -11,7 +11,10 @@
 #   --durable-records N records per durable produce workload (default: --records)
 #   --latency N         sequential requests per latency test (default 20000)
 #   --tail N            records per live-tail test, at 10 000/s (default 20000)
-#   --only LIST         comma list of produce,durable,consume,latency,tail,limits
+#   --plain-records N   records per plain-client and worker-pool workload (default 500000)
+#   --only LIST         comma list of produce,durable,consume,latency,tail,limits,plain,workers
+#   --seglogd PATH      the seglogd to measure (default: the one in --build-dir), e.g.
+#                       one built from an older commit for a before/after comparison
 #   --out DIR           where results go (default build-compare/compare-<time>)
 #   --build-dir DIR     the CMake build to use (default build-compare)
 #   --no-build          use the binaries in --build-dir as they are (ctest does)
@@ -33,12 +36,14 @@ root="$(cd "$here/../.." && pwd)"
 smoke=0
 [ "${1:-}" = "--smoke" ] && { smoke=1; shift; }
 runs=3 records=1000000 durable_records="" latency_n=20000 tail_n=20000 sync_n=5000
-step_timeout=900
-if [ $smoke = 1 ]; then
-  runs=1 records=10000 latency_n=1000 tail_n=2000 sync_n=200 step_timeout=120
+plain_records=500000 step_timeout=900
+plain_sizes="100 1024" plain_nclients="1 4"
+if [ $smoke = 1 ]; then # the plain group: every driver once per window, 4 clients
+  runs=1 records=10000 latency_n=1000 tail_n=2000 sync_n=200 plain_records=4000 step_timeout=120
+  plain_sizes="100" plain_nclients="4"
 fi
-only="produce,durable,consume,latency,tail,limits"
-out="" build="$root/build-compare" install=1 do_build=1
+only="produce,durable,consume,latency,tail,limits,plain,workers"
+out="" build="$root/build-compare" install=1 do_build=1 seglogd=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
@@ -46,13 +51,16 @@ while [ $# -gt 0 ]; do
     --durable-records) durable_records="$2"; shift 2 ;;
     --latency) latency_n="$2"; shift 2 ;;
     --tail) tail_n="$2"; shift 2 ;;
+    --plain-records) plain_records="$2"; shift 2 ;;
+    --seglogd) seglogd="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --build-dir) build="$2"; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --no-install) install=0; shift ;;
     *) echo "usage: $0 [--smoke] [--runs N] [--records N] [--durable-records N] [--latency N]" \
-            "[--tail N] [--only LIST] [--out DIR] [--build-dir DIR] [--no-build] [--no-install]" >&2
+            "[--tail N] [--plain-records N] [--only LIST] [--out DIR] [--build-dir DIR]" \
+            "[--seglogd PATH] [--no-build] [--no-install]" >&2
        exit 2 ;;
   esac
 done
@@ -99,7 +107,7 @@ missing_debs() {
 }
 if [ $install = 1 ]; then
   bash "$root/scripts/deps.sh" build
-  pkgs=(redis-server redis-tools nats-server libhiredis-dev)
+  pkgs=(redis-server redis-tools nats-server libhiredis-dev python3-zmq python3-protobuf)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
   mapfile -t need < <(missing_debs "${pkgs[@]}")
   if [ ${#need[@]} -gt 0 ]; then
@@ -126,6 +134,8 @@ fi
 for c in redis-server redis-cli nats-server node python3; do
   command -v "$c" >/dev/null || die "$c is not installed"
 done
+/usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null ||
+  die "pyzmq or protobuf is missing for /usr/bin/python3 (python3-zmq, python3-protobuf)"
 [ -f "$here/node_modules/nats/package.json" ] || die "nats.js is not installed (npm ci in $here)"
 
 # ---- build ---------------------------------------------------------------
@@ -133,14 +143,17 @@ if [ $do_build = 1 ]; then
   log "building seglogd and the drivers in $build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGLOG_BUILD_TESTS=OFF \
         -DSEGLOG_BUILD_BENCH=ON >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target seglogd cmp_seglog cmp_redis cmp_limits >/dev/null \
+  cmake --build "$build" -j "$(nproc)" \
+    --target seglogd cmp_seglog cmp_redis cmp_limits cmp_plain seglog_proto_python >/dev/null \
     || die "the build failed"
 fi
-SEGLOGD="$build/src/server/seglogd"
+SEGLOGD="${seglogd:-$build/src/server/seglogd}"
 CMP="$build/bench/compare"
-for b in "$SEGLOGD" "$CMP/cmp_seglog" "$CMP/cmp_redis" "$CMP/cmp_limits"; do
+PBDIR="$build/python/seglog/v1" # seglog_pb2.py, for the pyzmq driver
+for b in "$SEGLOGD" "$CMP/cmp_seglog" "$CMP/cmp_redis" "$CMP/cmp_limits" "$CMP/cmp_plain"; do
   [ -x "$b" ] || die "$b was not built (cmp_redis needs libhiredis-dev when CMake runs)"
 done
+[ -f "$PBDIR/seglog_pb2.py" ] || die "$PBDIR/seglog_pb2.py was not generated"
 
 # ---- servers -------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/seglog-compare.XXXXXX")"
@@ -168,10 +181,11 @@ wait_for() { # wait_for SECONDS CMD...: until CMD succeeds, or fail
 new_dir() { nserver=$((nserver + 1)); SRV_DIR="$TMP/$1-$nserver"; mkdir -p "$SRV_DIR"; }
 track() { SRV_PID="$1"; PIDS+=("$1"); }
 
-start_seglog() { # start_seglog SYNC
+start_seglog() { # start_seglog SYNC [seglogd options...]
   new_dir seglog
+  local sync="$1"; shift
   "$SEGLOGD" --data-dir "$SRV_DIR/data" --bind 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*' \
-    --endpoints-file "$SRV_DIR/endpoints" --sync "$1" --log-level warn \
+    --endpoints-file "$SRV_DIR/endpoints" --sync "$sync" --log-level warn "$@" \
     >"$SRV_DIR/log" 2>&1 &
   track $!
   wait_for 10 test -s "$SRV_DIR/endpoints" || { cat "$SRV_DIR/log" >&2; die "seglogd did not start"; }
@@ -249,6 +263,11 @@ each_system() {
   start_seglog "$([ "$durable" = 1 ] && echo always || echo interval:1000)"
   drive "$workload" "$durable" "$CMP/cmp_seglog" "$mode" --endpoint "$EP" --pub "$PUB" "$@"
   stop_server
+  if [ "$mode" = consume ] || [ "$mode" = latency ]; then # the plain client too
+    start_seglog interval:1000
+    drive "$workload" "$durable" "$CMP/cmp_plain" "$mode" --endpoint "$EP" "$@"
+    stop_server
+  fi
   start_redis "$([ "$durable" = 1 ] && echo always || echo everysec)"
   drive "$workload" "$durable" "$CMP/cmp_redis" "$mode" --endpoint "$EP" "$@"
   stop_server
@@ -259,6 +278,57 @@ each_system() {
     drive "$workload" "$durable" node "$here/js_driver.mjs" "$mode" --endpoint "$EP" "$@"
     stop_server
   fi
+}
+
+# Issue 12: single records through a plain client (libzmq + protobuf-c only,
+# window W, one send per reply), pyzmq, the same client against a ROUTER
+# echo, the project's client, Redis XADD and JetStream at the same window.
+# Workload "plain"; each on a fresh server.
+plain_clients() {
+  local size clients w args
+  for size in $plain_sizes; do
+    for clients in $plain_nclients; do
+      for w in 64 256; do
+        args=(--size "$size" --clients "$clients" --window "$w" --records "$plain_records")
+        start_seglog interval:1000
+        drive plain 0 "$CMP/cmp_plain" produce --endpoint "$EP" "${args[@]}"
+        stop_server
+        start_seglog interval:1000
+        drive plain 0 /usr/bin/python3 "$here/pyzmq_driver.py" produce --endpoint "$EP" \
+          --pb-dir "$PBDIR" "${args[@]}"
+        stop_server
+        start_seglog interval:1000
+        drive plain 0 "$CMP/cmp_seglog" produce --endpoint "$EP" "${args[@]}"
+        stop_server
+        start_echo
+        drive plain 0 "$CMP/cmp_plain" echo --endpoint "$EP" "${args[@]}"
+        stop_server
+        start_redis everysec
+        drive plain 0 "$CMP/cmp_redis" produce --endpoint "$EP" "${args[@]}"
+        stop_server
+        start_nats
+        drive plain 0 node "$here/js_driver.mjs" produce --endpoint "$EP" "${args[@]}"
+        stop_server
+      done
+    done
+  done
+}
+
+# The worker pool: 4 topics x 4 clients (client i on topic i % 4), 100 B
+# single records, window 64, seglogd --workers 1 and --workers 2; the
+# project's client and the plain one. Workload "workers", label workers=N.
+worker_pool() {
+  local n args
+  for n in 1 2; do
+    args=(--size 100 --clients 4 --topics 4 --window 64 --records "$plain_records"
+          --label "workers=$n")
+    start_seglog interval:1000 --workers "$n"
+    drive workers 0 "$CMP/cmp_seglog" produce --endpoint "$EP" "${args[@]}"
+    stop_server
+    start_seglog interval:1000 --workers "$n"
+    drive workers 0 "$CMP/cmp_plain" produce --endpoint "$EP" "${args[@]}"
+    stop_server
+  done
 }
 
 # ---- the runs ------------------------------------------------------------
@@ -274,7 +344,9 @@ each_system() {
   echo "$(redis-server --version | cut -d' ' -f1-3); nats-server $(nats-server --version | sed 's/.*v//');" \
        "node $(node --version), nats.js $(node -p 'require(process.argv[1]).version' "$here/node_modules/nats/package.json")"
   echo "mode: $([ $smoke = 1 ] && echo smoke || echo full), $runs run(s), $records records" \
-       "($durable_records durable), latency $latency_n, tail $tail_n at 10000/s"
+       "($durable_records durable), latency $latency_n, tail $tail_n at 10000/s," \
+       "plain/workers $plain_records; only $only"
+  [ -z "$seglogd" ] || echo "seglogd: $seglogd"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
 t_start=$SECONDS
@@ -324,6 +396,8 @@ for RUN in $(seq 1 "$runs"); do
   if want limits; then
     drive fdatasync 0 "$CMP/cmp_limits" fdatasync --dir "$TMP" --records "$sync_n"
   fi
+  if want plain; then plain_clients; fi
+  if want workers; then worker_pool; fi
 done
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $((SECONDS - t_start)) s" \
