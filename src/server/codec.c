@@ -5,6 +5,7 @@
 #include "seglog/log.h"
 #include "seglog/v1/seglog.pb-c.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define CONSUME_HEADROOM 32u /* >= id tag+varint (11) + body tag (1) + length varint (10) */
@@ -116,8 +117,8 @@ static int s_topic_has_nul(const uint8_t *p, size_t len)
         const uint8_t *body = NULL;
         if (s_scan_field(&p, end, &tag, &body, &n))
             return 1;
-        if ((tag & 7) != WT_LEN || (tag >> 3) < 2 || (tag >> 3) > 5)
-            continue;
+        if ((tag & 7) != WT_LEN || (tag >> 3) < 2 || (tag >> 3) > 8)
+            continue; /* bodies 2..8; 6 and 7 have no topic (field 1 unknown: skipped) */
         for (const uint8_t *q = body, *qend = body + n; q < qend;) {
             uint64_t t2, m = 0;
             const uint8_t *f = NULL;
@@ -398,6 +399,24 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         s_set_topic(req, m->truncate->topic);
         req->lowest_offset = m->truncate->lowest_offset;
         break;
+    case SEGLOG__V1__REQUEST__BODY_INFO:
+        if (!m->info)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_INFO;
+        s_set_topic(req, NULL);
+        return 0; /* no strings */
+    case SEGLOG__V1__REQUEST__BODY_LIST_TOPICS:
+        if (!m->list_topics)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_LIST_TOPICS;
+        s_set_topic(req, NULL);
+        return 0;
+    case SEGLOG__V1__REQUEST__BODY_DELETE_TOPIC:
+        if (!m->delete_topic)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_DELETE_TOPIC;
+        s_set_topic(req, m->delete_topic->topic);
+        break;
     default:
         /* Includes bodies from a newer protocol: protobuf-c keeps them as
          * unknown fields and leaves the oneof unset. */
@@ -521,6 +540,63 @@ int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest)
     r.id = id;
     r.body_case = SEGLOG__V1__RESPONSE__BODY_TRUNCATE;
     r.truncate = &t;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_info(sl_buf_t *out, uint64_t id, const sl_info_t *info)
+{
+    Seglog__V1__InfoResponse i = SEGLOG__V1__INFO_RESPONSE__INIT;
+    i.version = (char *)info->version;
+    i.max_record_bytes = info->max_record_bytes;
+    i.max_message_bytes = info->max_message_bytes;
+    i.max_batch_records = info->max_batch_records;
+    i.max_batch_bytes = info->max_batch_bytes;
+    i.max_consume_bytes = info->max_consume_bytes;
+    i.max_in_flight = info->max_in_flight;
+    i.sync = (char *)info->sync;
+    i.segment_bytes = info->segment_bytes;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_INFO;
+    r.info = &i;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_topics(sl_buf_t *out, uint64_t id, const sl_topic_row_t *rows, size_t n)
+{
+    Seglog__V1__TopicInfo *ti = calloc(n ? n : 1, sizeof *ti);
+    Seglog__V1__TopicInfo **tp = calloc(n ? n : 1, sizeof *tp);
+    int rc = SEGLOG_E_NOMEM;
+    if (ti && tp) {
+        for (size_t i = 0; i < n; i++) {
+            seglog__v1__topic_info__init(&ti[i]);
+            ti[i].name = (char *)rows[i].name;
+            ti[i].lowest_offset = rows[i].lowest;
+            ti[i].next_offset = rows[i].next;
+            ti[i].epoch = rows[i].epoch;
+            tp[i] = &ti[i];
+        }
+        Seglog__V1__ListTopicsResponse l = SEGLOG__V1__LIST_TOPICS_RESPONSE__INIT;
+        l.n_topics = n;
+        l.topics = tp;
+        Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+        r.id = id;
+        r.body_case = SEGLOG__V1__RESPONSE__BODY_LIST_TOPICS;
+        r.list_topics = &l;
+        rc = s_pack(out, &r);
+    }
+    free(ti);
+    free(tp);
+    return rc;
+}
+
+int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id)
+{
+    Seglog__V1__DeleteTopicResponse d = SEGLOG__V1__DELETE_TOPIC_RESPONSE__INIT;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC;
+    r.delete_topic = &d;
     return s_pack(out, &r);
 }
 

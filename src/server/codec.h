@@ -54,7 +54,30 @@ typedef enum {
     SL_REQ_CONSUME = 2,
     SL_REQ_OFFSETS = 3,
     SL_REQ_TRUNCATE = 4,
+    SL_REQ_INFO = 5,
+    SL_REQ_LIST_TOPICS = 6,
+    SL_REQ_DELETE_TOPIC = 7,
 } sl_req_type_t;
+
+/* The server's limits, as InfoResponse reports them (field by field, see
+ * the .proto). The server fills one at start; workers read it. */
+typedef struct sl_info {
+    const char *version;
+    uint32_t max_record_bytes;
+    uint64_t max_message_bytes;
+    uint32_t max_batch_records;
+    uint64_t max_batch_bytes;
+    uint32_t max_consume_bytes;
+    uint32_t max_in_flight;
+    const char *sync; /* "none", "interval:MS", "always" */
+    uint64_t segment_bytes;
+} sl_info_t;
+
+/* One row of a ListTopicsResponse. */
+typedef struct sl_topic_row {
+    const char *name;
+    uint64_t lowest, next, epoch;
+} sl_topic_row_t;
 
 typedef struct sl_record {
     const uint8_t *value;
@@ -68,7 +91,8 @@ typedef struct sl_record {
 typedef struct sl_request {
     uint64_t id;
     sl_req_type_t type;
-    const char *topic; /* NUL-terminated, no embedded NUL; not yet validated */
+    const char *topic; /* NUL-terminated, no embedded NUL; not yet validated (produce,
+                          consume, offsets, truncate, delete_topic) */
     size_t topic_len;
     /* produce */
     const sl_record_t *records;
@@ -110,6 +134,9 @@ int sl_codec_encode_produce(sl_buf_t *out, uint64_t id, uint64_t offset, uint32_
 int sl_codec_encode_offsets(sl_buf_t *out, uint64_t id, uint64_t lowest, uint64_t next,
                             uint64_t epoch, uint64_t committed);
 int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest);
+int sl_codec_encode_info(sl_buf_t *out, uint64_t id, const sl_info_t *info);
+int sl_codec_encode_topics(sl_buf_t *out, uint64_t id, const sl_topic_row_t *rows, size_t n);
+int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id);
 /* message must be ASCII (use sl_log_quote for client-supplied text). */
 int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message);
 

@@ -24,9 +24,9 @@
 #define PUB_LINGER_MS 500
 
 typedef struct {
-    uint64_t next;   /* every record below this was published */
-    int64_t last_ms; /* last record or heartbeat sent */
-    int init;
+    const sl_topic_t *tp; /* the topic this state is for (indexes are reused after a delete) */
+    uint64_t next;        /* every record below this was published */
+    int64_t last_ms;      /* last record or heartbeat sent */
 } tstate_t;
 
 struct sl_publisher {
@@ -68,10 +68,10 @@ static tstate_t *s_state(sl_publisher_t *p, const sl_topic_t *tp, int64_t now)
         p->nst = n;
     }
     tstate_t *s = &p->st[tp->index];
-    if (!s->init) {
+    if (s->tp != tp) {
+        s->tp = tp;
         s->next = tp->publish_from;
         s->last_ms = now - p->cfg.heartbeat_ms; /* first heartbeat right away */
-        s->init = 1;
     }
     return s;
 }
@@ -149,7 +149,7 @@ static int s_publish(sl_publisher_t *p, const sl_topic_t *tp, tstate_t *st, uint
         seglog_log_lowest_offset(tp->log, &lowest);
         if (lowest > st->next)
             s_skip(p, tp, st, lowest, rc);
-    } else if (rc < 0 && rc != SEGLOG_E_NOMEM && sent == 0) {
+    } else if (rc < 0 && rc != SEGLOG_E_NOMEM && rc != SEGLOG_E_CLOSED && sent == 0) {
         /* A record we cannot read (CORRUPT): subscribers see the gap and
          * get the precise error when they fetch it. */
         s_skip(p, tp, st, st->next + 1, rc);
@@ -206,12 +206,16 @@ static void *s_main(void *arg)
         int64_t due = now + hb;
         int more = 0;
         for (sl_topic_t *tp = sl_topics_first(p->topics); tp; tp = atomic_load(&tp->next)) {
-            tstate_t *st = s_state(p, tp, now);
+            /* Under the topic's pub_mu: once a delete has set `deleted`,
+             * nothing more is sent for that topic. */
+            pthread_mutex_lock(&tp->pub_mu);
+            tstate_t *st = atomic_load(&tp->deleted) ? NULL : s_state(p, tp, now);
             if (!st) {
-                more = 1;
+                more |= !atomic_load(&tp->deleted);
+                pthread_mutex_unlock(&tp->pub_mu);
                 continue;
             }
-            uint64_t committed = atomic_load(&tp->committed);
+            uint64_t committed = sl_topic_publish_end(tp);
             if (st->next < committed && !listening) {
                 st->next = committed;
                 st->last_ms = now;
@@ -224,6 +228,7 @@ static void *s_main(void *arg)
             }
             if (st->last_ms + hb < due)
                 due = st->last_ms + hb;
+            pthread_mutex_unlock(&tp->pub_mu);
         }
         if (stopping && !more)
             break;

@@ -55,6 +55,7 @@
 #define MAX_CONSUME_BYTES   (1u << 20)
 #define PARK_MAX            4096 /* replies waiting for a commit before reading stops */
 #define LOG_RECORD_OVERHEAD 32u  /* tags and varints of a stored record */
+#define MAX_IN_FLIGHT       1000 /* requests a client may pipeline (docs/PROTOCOL.md) */
 
 struct seglog_server {
     seglog_server_config_t cfg;
@@ -84,6 +85,8 @@ struct seglog_server {
      * commit; while any waits, workers' replies queue behind it too. */
     sl_job_t **park;
     size_t park_head, park_n, park_cap;
+    sl_info_t info; /* limits, as InfoResponse reports them */
+    char sync_name[32];
     int stopped;
     int stop_rc;
     _Atomic int stop_req; /* set with stop_fd: seen by a busy front end */
@@ -561,6 +564,34 @@ static void *s_frontend(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+#ifndef SEGLOG_VERSION
+#define SEGLOG_VERSION "0"
+#endif
+
+/* The limits the server enforces, for InfoResponse and the produce checks.
+ * index_bytes is each segment's index size: one 8-byte entry per record. */
+static void s_fill_info(seglog_server_t *s, uint64_t index_bytes)
+{
+    if (s->cfg.sync == SEGLOG_SYNC_INTERVAL)
+        snprintf(s->sync_name, sizeof s->sync_name, "interval:%" PRIu32, s->cfg.sync_interval_ms);
+    else
+        snprintf(s->sync_name, sizeof s->sync_name, "%s",
+                 s->cfg.sync == SEGLOG_SYNC_ALWAYS ? "always" : "none");
+    uint64_t index_records = index_bytes / 8;
+    s->info = (sl_info_t){
+        .version = SEGLOG_VERSION,
+        .max_record_bytes = s->cfg.max_record_bytes,
+        .max_message_bytes = seglog_server_max_message_bytes(&s->cfg),
+        .max_batch_records = index_records < SL_MAX_BATCH_RECORDS ? (uint32_t)index_records
+                                                                   : SL_MAX_BATCH_RECORDS,
+        .max_batch_bytes = s->cfg.segment_bytes - SL_LOG_STORE_HEADER_BYTES,
+        .max_consume_bytes = (uint32_t)seglog_server_max_consume_bytes(&s->cfg),
+        .max_in_flight = MAX_IN_FLIGHT,
+        .sync = s->sync_name,
+        .segment_bytes = s->cfg.segment_bytes,
+    };
+}
+
 static void s_topics_notify(void *arg)
 {
     sl_publisher_notify(arg);
@@ -649,6 +680,7 @@ static int s_start_workers(seglog_server_t *s)
             .hop = &s->fe_w[i].hop,
             .committer = s->committer,
             .sync = s->cfg.sync,
+            .info = &s->info,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -663,6 +695,7 @@ static int s_start_workers(seglog_server_t *s)
         .stats = &s->stats,
         .committer = s->committer,
         .sync = s->cfg.sync,
+        .info = &s->info,
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }
@@ -774,6 +807,7 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
          * and an index that fills first just rolls the segment early. */
         uint64_t ib = s->cfg.segment_bytes / 8;
         tc.log.max_index_bytes = ib < 4096 ? 4096 : ib > (8u << 20) ? (8u << 20) : ib & ~7ull;
+        s_fill_info(s, tc.log.max_index_bytes);
         tc.log.max_record_bytes = s->cfg.max_record_bytes + LOG_RECORD_OVERHEAD;
         tc.log.sync = s->cfg.sync;
         tc.log.vfs = s->cfg.vfs;

@@ -24,11 +24,21 @@ struct sl_topics {
     void (*notify)(void *arg);
     void *notify_arg;
     size_t mask;                  /* table size - 1; the size is a power of two */
-    _Atomic(sl_topic_t *) *table; /* open addressing; slots are set once */
-    _Atomic(sl_topic_t *) head;   /* newest topic */
-    atomic_size_t count;
-    pthread_mutex_t create_mu; /* serialises creation; lookups take no lock */
+    _Atomic(sl_topic_t *) *table; /* open addressing, linear probing */
+    _Atomic(sl_topic_t *) head;   /* newest live topic */
+    atomic_size_t count;          /* live topics */
+    pthread_mutex_t create_mu;    /* serialises create and delete; lookups take no lock */
+    /* under create_mu */
+    sl_topic_t *all;     /* every topic ever made, through all_next */
+    uint32_t *free_idx;  /* indexes of deleted topics, for reuse */
+    size_t nfree;
+    uint32_t next_idx;   /* indexes below it were handed out */
 };
+
+/* A table slot whose topic was deleted: lookups probe past it. */
+static sl_topic_t s_tomb;
+
+#define TOMB_MARK "~deleted~" /* NAME~deleted~EPOCH: never a topic name ('~') */
 
 int sl_topic_name_valid(const char *name, size_t len)
 {
@@ -56,27 +66,83 @@ static uint64_t s_hash(const char *s, size_t len)
     return h;
 }
 
-static sl_topic_t *s_lookup(sl_topics_t *t, const char *name, size_t len)
+/* The live topic called name, or NULL. With slot, *slot gets its index. */
+static sl_topic_t *s_find(sl_topics_t *t, const char *name, size_t len, size_t *slot)
 {
-    for (size_t i = s_hash(name, len) & t->mask;; i = (i + 1) & t->mask) {
+    size_t i = s_hash(name, len) & t->mask;
+    for (size_t k = 0; k <= t->mask; k++, i = (i + 1) & t->mask) {
         sl_topic_t *tp = atomic_load_explicit(&t->table[i], memory_order_acquire);
         if (!tp)
             return NULL;
-        if (tp->name_len == len && memcmp(tp->name, name, len) == 0)
+        if (tp != &s_tomb && tp->name_len == len && memcmp(tp->name, name, len) == 0 &&
+            !atomic_load(&tp->deleted)) {
+            if (slot)
+                *slot = i;
             return tp;
+        }
     }
+    return NULL;
 }
 
-/* Caller holds create_mu. The table has room: it is twice max_topics. */
+static sl_topic_t *s_lookup(sl_topics_t *t, const char *name, size_t len)
+{
+    return s_find(t, name, len, NULL);
+}
+
+/* Caller holds create_mu, and tp's name is not in the table. The table has
+ * room: it is at least twice max_topics, and count < max_topics. */
 static void s_insert(sl_topics_t *t, sl_topic_t *tp)
 {
     size_t i = s_hash(tp->name, tp->name_len) & t->mask;
-    while (atomic_load_explicit(&t->table[i], memory_order_relaxed))
+    for (;;) {
+        sl_topic_t *cur = atomic_load_explicit(&t->table[i], memory_order_relaxed);
+        if (!cur || cur == &s_tomb)
+            break;
         i = (i + 1) & t->mask;
+    }
     atomic_store_explicit(&tp->next, atomic_load(&t->head), memory_order_relaxed);
+    tp->all_next = t->all;
+    t->all = tp;
     atomic_store_explicit(&t->table[i], tp, memory_order_release);
     atomic_store_explicit(&t->head, tp, memory_order_release);
     atomic_fetch_add(&t->count, 1);
+}
+
+/* The lowest free topic index. Caller holds create_mu. */
+static uint32_t s_take_index(sl_topics_t *t)
+{
+    if (t->nfree == 0)
+        return t->next_idx++;
+    size_t best = 0;
+    for (size_t i = 1; i < t->nfree; i++)
+        if (t->free_idx[i] < t->free_idx[best])
+            best = i;
+    uint32_t idx = t->free_idx[best];
+    t->free_idx[best] = t->free_idx[--t->nfree];
+    return idx;
+}
+
+/* Take tp out of the table, the live list and the count. Caller holds
+ * create_mu; slot is tp's table index. Readers that hold tp keep it. */
+static void s_unlink(sl_topics_t *t, sl_topic_t *tp, size_t slot)
+{
+    atomic_store_explicit(&t->table[slot], &s_tomb, memory_order_release);
+    /* A tombstone followed by an empty slot ends no probe early: empty
+     * it, and the tombstones before it. */
+    for (size_t i = slot; atomic_load(&t->table[(i + 1) & t->mask]) == NULL &&
+                          atomic_load(&t->table[i]) == &s_tomb;
+         i = (i - 1) & t->mask)
+        atomic_store_explicit(&t->table[i], NULL, memory_order_release);
+    sl_topic_t *prev = NULL;
+    for (sl_topic_t *p = atomic_load(&t->head); p && p != tp; p = atomic_load(&p->next))
+        prev = p;
+    sl_topic_t *after = atomic_load(&tp->next);
+    if (prev)
+        atomic_store_explicit(&prev->next, after, memory_order_release);
+    else if (atomic_load(&t->head) == tp)
+        atomic_store_explicit(&t->head, after, memory_order_release);
+    atomic_fetch_sub(&t->count, 1);
+    t->free_idx[t->nfree++] = tp->index; /* room for max_topics */
 }
 
 static void s_on_commit(void *arg, uint64_t committed_next)
@@ -101,6 +167,33 @@ static void s_log_fn(void *arg, int level, const char *msg)
     sl_log(lvl, "log core topic=%s msg=%s", tp->name, sl_log_quote(q, sizeof q, msg, strlen(msg)));
 }
 
+/* The log's path, malloc'ed: data_dir/name, or data_dir/name + suffix. */
+static char *s_path(const sl_topics_t *t, const char *name, const char *suffix)
+{
+    size_t n = strlen(t->data_dir) + 1 + strlen(name) + (suffix ? strlen(suffix) : 0) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s%s", t->data_dir, name, suffix ? suffix : "");
+    return p;
+}
+
+static void s_log_opened(const sl_topic_t *tp, int create, uint64_t lowest, uint64_t next)
+{
+    const seglog_recovery_t *r = &tp->recovery;
+    /* Anything repaired means the last shutdown was not clean: say so. */
+    int repaired = r->bytes_truncated || r->indexes_rebuilt || r->indexes_repaired ||
+                   r->records_recovered;
+    sl_log(repaired ? SL_LOG_WARN : SL_LOG_INFO,
+           "topic %s topic=%s clean=%d segments=%" PRIu32 " lowest=%" PRIu64 " next=%" PRIu64
+           " indexes_rebuilt=%" PRIu32 " indexes_repaired=%" PRIu32 " bytes_truncated=%" PRIu64
+           " records_recovered=%" PRIu64 " files_ignored=%" PRIu32,
+           create ? "created" : repaired ? "recovered" : "opened", tp->name, r->clean,
+           r->segments, lowest, next, r->indexes_rebuilt, r->indexes_repaired, r->bytes_truncated,
+           r->records_recovered, r->files_ignored);
+}
+
+/* Open (or create) a topic's log. Caller holds create_mu (or runs before
+ * any other thread); tp->index is taken here, on success. */
 static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
 {
     sl_topic_t *tp = calloc(1, sizeof *tp);
@@ -108,15 +201,12 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
         return SEGLOG_E_NOMEM;
     memcpy(tp->name, name, len);
     tp->name_len = len;
-    tp->index = (uint32_t)atomic_load(&t->count);
     tp->owner = t;
-    size_t plen = strlen(t->data_dir) + 1 + len + 1;
-    char *path = malloc(plen);
+    char *path = s_path(t, tp->name, NULL);
     if (!path) {
         free(tp);
         return SEGLOG_E_NOMEM;
     }
-    snprintf(path, plen, "%s/%s", t->data_dir, tp->name);
     seglog_config_t cfg = t->log_cfg;
     cfg.on_commit = s_on_commit;
     cfg.on_commit_arg = tp;
@@ -129,6 +219,8 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
         free(tp);
         return rc;
     }
+    pthread_mutex_init(&tp->pub_mu, NULL);
+    tp->index = s_take_index(t);
     seglog_log_recovery(tp->log, &tp->recovery);
     uint64_t committed = 0, next = 0, lowest = 0;
     seglog_log_committed_offset(tp->log, &committed);
@@ -136,16 +228,44 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     seglog_log_lowest_offset(tp->log, &lowest);
     tp->publish_from = committed;
     atomic_store(&tp->committed, committed);
-    const seglog_recovery_t *r = &tp->recovery;
-    sl_log(SL_LOG_INFO,
-           "topic %s topic=%s clean=%d segments=%" PRIu32 " lowest=%" PRIu64 " next=%" PRIu64
-           " indexes_rebuilt=%" PRIu32 " indexes_repaired=%" PRIu32 " bytes_truncated=%" PRIu64
-           " records_recovered=%" PRIu64 " files_ignored=%" PRIu32,
-           create ? "created" : "opened", tp->name, r->clean, r->segments, lowest, next,
-           r->indexes_rebuilt, r->indexes_repaired, r->bytes_truncated, r->records_recovered,
-           r->files_ignored);
+    atomic_store(&tp->acked, committed);
+    s_log_opened(tp, create, lowest, next);
     *out = tp;
     return 0;
+}
+
+/* Remove a tombstone directory (a log directory holds files only). */
+static int s_remove_tomb(int dir_fd, const char *name)
+{
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+            unlinkat(dirfd(d), de->d_name, 0) < 0 && !rc)
+            rc = errno;
+    closedir(d);
+    if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && !rc)
+        rc = errno;
+    return rc;
+}
+
+/* 1 if name is a deletion's tombstone: VALIDNAME~deleted~HEX. */
+static int s_is_tomb(const char *name)
+{
+    const char *m = strstr(name, TOMB_MARK);
+    if (!m || !sl_topic_name_valid(name, (size_t)(m - name)))
+        return 0;
+    const char *hex = m + strlen(TOMB_MARK);
+    return *hex && strspn(hex, "0123456789abcdef") == strlen(hex);
 }
 
 static int s_mkdir_p(const char *dir)
@@ -215,6 +335,13 @@ static int s_scan(sl_topics_t *t, char ***names_out, size_t *n_out)
         struct stat st;
         if (fstatat(t->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
             continue;
+        if (s_is_tomb(de->d_name)) {
+            /* A delete that a crash interrupted after its rename: finish it. */
+            int e = s_remove_tomb(t->dir_fd, de->d_name);
+            sl_log(e ? SL_LOG_WARN : SL_LOG_INFO, "finished deleting topic dir=%s error=\"%s\"",
+                   de->d_name, e ? sl_strerror(e) : "none");
+            continue;
+        }
         if (!sl_topic_name_valid(de->d_name, strlen(de->d_name))) {
             char q[300];
             sl_log(SL_LOG_WARN, "ignoring directory that is not a topic name dir=%s",
@@ -268,8 +395,9 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
         size *= 2;
     t->mask = size - 1;
     t->table = calloc(size, sizeof *t->table);
+    t->free_idx = calloc(cfg->max_topics, sizeof *t->free_idx);
     t->data_dir = strdup(cfg->data_dir);
-    int rc = (!t->table || !t->data_dir) ? SEGLOG_E_NOMEM : 0;
+    int rc = (!t->table || !t->free_idx || !t->data_dir) ? SEGLOG_E_NOMEM : 0;
     if (rc == 0)
         rc = s_mkdir_p(t->data_dir);
     if (rc == 0) {
@@ -388,17 +516,147 @@ void sl_topics_destroy(sl_topics_t **t_p)
         return;
     sl_topics_t *t = *t_p;
     *t_p = NULL;
-    sl_topic_t *tp = atomic_load(&t->head);
+    sl_topic_t *tp = t->all;
     while (tp) {
-        sl_topic_t *next = atomic_load(&tp->next);
+        sl_topic_t *next = tp->all_next;
         seglog_log_destroy(&tp->log);
+        pthread_mutex_destroy(&tp->pub_mu);
         free(tp);
         tp = next;
     }
     if (t->dir_fd >= 0)
         close(t->dir_fd);
     pthread_mutex_destroy(&t->create_mu);
+    free(t->free_idx);
     free(t->table);
     free(t->data_dir);
     free(t);
+}
+
+/* ---- delete -------------------------------------------------------------- */
+
+static const seglog_vfs_t *s_vfs(const sl_topics_t *t)
+{
+    return t->log_cfg.vfs ? t->log_cfg.vfs : seglog_vfs_posix();
+}
+
+/* Put a topic whose delete failed back (a new sl_topic_t on the same
+ * files). Caller holds create_mu. */
+static void s_reopen(sl_topics_t *t, const char *name, size_t len)
+{
+    sl_topic_t *tp;
+    int rc = s_open_topic(t, name, len, 0, &tp);
+    if (rc == 0)
+        s_insert(t, tp);
+    else
+        sl_log(SL_LOG_ERROR, "topic cannot be reopened after a failed delete topic=%.*s error=\"%s\"",
+               (int)len, name, sl_strerror(rc));
+}
+
+int sl_topics_delete(sl_topics_t *t, const char *name, size_t len)
+{
+    if (len == 0) {
+        name = SL_DEFAULT_TOPIC;
+        len = strlen(SL_DEFAULT_TOPIC);
+    }
+    if (!sl_topic_name_valid(name, len))
+        return SL_E_INVALID_TOPIC;
+    pthread_mutex_lock(&t->create_mu);
+    size_t slot = 0;
+    sl_topic_t *tp = s_find(t, name, len, &slot);
+    if (!tp) {
+        pthread_mutex_unlock(&t->create_mu);
+        return SL_E_UNKNOWN_TOPIC;
+    }
+    /* Under pub_mu: once it is set, the publisher sends nothing more. */
+    pthread_mutex_lock(&tp->pub_mu);
+    atomic_store(&tp->deleted, 1);
+    pthread_mutex_unlock(&tp->pub_mu);
+    s_unlink(t, tp, slot);
+    uint64_t epoch = 0;
+    seglog_log_epoch(tp->log, &epoch);
+    /* Waits for the appends and reads in progress; later ones get CLOSED. */
+    int rc = seglog_log_close(tp->log);
+    if (rc && rc != SEGLOG_E_CLOSED)
+        sl_log(SL_LOG_WARN, "closing a deleted topic failed topic=%s error=\"%s\"", tp->name,
+               sl_strerror(rc));
+    char suffix[sizeof TOMB_MARK + 16];
+    snprintf(suffix, sizeof suffix, TOMB_MARK "%016" PRIx64, epoch);
+    char *from = s_path(t, tp->name, NULL), *to = s_path(t, tp->name, suffix);
+    const seglog_vfs_t *v = s_vfs(t);
+    rc = from && to ? -v->rename(v->ctx, from, to) : SEGLOG_E_NOMEM;
+    if (rc) {
+        sl_log(SL_LOG_ERROR, "topic delete failed topic=%s error=\"%s\"", tp->name,
+               sl_strerror(rc));
+        s_reopen(t, tp->name, tp->name_len);
+    } else if ((rc = -v->fsync_dir(v->ctx, t->data_dir)) != 0) {
+        sl_log(SL_LOG_ERROR,
+               "topic deleted, but not durably: a crash may bring it back topic=%s error=\"%s\"",
+               tp->name, sl_strerror(rc));
+    }
+    pthread_mutex_unlock(&t->create_mu);
+    free(from);
+    free(to);
+    if (rc == 0) {
+        /* The delete is on disk. What is left is garbage: if removing it
+         * fails, the next start does it. */
+        char tomb[SL_TOPIC_NAME_MAX + sizeof suffix];
+        snprintf(tomb, sizeof tomb, "%s%s", tp->name, suffix);
+        int e = s_remove_tomb(t->dir_fd, tomb);
+        if (e)
+            sl_log(SL_LOG_WARN, "removing a deleted topic's files failed dir=%s error=\"%s\"", tomb,
+                   sl_strerror(e));
+        sl_log(SL_LOG_INFO, "topic deleted topic=%s epoch=%016" PRIx64, tp->name, epoch);
+    }
+    return rc;
+}
+
+/* ---- visible end ----------------------------------------------------------- */
+
+uint64_t sl_topic_visible_end(sl_topic_t *tp)
+{
+    uint64_t c = atomic_load_explicit(&tp->committed, memory_order_acquire);
+    uint64_t a = atomic_load_explicit(&tp->acked, memory_order_acquire);
+    return c > a ? c : a;
+}
+
+void sl_topic_acked(sl_topic_t *tp, uint64_t end)
+{
+    uint64_t cur = atomic_load(&tp->acked);
+    while (end > cur && !atomic_compare_exchange_weak(&tp->acked, &cur, end))
+        ;
+}
+
+uint64_t sl_topic_publish_end(sl_topic_t *tp)
+{
+    uint64_t c = atomic_load_explicit(&tp->committed, memory_order_acquire);
+    uint64_t v = sl_topic_visible_end(tp);
+    return c < v ? c : v;
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+static int s_cmp_topic(const void *a, const void *b)
+{
+    return strcmp((*(sl_topic_t *const *)a)->name, (*(sl_topic_t *const *)b)->name);
+}
+
+int sl_topics_list(sl_topics_t *t, sl_topic_t ***out, size_t *n_out)
+{
+    /* Under create_mu, so the count and the walk agree. */
+    pthread_mutex_lock(&t->create_mu);
+    size_t cap = atomic_load(&t->count), n = 0;
+    sl_topic_t **v = malloc((cap ? cap : 1) * sizeof *v);
+    if (!v) {
+        pthread_mutex_unlock(&t->create_mu);
+        return SEGLOG_E_NOMEM;
+    }
+    for (sl_topic_t *tp = sl_topics_first(t); tp && n < cap; tp = atomic_load(&tp->next))
+        v[n++] = tp;
+    pthread_mutex_unlock(&t->create_mu);
+    if (n > 1)
+        qsort(v, n, sizeof *v, s_cmp_topic);
+    *out = v;
+    *n_out = n;
+    return 0;
 }

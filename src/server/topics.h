@@ -6,10 +6,32 @@
  * (flock on the directory itself) so that two servers cannot share it.
  *
  * Lifetime: topics are created (on first produce, or at start for every
- * existing directory) and never removed while the registry lives, so a
- * sl_topic_t pointer stays valid until sl_topics_destroy(). That is what
- * lets lookups take no lock: the table has a fixed size (twice
- * --max-topics) and a slot, once set, never changes.
+ * existing directory) and deleted by sl_topics_delete(). A sl_topic_t is
+ * never freed while the registry lives, deleted or not, so a pointer stays
+ * valid until sl_topics_destroy(): that is what lets lookups and the
+ * list walk take no lock. A deleted topic is marked (tp->deleted), leaves
+ * the table and the list, and its log is closed: a thread that still holds
+ * it gets SEGLOG_E_CLOSED from the log and must answer as for an unknown
+ * topic. A later create of the same name makes a new sl_topic_t (a new
+ * log, a new epoch). Caveat: each deletion keeps its closed topic (about
+ * 2 KiB) until the server stops; the iterator caches key on log pointers,
+ * so a log handle must not be freed (and its address reused) while any
+ * thread runs.
+ *
+ * The table has a fixed size (at least twice --max-topics). A slot is set
+ * by a create and emptied (to a tombstone, or back to empty when nothing
+ * follows it) by a delete, both under the create mutex; lookups probe at
+ * most the whole table.
+ *
+ * Deletion is durable and all-or-nothing across a crash: the log is
+ * closed, its directory renamed to NAME~deleted~EPOCH (not a valid topic
+ * name), the data directory fsynced, and only then the tombstone removed.
+ * sl_topics_new() removes any tombstone a crash left behind.
+ *
+ * The visible end (sl_topic_visible_end) is the one limit of what clients
+ * may see of a topic: consume, offsets, list and the publisher never go
+ * past it. Today it is the acknowledgement point of the sync policy;
+ * replication will lower it to the high watermark.
  *
  * Commit notification: each log's on_commit callback stores the committed
  * offset in topic->committed (an atomic) and calls the registry's notify
@@ -25,6 +47,7 @@
 
 #include "seglog/log.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,12 +60,16 @@ typedef struct sl_topics sl_topics_t;
 typedef struct sl_topic {
     char name[SL_TOPIC_NAME_MAX + 1];
     size_t name_len;
-    uint32_t index;    /* 0, 1, 2... in creation order */
-    seglog_log_t *log; /* owned */
+    uint32_t index;    /* < max_topics, unique among live topics; reused after a delete */
+    seglog_log_t *log; /* owned; closed (not freed) once deleted */
     seglog_recovery_t recovery;
     uint64_t publish_from;           /* committed offset at open: the publisher starts here */
     _Atomic uint64_t committed;      /* latest on_commit value */
-    _Atomic(struct sl_topic *) next; /* registry list, newest first */
+    _Atomic uint64_t acked;          /* end of the produces acknowledged (sl_topic_acked) */
+    _Atomic int deleted;             /* set once, by sl_topics_delete */
+    pthread_mutex_t pub_mu;          /* the publisher's turn on this topic vs. delete */
+    _Atomic(struct sl_topic *) next; /* registry list of live topics, newest first */
+    struct sl_topic *all_next;       /* every topic ever made (destroy frees them) */
     sl_topics_t *owner;
 } sl_topic_t;
 
@@ -68,10 +95,39 @@ int sl_topic_name_valid(const char *name, size_t len);
  * SL_E_TOO_MANY_TOPICS, or whatever opening its log returned. */
 int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out);
 
-/* The newest topic; follow topic->next (atomic loads) for the rest. */
+/* The newest topic; follow topic->next (atomic loads) for the rest. A walk
+ * may still meet a topic deleted meanwhile (check tp->deleted). */
 sl_topic_t *sl_topics_first(sl_topics_t *t);
 
+/* Delete a topic durably (see the top). 0 once the removal is on disk
+ * (the tombstone's contents may still be there: they go right after, or
+ * at the next start). Errors: SL_E_INVALID_TOPIC, SL_E_UNKNOWN_TOPIC, or a
+ * storage error: if the rename failed the topic is reopened and stays; if
+ * the directory fsync failed the topic is gone from this process but a
+ * crash may bring it back. */
+int sl_topics_delete(sl_topics_t *t, const char *name, size_t len);
+
+/* The visible end of a topic: every record below it may be served. It is
+ * max(committed, acked): what passed the log's commit point, or was
+ * acknowledged to a producer (under --sync interval a produce is
+ * acknowledged at the write to the OS, before the periodic fdatasync).
+ * Never above a record a failed fdatasync can roll back. Any thread. */
+uint64_t sl_topic_visible_end(sl_topic_t *tp);
+
+/* A produce ending at `end` passed its acknowledgement point: call before
+ * its reply is made, so that a request sent after the reply sees it. */
+void sl_topic_acked(sl_topic_t *tp, uint64_t end);
+
+/* What the publisher may send: records below min(committed, visible end).
+ * Under --sync interval this is the fdatasync point, which can lag the
+ * visible end. */
+uint64_t sl_topic_publish_end(sl_topic_t *tp);
+
 size_t sl_topics_count(sl_topics_t *t);
+
+/* Live topics, in name order: names[i] points into the topic (valid
+ * while the registry lives). *out is malloc'ed; the caller frees it. */
+int sl_topics_list(sl_topics_t *t, sl_topic_t ***out, size_t *n);
 
 /* Flush and fdatasync every log (their on_commit callbacks fire). Returns
  * the first error. */

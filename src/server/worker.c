@@ -1,6 +1,7 @@
 /* worker.c - see worker.h */
 #include "worker.h"
 
+#include "admin.h"
 #include "codec.h"
 #include "committer.h"
 #include "errors.h"
@@ -135,6 +136,11 @@ static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, c
                         const char *what, int err)
 {
     char msg[ERRMSG_MAX];
+    if (err == SEGLOG_E_CLOSED && atomic_load(&tp->deleted)) {
+        snprintf(msg, sizeof msg, "topic \"%s\" was deleted", tp->name);
+        s_reply_error(w, slot, req->id, SL_E_UNKNOWN_TOPIC, msg);
+        return;
+    }
     snprintf(msg, sizeof msg, "%s on topic \"%s\" failed: %s", what, tp->name, sl_strerror(err));
     sl_wire_code_t code = sl_error_wire(err);
     if (code == SL_WIRE_STORAGE || code == SL_WIRE_CORRUPT || code == SL_WIRE_INTERNAL)
@@ -161,13 +167,11 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             return;
         }
     }
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
+    /* The stored records, and the log's batch rule (docs/PROTOCOL.md),
+     * also before the lookup: a rejected produce must create nothing. */
+    const sl_info_t *lim = w->cfg.info;
     size_t total = 0;
+    uint64_t framed = 0;
     struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
     for (size_t i = 0; iov && i < req->nrecords; i++) {
         sl_record_t r = req->records[i];
@@ -182,9 +186,28 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         iov[i].iov_base = p;
         iov[i].iov_len = sl_codec_stored_write(&r, p);
         total += n;
+        framed += SL_LOG_FRAME_BYTES + n;
     }
     if (!iov) {
         s_reply_error(w, slot, req->id, SL_E_BAD_REQUEST, "request too large to process");
+        return;
+    }
+    if (lim && (framed > lim->max_batch_bytes || req->nrecords > lim->max_batch_records)) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "batch of %zu records (%zu bytes stored, %" PRIu64
+                 " with framing) does not fit in one segment: at most %" PRIu64
+                 " bytes with framing and %" PRIu32 " records",
+                 req->nrecords, total, framed, lim->max_batch_bytes, lim->max_batch_records);
+        sl_log_client(SL_LOG_WARN, "batch too large worker=%s records=%zu bytes=%" PRIu64, w->name,
+                      req->nrecords, framed);
+        s_reply_error(w, slot, req->id, SEGLOG_E_BATCH_TOO_LARGE, msg);
+        return;
+    }
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
         return;
     }
     uint64_t first = 0;
@@ -209,12 +232,55 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     slot->count = (uint32_t)req->nrecords;
 }
 
+/* An empty ConsumeResponse at `offset` (the visible end). */
+static void s_consume_empty(sl_worker_t *w, slot_t *slot, const sl_request_t *req, uint64_t lowest,
+                            uint64_t end)
+{
+    const uint8_t *m;
+    size_t mlen;
+    if (sl_codec_consume_begin(&w->out) == 0) {
+        sl_codec_consume_finish(&w->out, req->id, req->offset, lowest, end, &m, &mlen);
+        s_set_reply(w, slot, m, mlen);
+        sl_buf_clear(&w->out, REPLY_BUF_KEEP);
+    } else {
+        s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
+    }
+}
+
+/* The lowest offset, never above the visible end. */
+static int s_lowest(sl_topic_t *tp, uint64_t end, uint64_t *lowest)
+{
+    int rc = seglog_log_lowest_offset(tp->log, lowest);
+    if (rc == 0 && *lowest > end)
+        *lowest = end;
+    return rc;
+}
+
 static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
     sl_topic_t *tp;
     int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
     if (rc) {
         s_topic_error(w, slot, req, rc);
+        return;
+    }
+    /* Records at or past the visible end are not served: they may not have
+     * passed the acknowledgement point, and a failed fdatasync could still
+     * take them back. The read is bounded by the end taken here, which is
+     * also the reply's end_offset. */
+    uint64_t end = sl_topic_visible_end(tp), lowest = 0;
+    char msg[ERRMSG_MAX];
+    if (req->offset >= end) {
+        if ((rc = s_lowest(tp, end, &lowest)) != 0) {
+            s_log_error(w, slot, req, tp, "consume", rc);
+        } else if (req->offset == end) {
+            s_consume_empty(w, slot, req, lowest, end); /* at the end: not an error */
+        } else {
+            snprintf(msg, sizeof msg,
+                     "offset %" PRIu64 " is past the end of topic \"%s\" (next offset %" PRIu64 ")",
+                     req->offset, tp->name, end);
+            s_reply_error(w, slot, req->id, SEGLOG_E_OFFSET_OUT_OF_RANGE, msg);
+        }
         return;
     }
     seglog_iter_t *it;
@@ -226,34 +292,16 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     size_t max_bytes = req->max_bytes && req->max_bytes < w->cfg.max_consume_bytes
                            ? req->max_bytes
                            : w->cfg.max_consume_bytes;
-    uint64_t lowest = 0, end = 0;
-    rc = seglog_iter_seek(it, req->offset, req->max_records, max_bytes);
-    if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE || rc == SEGLOG_E_OFFSET_TRUNCATED) {
-        char msg[ERRMSG_MAX];
-        seglog_log_lowest_offset(tp->log, &lowest);
-        seglog_log_next_offset(tp->log, &end);
-        if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE && req->offset <= end) {
-            /* At the end of the log: an empty answer, not an error. */
-            const uint8_t *m;
-            size_t mlen;
-            if (sl_codec_consume_begin(&w->out) == 0) {
-                sl_codec_consume_finish(&w->out, req->id, req->offset, lowest, end, &m, &mlen);
-                s_set_reply(w, slot, m, mlen);
-                sl_buf_clear(&w->out, REPLY_BUF_KEEP);
-            } else {
-                s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
-            }
-            return;
-        }
-        if (rc == SEGLOG_E_OFFSET_OUT_OF_RANGE)
-            snprintf(msg, sizeof msg,
-                     "offset %" PRIu64 " is past the end of topic \"%s\" (next offset %" PRIu64 ")",
-                     req->offset, tp->name, end);
-        else
-            snprintf(msg, sizeof msg,
-                     "offset %" PRIu64 " is below the lowest offset %" PRIu64
-                     " of topic \"%s\" (truncated)",
-                     req->offset, lowest, tp->name);
+    size_t max_records = req->max_records;
+    if (end - req->offset < max_records)
+        max_records = (size_t)(end - req->offset);
+    rc = seglog_iter_seek(it, req->offset, max_records, max_bytes);
+    if (rc == SEGLOG_E_OFFSET_TRUNCATED) {
+        s_lowest(tp, end, &lowest);
+        snprintf(msg, sizeof msg,
+                 "offset %" PRIu64 " is below the lowest offset %" PRIu64
+                 " of topic \"%s\" (truncated)",
+                 req->offset, lowest, tp->name);
         s_reply_error(w, slot, req->id, rc, msg);
         return;
     }
@@ -287,8 +335,7 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     if (rc < 0) /* serve what was read; the next consume starts at the bad record */
         sl_log(SL_LOG_ERROR, "consume stopped early topic=%s offset=%" PRIu64 " error=\"%s\"",
                tp->name, seglog_iter_position(it), sl_strerror(rc));
-    seglog_log_lowest_offset(tp->log, &lowest);
-    seglog_log_next_offset(tp->log, &end);
+    s_lowest(tp, end, &lowest);
     const uint8_t *m;
     size_t mlen;
     sl_codec_consume_finish(&w->out, req->id, seglog_iter_position(it), lowest, end, &m, &mlen);
@@ -304,20 +351,17 @@ static void s_offsets(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         s_topic_error(w, slot, req, rc);
         return;
     }
-    uint64_t lowest = 0, next = 0, epoch = 0, committed = 0;
-    rc = seglog_log_lowest_offset(tp->log, &lowest);
-    if (!rc)
-        rc = seglog_log_next_offset(tp->log, &next);
+    uint64_t end = sl_topic_visible_end(tp), lowest = 0, epoch = 0;
+    uint64_t committed = sl_topic_publish_end(tp);
+    rc = s_lowest(tp, end, &lowest);
     if (!rc)
         rc = seglog_log_epoch(tp->log, &epoch);
-    if (!rc)
-        rc = seglog_log_committed_offset(tp->log, &committed);
     if (rc) {
         s_log_error(w, slot, req, tp, "offsets", rc);
         return;
     }
     w->out.len = 0;
-    if (sl_codec_encode_offsets(&w->out, req->id, lowest, next, epoch, committed))
+    if (sl_codec_encode_offsets(&w->out, req->id, lowest, end, epoch, committed))
         w->out.len = 0;
     s_reply_buf(w, slot);
 }
@@ -330,18 +374,18 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         s_topic_error(w, slot, req, rc);
         return;
     }
-    uint64_t next = 0, lowest = 0;
-    rc = seglog_log_next_offset(tp->log, &next);
-    if (!rc && req->lowest_offset > next) {
+    uint64_t end = sl_topic_visible_end(tp), lowest = 0;
+    if (req->lowest_offset > end) {
         char msg[ERRMSG_MAX];
         snprintf(msg, sizeof msg,
                  "cannot truncate topic \"%s\" to %" PRIu64 ": past its next offset %" PRIu64,
-                 tp->name, req->lowest_offset, next);
+                 tp->name, req->lowest_offset, end);
         s_reply_error(w, slot, req->id, SEGLOG_E_OFFSET_OUT_OF_RANGE, msg);
         return;
     }
-    if (!rc)
-        rc = seglog_log_truncate(tp->log, req->lowest_offset, &lowest);
+    /* Only whole segments below the active one go, and the active
+     * segment's base is never above the commit point. */
+    rc = seglog_log_truncate(tp->log, req->lowest_offset, &lowest);
     if (rc) {
         s_log_error(w, slot, req, tp, "truncate", rc);
         return;
@@ -351,6 +395,28 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     w->out.len = 0;
     if (sl_codec_encode_truncate(&w->out, req->id, lowest))
         w->out.len = 0;
+    s_reply_buf(w, slot);
+}
+
+/* Info, ListTopics, DeleteTopic (admin.c). */
+static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    char msg[ERRMSG_MAX] = "";
+    int rc;
+    if (req->type == SL_REQ_INFO)
+        rc = w->cfg.info ? sl_admin_info(&w->out, req->id, w->cfg.info) : SEGLOG_E_INVAL;
+    else if (req->type == SL_REQ_LIST_TOPICS)
+        rc = sl_admin_list_topics(&w->out, req->id, w->cfg.topics);
+    else
+        rc = sl_admin_delete_topic(&w->out, req, w->cfg.topics, msg, sizeof msg);
+    if (rc) {
+        if (!msg[0])
+            snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
+        if (rc == SL_E_INVALID_TOPIC)
+            sl_log_client(SL_LOG_WARN, "invalid topic worker=%s request=delete_topic", w->name);
+        s_reply_error(w, slot, req->id, rc, msg);
+        return;
+    }
     s_reply_buf(w, slot);
 }
 
@@ -379,6 +445,11 @@ static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         break;
     case SL_REQ_TRUNCATE:
         s_truncate(w, slot, &req);
+        break;
+    case SL_REQ_INFO:
+    case SL_REQ_LIST_TOPICS:
+    case SL_REQ_DELETE_TOPIC:
+        s_admin(w, slot, &req);
         break;
     }
     if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */
@@ -427,6 +498,24 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
     job->nframes--;
 }
 
+/* A produce whose commit failed: rolled back (always), not written
+ * (none, interval), or its topic was deleted under it. */
+static void s_commit_error(sl_worker_t *w, slot_t *slot, sl_topic_t *tp, uint64_t id, int rc)
+{
+    char msg[ERRMSG_MAX];
+    if (rc == SEGLOG_E_CLOSED && atomic_load(&tp->deleted)) {
+        snprintf(msg, sizeof msg,
+                 "topic \"%s\" was deleted while the produce was in flight: its records went "
+                 "with it",
+                 tp->name);
+        s_reply_error(w, slot, id, SL_E_UNKNOWN_TOPIC, msg);
+        return;
+    }
+    snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", tp->name, sl_strerror(rc));
+    sl_log(SL_LOG_ERROR, "commit failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
+    s_reply_error(w, slot, id, rc, msg);
+}
+
 /* Wait for the commit of every pending produce, in request order, and
  * encode its reply. Under SYNC_ALWAYS the first wait on a
  * log does (or joins) the group's fdatasync and the rest find their
@@ -453,13 +542,9 @@ static void s_commit(sl_worker_t *w)
             flushed_rc = rc;
         }
         if (rc) {
-            char msg[ERRMSG_MAX];
-            snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", slot->topic->name,
-                     sl_strerror(rc));
-            sl_log(SL_LOG_ERROR, "commit failed topic=%s error=\"%s\"", slot->topic->name,
-                   sl_strerror(rc));
-            s_reply_error(w, slot, slot->id, rc, msg);
+            s_commit_error(w, slot, slot->topic, slot->id, rc);
         } else {
+            sl_topic_acked(slot->topic, slot->first + slot->count);
             w->out.len = 0;
             if (sl_codec_encode_produce(&w->out, slot->id, slot->first, slot->count))
                 w->out.len = 0;
@@ -693,10 +778,9 @@ int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
     /* The reply goes into the job, as a worker's slot would make it. */
     slot_t slot = {.job = job};
     if (rc) {
-        char msg[ERRMSG_MAX];
-        snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", tp->name, sl_strerror(rc));
-        s_reply_error(w, &slot, job->commit.id, rc, msg);
+        s_commit_error(w, &slot, tp, job->commit.id, rc);
     } else {
+        sl_topic_acked(tp, job->commit.first + job->commit.count);
         w->out.len = 0;
         if (sl_codec_encode_produce(&w->out, job->commit.id, job->commit.first, job->commit.count))
             w->out.len = 0;

@@ -19,6 +19,7 @@
 #ifndef SL_WORKER_H
 #define SL_WORKER_H
 
+#include "codec.h"
 #include "stats.h"
 #include "topics.h"
 
@@ -83,7 +84,15 @@ typedef struct sl_worker_config {
     sl_hop_sync_t *hop;             /* owned by the front end; outlives the worker */
     struct sl_committer *committer; /* told about appends (may be NULL) */
     seglog_sync_t sync;             /* the logs' policy */
+    const sl_info_t *info;          /* limits (InfoResponse, batch rule); owned by the server */
 } sl_worker_config_t;
+
+/* Bytes the log adds to each record of a batch (its frame header,
+ * docs/FORMAT.md): a batch fits iff the sum of (stored size + this) is at
+ * most sl_info_t.max_batch_bytes. */
+#define SL_LOG_FRAME_BYTES 8u
+/* The store file's header, which every segment starts with. */
+#define SL_LOG_STORE_HEADER_BYTES 32u
 
 /* Create the socket, connect it and start the thread. */
 int sl_worker_new(const sl_worker_config_t *cfg, sl_worker_t **out);

@@ -1,0 +1,68 @@
+/* admin.c - see admin.h */
+#include "admin.h"
+
+#include "errors.h"
+#include "slog.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int sl_admin_info(sl_buf_t *out, uint64_t id, const sl_info_t *info)
+{
+    out->len = 0;
+    return sl_codec_encode_info(out, id, info);
+}
+
+int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics)
+{
+    sl_topic_t **v = NULL;
+    size_t n = 0;
+    int rc = sl_topics_list(topics, &v, &n);
+    if (rc)
+        return rc;
+    sl_topic_row_t *rows = calloc(n ? n : 1, sizeof *rows);
+    if (!rows) {
+        free(v);
+        return SEGLOG_E_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        sl_topic_t *tp = v[i];
+        uint64_t lowest = 0, epoch = 0;
+        /* A topic deleted since the list was taken fails here: leave it out. */
+        if (seglog_log_lowest_offset(tp->log, &lowest) || seglog_log_epoch(tp->log, &epoch))
+            continue;
+        uint64_t end = sl_topic_visible_end(tp);
+        rows[k++] = (sl_topic_row_t){
+            .name = tp->name, .lowest = lowest < end ? lowest : end, .next = end, .epoch = epoch};
+    }
+    out->len = 0;
+    rc = sl_codec_encode_topics(out, id, rows, k);
+    free(rows);
+    free(v);
+    return rc;
+}
+
+int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,
+                          size_t cap)
+{
+    int rc = sl_topics_delete(topics, req->topic, req->topic_len);
+    if (rc == 0) {
+        out->len = 0;
+        return sl_codec_encode_delete_topic(out, req->id);
+    }
+    char q[300];
+    sl_log_quote(q, sizeof q, req->topic_len ? req->topic : SL_DEFAULT_TOPIC,
+                 req->topic_len ? req->topic_len : sizeof SL_DEFAULT_TOPIC - 1);
+    if (rc == SL_E_INVALID_TOPIC)
+        snprintf(msg, cap,
+                 "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
+                 "\"..\"",
+                 q);
+    else if (rc == SL_E_UNKNOWN_TOPIC)
+        snprintf(msg, cap, "unknown topic %s", q);
+    else
+        snprintf(msg, cap, "cannot delete topic %s: %s", q, sl_strerror(rc));
+    return rc;
+}

@@ -1,0 +1,20 @@
+/*
+ * admin.h - the requests about the server and its topics rather than one
+ * topic's records: Info, ListTopics and DeleteTopic. Each encodes its
+ * Response into out (cleared first), or returns an error code with a
+ * message for the client in msg (which the caller encodes as an Error).
+ *
+ * Thread rules: any worker thread; state lives in the topic registry.
+ */
+#ifndef SL_ADMIN_H
+#define SL_ADMIN_H
+
+#include "codec.h"
+#include "topics.h"
+
+int sl_admin_info(sl_buf_t *out, uint64_t id, const sl_info_t *info);
+int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics);
+int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,
+                          size_t cap);
+
+#endif
