@@ -44,11 +44,35 @@
  *   describes every code.
  *
  * Timeouts and retries (the zguide's Lazy Pirate)
- *   A request waits timeout_ms for its reply. On a timeout the client
- *   closes its socket (dropping anything still queued), opens a new one,
- *   reconnects and sends the request again, up to `retries` more times;
- *   then the call fails with SEGLOG_CLIENT_E_TIMEOUT and *_errmsg() says
- *   which endpoint did not answer.
+ *   A request is queued only on a completed connection to the server
+ *   (ZMQ_IMMEDIATE). A send waits up to timeout_ms for a connection, then
+ *   up to timeout_ms for the reply. If the first attempt finds no
+ *   connection, nothing was sent: the call fails at once with
+ *   SEGLOG_CLIENT_E_TIMEOUT and *_errmsg() says "no connection to E within
+ *   T ms: is seglogd running at E?". If a sent request gets no reply, the
+ *   client closes its socket, opens a new one and sends the request again,
+ *   up to `retries` more times; then the call fails with
+ *   SEGLOG_CLIENT_E_TIMEOUT and *_errmsg() names the endpoint, the
+ *   attempts, and whether a connection exists now. Defaults: timeout_ms
+ *   2000, retries 2, so a server that is not running is reported after
+ *   2 s, and one that accepts connections but never answers after 6 s.
+ *
+ *   What a call that failed without a reply (TIMEOUT, EINTR, another
+ *   errno) guarantees:
+ *   - nothing it sent is sent again, or for the first time, after it
+ *     returns: before returning it closes the socket that queued it;
+ *   - a request is only ever written to the connection it was queued on,
+ *     and a connection dies with its server process, so no attempt ever
+ *     reaches a server that was (re)started after the attempt was made.
+ *   It does not guarantee that nothing was executed: an attempt already
+ *   written to a connection may still be executed by that same server
+ *   process, if it is alive but slow (stopped, stalled on a disk), even
+ *   after the call returned. A produce that failed with TIMEOUT therefore
+ *   has an unknown outcome: each attempt was appended at most once, or not
+ *   at all. Read the log's offsets (or the records) to find out.
+ *   A producer's batches are the same: acked with TIMEOUT means unknown;
+ *   an EINTR from send, poll or flush leaves the batches in flight (the
+ *   next call goes on waiting for them).
  *
  * Caveats
  *   - A retried produce may append twice, when the first attempt reached
@@ -118,8 +142,9 @@ typedef struct seglog_record {
 typedef struct seglog_client seglog_client_t;
 
 typedef struct seglog_client_options {
-    int timeout_ms; /* wait for one reply, > 0; default 2500 */
-    int retries;    /* resends after the first attempt, >= 0; default 3 */
+    int timeout_ms; /* wait for a connection, then for one reply, > 0; default 2000 */
+    int retries;    /* resends after the first attempt, >= 0; default 2 (see
+                       "Timeouts and retries" for what is and is not resent) */
 } seglog_client_options_t;
 
 void seglog_client_options_default(seglog_client_options_t *opts);
@@ -204,7 +229,8 @@ typedef void(seglog_ack_fn)(void *arg, const seglog_ack_t *ack);
 int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
                         void *arg, seglog_producer_t **producer_p);
 
-/* Destroy; batches still in flight are abandoned without an ack. */
+/* Destroy; batches still in flight are abandoned without an ack (each may
+ * or may not have been appended). */
 void seglog_producer_destroy(seglog_producer_t **producer_p);
 
 /* Send a batch (as seglog_client_produce_batch). When max_in_flight are

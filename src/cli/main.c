@@ -26,8 +26,11 @@ const char cli_common_help[] =
     "  --pub-endpoint ENDPOINT\n"
     "                         server publish socket, for tail\n"
     "                         (default $SEGLOG_PUB_ENDPOINT, else " CLI_DEFAULT_PUB_ENDPOINT ")\n"
-    "  --timeout MS           wait this long for each reply (default 2500)\n"
-    "  --retries N            reconnect and resend this many times (default 3)\n"
+    "  --timeout MS           wait this long for a connection, then for each reply\n"
+    "                         (default 2000); no connection within MS means the\n"
+    "                         server is not running: fail at once, no retries\n"
+    "  --retries N            resend an unanswered request on a new connection\n"
+    "                         this many times (default 2)\n"
     "  --help                 this help\n";
 
 static void s_usage(FILE *f)

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_TIMEOUT_MS 2500
-#define DEFAULT_RETRIES    3
+/* A stopped server is reported after one timeout (no connection: nothing
+ * to resend); a silent one after (1 + retries) timeouts, 6 s. */
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_RETRIES    2
 
 void seglog_client_options_default(seglog_client_options_t *opts)
 {

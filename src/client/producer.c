@@ -13,7 +13,12 @@
  * while batches are outstanding, the socket is replaced and every
  * unanswered batch is resent, oldest first, on the new one. Any reply
  * resets the retry count. After `retries` resends without an answer every
- * outstanding batch is acked with SEGLOG_CLIENT_E_TIMEOUT.
+ * outstanding batch is acked with SEGLOG_CLIENT_E_TIMEOUT. If no batch of
+ * the window could be sent at all (no connection within timeout_ms: the
+ * server is not running), there is nothing to resend and they are acked
+ * with TIMEOUT at the first silence. The socket has ZMQ_IMMEDIATE (rpc.h),
+ * and it is replaced before the TIMEOUT acks, so no batch acked with
+ * TIMEOUT is sent afterwards.
  */
 #include "client_impl.h"
 
@@ -40,6 +45,7 @@ struct seglog_producer {
     void *arg;
     int64_t last_progress; /* when a reply last arrived, or batches were (re)sent */
     int attempts;          /* sends of the outstanding window without an answer */
+    int window_sent;       /* a batch of the outstanding window reached a connection */
 };
 
 int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
@@ -165,6 +171,8 @@ static int s_resend(seglog_producer_t *p)
         if (s->done)
             continue;
         rc = slc_rpc_send(&p->rpc, &s->msg, p->rpc.timeout_ms);
+        if (rc == 0)
+            p->window_sent = 1;
         if (rc && rc != SEGLOG_CLIENT_E_AGAIN)
             return rc;
         /* A full queue (AGAIN) is a timeout like any other. */
@@ -186,9 +194,8 @@ static void s_fail_all(seglog_producer_t *p, int err)
 /* Handle silence: resend, or give up after the last retry. */
 static int s_on_silence(seglog_producer_t *p)
 {
-    if (p->attempts > p->rpc.retries) {
-        slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_TIMEOUT, "no reply from %s: %d attempts of %d ms",
-                     p->rpc.endpoint, p->attempts, p->rpc.timeout_ms);
+    if (p->attempts > p->rpc.retries || !p->window_sent) {
+        slc_rpc_timed_out(&p->rpc, p->attempts, p->window_sent);
         /* Drop the socket so no queued request reaches a returning server. */
         int rc = slc_rpc_reconnect(&p->rpc);
         s_fail_all(p, SEGLOG_CLIENT_E_TIMEOUT);
@@ -260,8 +267,11 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     if (p->oldest == p->next) { /* the window was empty: the silence clock starts now */
         p->last_progress = slc_now_ms();
         p->attempts = 1;
+        p->window_sent = 0;
     }
     rc = slc_rpc_send(&p->rpc, &s->msg, p->rpc.timeout_ms);
+    if (rc == 0)
+        p->window_sent = 1;
     if (rc && rc != SEGLOG_CLIENT_E_AGAIN) { /* AGAIN: resent on the next silence */
         zmq_msg_close(&s->msg);
         return rc > 0 ? slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc)) : rc;

@@ -31,9 +31,14 @@ static int s_open(slc_rpc_t *rpc)
     void *s = zmq_socket(rpc->ctx, ZMQ_DEALER);
     if (!s)
         return slc_rpc_fail(rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
-    int linger = 0;
+    int linger = 0, immediate = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_SNDHWM, &rpc->sndhwm, sizeof rpc->sndhwm);
+    /* Queue only on a completed connection. Without it a request sent while
+     * the server is down waits in the socket and goes out on whatever
+     * connection comes next: to a restarted server, after the caller was
+     * told TIMEOUT. With it, a queued request dies with its connection. */
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     if (zmq_connect(s, rpc->endpoint) != 0) {
         int err = errno;
         zmq_close(s);
@@ -41,6 +46,7 @@ static int s_open(slc_rpc_t *rpc)
                             zmq_strerror(err));
     }
     rpc->sock = s;
+    rpc->connected = 0;
     return 0;
 }
 
@@ -117,8 +123,10 @@ int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms)
     }
     int64_t deadline = slc_now_ms() + timeout_ms;
     for (;;) {
-        if (zmq_msg_send(&copy, rpc->sock, ZMQ_DONTWAIT) >= 0)
+        if (zmq_msg_send(&copy, rpc->sock, ZMQ_DONTWAIT) >= 0) {
+            rpc->connected = 1; /* ZMQ_IMMEDIATE: only a connection takes it */
             return 0;
+        }
         int rc = errno;
         if (rc == EAGAIN)
             rc = s_poll(rpc->sock, ZMQ_POLLOUT, s_remaining(deadline));
@@ -212,6 +220,30 @@ static int s_await(slc_rpc_t *rpc, const slc_request_t *req, int64_t deadline, s
     }
 }
 
+/* 1 if the socket has a connection that takes requests (ZMQ_IMMEDIATE:
+ * writable means connected). */
+int slc_rpc_writable(slc_rpc_t *rpc)
+{
+    return rpc->sock && s_poll(rpc->sock, ZMQ_POLLOUT, 0) == 0;
+}
+
+int slc_rpc_timed_out(slc_rpc_t *rpc, int attempts, int sent)
+{
+    if (!sent)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
+                            "no connection to %s within %d ms: is seglogd running at %s?",
+                            rpc->endpoint, rpc->timeout_ms, rpc->endpoint);
+    if (!slc_rpc_writable(rpc))
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
+                            "no reply from %s: %d attempt%s of %d ms each, and no connection "
+                            "now: is seglogd running at %s?",
+                            rpc->endpoint, attempts, attempts > 1 ? "s" : "", rpc->timeout_ms,
+                            rpc->endpoint);
+    return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
+                        "no reply from %s: %d attempt%s of %d ms each", rpc->endpoint, attempts,
+                        attempts > 1 ? "s" : "", rpc->timeout_ms);
+}
+
 int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_response_t *resp)
 {
     slc_arena_reset(arena);
@@ -221,18 +253,27 @@ int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_res
     if (rc)
         return slc_rpc_fail(rpc, rc, "cannot encode the request: out of memory");
     rpc->errmsg[0] = '\0';
-    for (int attempt = 0; attempt <= rpc->retries; attempt++) {
+    int sent = 0, attempt = 0;
+    for (; attempt <= rpc->retries; attempt++) {
         rc = slc_rpc_send(rpc, &msg, rpc->timeout_ms);
-        if (rc == 0)
+        if (rc == 0) {
+            sent = 1;
             rc = s_await(rpc, req, slc_now_ms() + rpc->timeout_ms, arena, resp);
-        if (rc != SEGLOG_CLIENT_E_AGAIN) {
-            zmq_msg_close(&msg);
-            if (rc > 0)
-                return slc_rpc_fail(rpc, rc, "%s", zmq_strerror(rc));
-            return rc;
+        }
+        if (rc != SEGLOG_CLIENT_E_AGAIN)
+            break;
+        if (!sent) {
+            /* No connection within timeout_ms, and nothing was sent: the
+             * server is not there. Retrying would only wait longer. */
+            attempt++;
+            break;
+        }
+        if (attempt == rpc->retries) {
+            attempt++;
+            break;
         }
         /* Lazy Pirate: the server may be gone; start over on a new socket
-         * so that nothing still queued on the old one is ever delivered. */
+         * (what the old one still queues dies with it). */
         rc = slc_rpc_reconnect(rpc);
         if (rc) {
             zmq_msg_close(&msg);
@@ -240,7 +281,15 @@ int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_res
         }
     }
     zmq_msg_close(&msg);
-    return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
-                        "no reply from %s: %d attempt%s of %d ms each", rpc->endpoint,
-                        rpc->retries + 1, rpc->retries ? "s" : "", rpc->timeout_ms);
+    if (rc == 0 || (rc < 0 && rc != SEGLOG_CLIENT_E_AGAIN && rc != SEGLOG_CLIENT_E_PROTOCOL))
+        return rc; /* a reply: ours, or the server's error */
+    /* No reply (timeout, or an errno such as EINTR): the request may still
+     * be queued on the socket. Close it, so that nothing this call sent can
+     * go out later; the connection state for the message is read first. */
+    if (rc == SEGLOG_CLIENT_E_AGAIN)
+        rc = slc_rpc_timed_out(rpc, attempt, sent);
+    else if (rc > 0)
+        rc = slc_rpc_fail(rpc, rc, "%s", zmq_strerror(rc));
+    int rc2 = slc_rpc_reconnect(rpc);
+    return rc2 && rc == 0 ? rc2 : rc;
 }

@@ -4,10 +4,15 @@
  *
  * Every request carries an id and every reply echoes it, so the channel
  * can pipeline (the producer) or wait for one reply (slc_rpc_call). A reply
- * whose id matches nothing is stale and dropped. On a timeout the socket is
- * closed with linger 0 (queued requests die with it, so a dead request can
- * never reach a server that comes back later), a new one is opened and
- * connected, and the caller sends again.
+ * whose id matches nothing is stale and dropped.
+ *
+ * No late delivery: the socket has ZMQ_IMMEDIATE, so a request is queued
+ * only on a completed connection and dies with it; it can never go out on
+ * a later connection (to a restarted server). A send while there is no
+ * connection waits for one, at most timeout_ms. When a call ends without
+ * its reply (timeout, EINTR, ...) the socket is closed with linger 0 and a
+ * new one opened before the call returns, so nothing it queued is sent
+ * afterwards, even to the same server process.
  *
  * A channel also keeps the error message of the last failed call, and
  * turns a server Error reply into the client code plus that message.
@@ -31,6 +36,7 @@ typedef struct slc_rpc {
     int timeout_ms;   /* per attempt */
     int retries;      /* resends after the first attempt */
     int sndhwm;       /* queue limit for pipelined requests */
+    int connected;    /* a send on this socket succeeded (it had a connection) */
     uint64_t next_id; /* id of the next request */
     zmq_msg_t in;     /* the last frame received; reused */
     char errmsg[512];
@@ -50,8 +56,8 @@ void slc_rpc_fini(slc_rpc_t *rpc);
 int slc_rpc_reconnect(slc_rpc_t *rpc);
 
 /* Send a copy of msg (msg stays the caller's, for resending). Waits up to
- * timeout_ms while the send queue is full. 0, SEGLOG_CLIENT_E_AGAIN on a
- * full queue, or an errno. */
+ * timeout_ms while there is no connection or the send queue is full. 0,
+ * SEGLOG_CLIENT_E_AGAIN if it could not be queued, or an errno. */
 int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms);
 
 /* Wait up to timeout_ms (< 0: no limit) for one single-frame reply and
@@ -60,8 +66,20 @@ int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms);
  * Messages of several frames are not replies of ours and are skipped. */
 int slc_rpc_recv(slc_rpc_t *rpc, int timeout_ms, slc_arena_t *arena, slc_response_t *resp);
 
+/* 1 if the socket has a live connection now (it is writable). */
+int slc_rpc_writable(slc_rpc_t *rpc);
+
+/* Set the TIMEOUT message after `attempts` attempts without a reply:
+ * "no connection ... is seglogd running at ...?" when nothing was sent
+ * (sent == 0), else "no reply", saying whether the connection was lost.
+ * Returns SEGLOG_CLIENT_E_TIMEOUT. */
+int slc_rpc_timed_out(slc_rpc_t *rpc, int attempts, int sent);
+
 /* One request, Lazy Pirate: encode req (its id is assigned here), send,
  * wait, and on a timeout reconnect and resend, up to rpc->retries times.
+ * If the first attempt finds no connection within timeout_ms, nothing was
+ * sent and the call fails at once (TIMEOUT, "is seglogd running at ...?").
+ * A call that ends without a reply replaces the socket before it returns.
  * The arena is reset first; resp lives in it. Returns 0 with a reply of
  * req->kind, the server's error code (message in errmsg),
  * SEGLOG_CLIENT_E_TIMEOUT, SEGLOG_CLIENT_E_PROTOCOL or an errno. */
