@@ -1,0 +1,169 @@
+/* ctest_util.c - see ctest_util.h. */
+#include "ctest_util.h"
+
+#include "clog.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static pthread_mutex_t s_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *s_lines;
+static size_t s_len;
+
+static void s_sink(int level, const char *line, void *arg)
+{
+    (void) arg;
+    fprintf(stderr, "[cluster %d] %s\n", level, line);
+    size_t n = strlen(line);
+    pthread_mutex_lock(&s_mu);
+    char *p = realloc(s_lines, s_len + n + 2);
+    if (p) {
+        memcpy(p + s_len, line, n);
+        p[s_len + n] = '\n';
+        p[s_len + n + 1] = '\0';
+        s_lines = p;
+        s_len += n + 1;
+    }
+    pthread_mutex_unlock(&s_mu);
+}
+
+void ct_log_capture(void)
+{
+    sl_clog_set_sink(s_sink, NULL);
+}
+
+int ct_log_seen(const char *needle)
+{
+    pthread_mutex_lock(&s_mu);
+    int seen = s_lines && strstr(s_lines, needle) != NULL;
+    pthread_mutex_unlock(&s_mu);
+    return seen;
+}
+
+void ct_log_clear(void)
+{
+    pthread_mutex_lock(&s_mu);
+    free(s_lines);
+    s_lines = NULL;
+    s_len = 0;
+    pthread_mutex_unlock(&s_mu);
+}
+
+int tn_start(tnode_t *n, const char *hosts, int32_t id, int session_ms)
+{
+    memset(n, 0, sizeof *n);
+    char ep[64], pub[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", 20000 + id);
+    snprintf(pub, sizeof pub, "tcp://127.0.0.1:%d", 30000 + id);
+    sl_cluster_config_t cfg = {.zookeeper = hosts, .session_ms = session_ms, .node_id = id,
+                               .endpoint = ep, .pub_endpoint = pub};
+    n->id = id;
+    n->c = sl_cluster_new(&cfg);
+    return n->c ? 0 : -1;
+}
+
+void tn_stop(tnode_t *n)
+{
+    sl_cluster_destroy(&n->c);
+}
+
+void tn_pump(tnode_t *n)
+{
+    if (!n->c)
+        return;
+    sl_cl_event_t ev;
+    while (sl_cluster_process(n->c, &ev)) {
+        switch (ev.kind) {
+        case SL_CL_EV_FENCED:
+            n->fenced++;
+            n->registered_after_fence = 0;
+            if (sl_cluster_registered(n->c) || sl_cluster_is_controller(n->c))
+                n->fenced_while_registered++;
+            break;
+        case SL_CL_EV_REGISTERED:
+            n->registered++;
+            n->registered_after_fence++;
+            break;
+        case SL_CL_EV_DOWN: n->down++; break;
+        case SL_CL_EV_UP: n->up++; break;
+        case SL_CL_EV_NODES: n->nodes++; break;
+        case SL_CL_EV_TOPIC: n->topic++; break;
+        case SL_CL_EV_CONTROLLER:
+            if (ev.is_controller)
+                n->controller_on++;
+            else
+                n->controller_off++;
+            break;
+        default: break;
+        }
+    }
+}
+
+static long long s_now(void)
+{
+    return sl_zk_now_ms();
+}
+
+int ct_until(tnode_t **nodes, int k, ct_cond_fn *cond, void *arg, int timeout_ms)
+{
+    long long deadline = s_now() + timeout_ms;
+    for (;;) {
+        struct pollfd p[16];
+        int np = 0;
+        for (int i = 0; i < k; i++) {
+            tn_pump(nodes[i]);
+            if (nodes[i]->c && np < 16)
+                p[np++] = (struct pollfd){.fd = sl_cluster_fd(nodes[i]->c), .events = POLLIN};
+        }
+        if (cond(arg))
+            return 1;
+        long long left = deadline - s_now();
+        if (left <= 0)
+            return 0;
+        poll(p, (nfds_t) np, left < 20 ? (int) left : 20);
+    }
+}
+
+static void s_raw_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    (void) zh, (void) path;
+    if (type == ZOO_SESSION_EVENT)
+        atomic_store((atomic_int *) ctx, state);
+}
+
+static void s_raw_log(const char *message)
+{
+    sl_clog(SL_CLOG_DEBUG, "raw zookeeper client: %s", message);
+}
+
+static atomic_int s_raw_state[8];
+static int s_raw_next;
+
+zhandle_t *ct_raw_session(const char *hosts, const clientid_t *cid)
+{
+    atomic_int *st = &s_raw_state[s_raw_next++ % 8];
+    atomic_store(st, 0);
+    zhandle_t *zh = zookeeper_init2(hosts, s_raw_watcher, 4000, cid, st, 0, s_raw_log);
+    if (!zh)
+        return NULL;
+    long long deadline = s_now() + 10000;
+    while (atomic_load(st) != ZOO_CONNECTED_STATE) {
+        if (s_now() > deadline || atomic_load(st) == ZOO_EXPIRED_SESSION_STATE) {
+            zookeeper_close(zh);
+            return NULL;
+        }
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return zh;
+}
+
+zhandle_t *ct_raw(const char *hosts)
+{
+    return ct_raw_session(hosts, NULL);
+}

@@ -1,0 +1,44 @@
+/*
+ * ctest_util.h - helpers shared by the cluster integration tests: a log
+ * sink that remembers lines, test nodes whose events are counted, a pump
+ * that runs several sl_cluster_t on this thread until a condition holds
+ * (bounded), and a raw ZooKeeper handle to read or damage znodes.
+ *
+ * Thread rules: the test's main thread, except tn_* objects created by a
+ * thread that then owns them.
+ */
+#ifndef CTEST_UTIL_H
+#define CTEST_UTIL_H
+
+#include "cluster.h"
+#include "zk.h"
+
+typedef struct tnode {
+    sl_cluster_t *c;
+    int32_t id;
+    int fenced, registered, down, up, nodes, topic, controller_on, controller_off;
+    int fenced_while_registered; /* FENCED came while registered() said 1 */
+    int registered_after_fence;  /* REGISTERED events after the last FENCED */
+} tnode_t;
+
+/* Log capture (installed by ct_log_capture; also echoes to stderr). */
+void ct_log_capture(void);
+int ct_log_seen(const char *needle);
+void ct_log_clear(void);
+
+/* A node with id on hosts (connect string incl. chroot); NULL on failure. */
+int tn_start(tnode_t *n, const char *hosts, int32_t id, int session_ms);
+void tn_stop(tnode_t *n);
+/* Processes n's pending events into its counters. */
+void tn_pump(tnode_t *n);
+
+typedef int (ct_cond_fn)(void *arg);
+/* Pumps nodes[0..k) until cond(arg) or timeout_ms: 1 if it held. */
+int ct_until(tnode_t **nodes, int k, ct_cond_fn *cond, void *arg, int timeout_ms);
+
+/* A raw, connected ZooKeeper handle (NULL after 10 s). */
+zhandle_t *ct_raw(const char *hosts);
+/* Same, taking over an existing session. */
+zhandle_t *ct_raw_session(const char *hosts, const clientid_t *cid);
+
+#endif
