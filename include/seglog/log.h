@@ -32,8 +32,9 @@
  *     the append mutex. A read from a sealed segment never waits for an
  *     append. A read of records still in the active segment's write buffer
  *     takes that buffer's short mutex to copy them out.
- *   - Structural changes (roll, truncate, reset, close, remove) take the
- *     segment list lock exclusively; they wait for in-flight reads.
+ *   - Structural changes (roll, truncate, truncate_after, reset, close,
+ *     remove) take the segment list lock exclusively; they wait for
+ *     in-flight reads. truncate_after and reset also take the append mutex.
  *   - An iterator belongs to one thread. It holds no lock between calls.
  *   - The on_commit callback runs on whichever thread performed the sync
  *     (an appender, or the log's interval-sync thread). It must not call
@@ -47,6 +48,13 @@
  *   - Only one handle may open a log directory at a time; open takes an
  *     advisory lock (flock) on the directory itself and fails with
  *     SEGLOG_E_LOCKED otherwise.
+ *   - After seglog_log_truncate_after(log, x), offsets x and up are given
+ *     out again: a reader holding an offset from before the cut may find
+ *     another record there. Offsets alone do not name records across a
+ *     cut; the caller that cuts (replication) must know why it may.
+ *   - truncate_after fdatasyncs, writes an intent file and fsyncs the
+ *     directory several times: it is an administrative operation, not a
+ *     per-request one.
  */
 #ifndef SEGLOG_LOG_H
 #define SEGLOG_LOG_H
@@ -76,6 +84,7 @@ enum {
     SEGLOG_E_LOCKED = -11,             /* directory is opened by another process */
     SEGLOG_E_FAILED = -12,             /* a failed sync left unsynced data in doubt */
     SEGLOG_E_AGAIN = -13,              /* not yet (seglog_log_commit_check) */
+    SEGLOG_E_CUT = -14,                /* append removed by truncate_after before its commit */
 };
 
 /* Describe an error returned by any seglog function (negative or errno). */
@@ -145,6 +154,7 @@ typedef struct seglog_recovery {
     uint64_t bytes_truncated;   /* torn or garbage bytes cut from the active store */
     uint64_t records_recovered; /* records re-verified by the tail scan */
     uint32_t files_ignored;     /* unrelated or orphaned files left alone */
+    uint32_t cuts_finished;     /* interrupted truncate_after calls completed */
 } seglog_recovery_t;
 
 typedef struct seglog_log seglog_log_t;
@@ -233,6 +243,49 @@ int seglog_log_epoch(seglog_log_t *log, uint64_t *out);
  * active segment is never removed. *new_lowest (may be NULL) gets the
  * resulting lowest offset, which may be below `lowest`. */
 int seglog_log_truncate(seglog_log_t *log, uint64_t lowest, uint64_t *new_lowest);
+
+/* Remove every record at `offset` and above, so that the next append gets
+ * `offset` (the other end from seglog_log_truncate; Kafka's truncateTo, for
+ * a replica whose tail diverged from its leader's).
+ *   - offset >= next offset: nothing to do, returns 0.
+ *   - offset == lowest offset: the log becomes empty at that offset.
+ *   - offset < lowest offset: SEGLOG_E_OFFSET_TRUNCATED, nothing changes.
+ *   - offset inside a range that reads as SEGLOG_E_CORRUPT (a damaged
+ *     sealed segment, docs/FORMAT.md), or record offset - 1 failing its
+ *     CRC: SEGLOG_E_CORRUPT, nothing changes; cut lower.
+ *   - A cut inside a batch keeps the batch's first records as a whole
+ *     batch (its new last record is marked as the end of its batch).
+ * Segments after the one holding `offset` are deleted; that one becomes
+ * the active segment again and takes the next appends. The epoch does not
+ * change.
+ *
+ * Durability: on return, every record below `offset` is on disk and the
+ * removed ones are gone for good: a crash can never bring them back.
+ * Crash-atomic: a crash during the call leaves the old log or the cut one,
+ * never a mix (an intent file, finished by the next open; docs/FORMAT.md).
+ *
+ * committed_offset becomes `offset`: it goes down if the cut removes
+ * committed records (the caller asked for it; on_commit is not called),
+ * and up if records below `offset` were not yet committed (they were just
+ * synced; on_commit is called with `offset`).
+ *
+ * Pending appends (commit tokens from before the cut): commit_wait and
+ * commit_check return 0 for an append wholly below `offset`, and
+ * SEGLOG_E_CUT (or the error of a later rollback, as for any ended
+ * generation) for one that reached `offset`, committed before or not.
+ *
+ * Iterators: a next() that starts after the cut never returns a removed
+ * record, even one its buffer held; at the end of the cut log it returns
+ * 0, and it returns the new records if the offsets are appended again.
+ *
+ * Errors: a failure before the intent file is on disk (ENOSPC or EIO
+ * writing it, growing the index, reading the frame before the cut) changes
+ * nothing: the log serves on as before. A failure after that point, or a
+ * failed fdatasync (which leaves unsynced pages in doubt), marks the
+ * handle failed: every later call returns SEGLOG_E_CLOSED, appends
+ * waiting for a commit fail, and the next open finishes the cut if its
+ * intent file reached the disk (else finds the old log). */
+int seglog_log_truncate_after(seglog_log_t *log, uint64_t offset);
 
 /* Drop every record and start again, empty, at cfg->initial_offset with a
  * new epoch. */

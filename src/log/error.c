@@ -34,6 +34,8 @@ const char *seglog_strerror(int err)
         return "a failed sync rolled back unacknowledged appends";
     case SEGLOG_E_AGAIN:
         return "not committed yet";
+    case SEGLOG_E_CUT:
+        return "records removed by truncate_after before they were committed";
     }
     if (err > 0)
         return strerror(err); /* glibc: thread-safe for known errno values */

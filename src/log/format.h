@@ -26,6 +26,16 @@
 
 #define SL_CLEAN_MARKER ".clean_shutdown"
 
+/* The truncate_after intent record (docs/FORMAT.md), 52 bytes:
+ *   u32 magic "SGCT" | u32 version (1) | u64 offset | u64 segment base
+ *   | u64 cut position | u64 fix position (0: none) | 8 bytes: the new
+ *   frame header at the fix position | u32 crc32c(bytes 0..47) */
+#define SL_CUT_MARKER  ".truncate_after"
+#define SL_CUT_TMP     ".truncate_after.tmp"
+#define SL_CUT_MAGIC   0x54434753u /* "SGCT" */
+#define SL_CUT_VERSION 1u
+#define SL_CUT_LEN     52u
+
 static inline uint32_t sl_get32(const void *p)
 {
     uint32_t v;

@@ -123,8 +123,10 @@ static int s_map(sl_index_t *x, uint32_t capacity, int grow)
     int rc = -x->vfs->ftruncate(x->vfs->ctx, x->fd, bytes);
     if (rc == 0 && grow)
         rc = -x->vfs->fallocate(x->vfs->ctx, x->fd, bytes);
-    if (rc)
+    if (rc) {
+        x->capacity = 0; /* nothing is mapped */
         return rc;
+    }
     void *m = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, x->fd, 0);
     if (m == MAP_FAILED) {
         x->capacity = 0;
@@ -143,7 +145,11 @@ int sl_index_grow(sl_index_t *x, uint32_t capacity)
 {
     if (capacity <= x->capacity)
         return 0;
-    return s_map(x, capacity, 1);
+    uint32_t old = x->capacity;
+    int rc = s_map(x, capacity, 1);
+    if (rc && old > 0)
+        s_map(x, old, 0); /* on failure too, capacity says what is mapped */
+    return rc;
 }
 
 int sl_index_shrink(sl_index_t *x)

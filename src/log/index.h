@@ -49,8 +49,9 @@ int sl_index_read(const sl_index_t *x, uint32_t rel, uint32_t *pos);
 /* Raw slot content (for recovery and tests); rel < file entries or capacity. */
 int sl_index_slot(const sl_index_t *x, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out);
 
-/* Remap with room for capacity entries (recovery only; no concurrent
- * readers). */
+/* Remap with room for capacity entries (recovery, and truncate_after
+ * making a sealed segment active; no concurrent readers). On failure the
+ * old mapping is restored; if that fails too, sl_index_capacity() is 0. */
 int sl_index_grow(sl_index_t *x, uint32_t capacity);
 
 /* Cut file and mapping to count entries, for a sealed segment. The caller

@@ -101,6 +101,25 @@ static void s_rollback(seglog_log_t *log, int err)
     pthread_mutex_unlock(&log->append_mu);
 }
 
+/* The fate of an append of an ended generation gen: 0 if it is in the log
+ * (committed when gen ended), else the error that ended it. Caller holds
+ * sync_mu. */
+static int s_gen_result(seglog_log_t *log, uint64_t target, uint64_t gen)
+{
+    if (log->gen - gen > GEN_RING || target > log->gen_end[gen % GEN_RING])
+        return log->last_err ? log->last_err : SEGLOG_E_FAILED;
+    return 0;
+}
+
+/* s_gen_result if gen has ended, else 0. */
+static int s_ended(seglog_log_t *log, uint64_t target, uint64_t gen)
+{
+    pthread_mutex_lock(&log->sync_mu);
+    int rc = log->gen != gen ? s_gen_result(log, target, gen) : 0;
+    pthread_mutex_unlock(&log->sync_mu);
+    return rc;
+}
+
 /* Group commit: wait until `target` is synced. One waiter at a time is
  * the leader and syncs everything appended so far; the rest wait for it. */
 static int s_commit_wait(seglog_log_t *log, uint64_t target, uint64_t gen)
@@ -113,8 +132,7 @@ static int s_commit_wait(seglog_log_t *log, uint64_t target, uint64_t gen)
              * committed offset can no longer tell: the cut offsets may
              * have been reused and committed since. The append is in the
              * log iff it was committed when its generation ended. */
-            if (log->gen - gen > GEN_RING || target > log->gen_end[gen % GEN_RING])
-                rc = log->last_err ? log->last_err : SEGLOG_E_FAILED;
+            rc = s_gen_result(log, target, gen);
             break;
         }
         if (log->committed >= target)
@@ -294,9 +312,13 @@ int seglog_log_commit_wait(seglog_log_t *log, const seglog_commit_t *token)
     if (log->cfg.sync == SEGLOG_SYNC_ALWAYS)
         return s_commit_wait(log, token->target, token->gen);
     /* NONE and INTERVAL: hand the bytes to the OS, so that a process crash
-     * cannot take them back. */
+     * cannot take them back; unless a reset or truncate_after removed them
+     * (as in s_commit_wait). */
+    int rc = s_ended(log, token->target, token->gen);
+    if (rc)
+        return rc;
     uint64_t upto, gen;
-    int rc = s_sync_active(log, 0, &upto, &gen);
+    rc = s_sync_active(log, 0, &upto, &gen);
     if (rc == 0 && log->cfg.sync == SEGLOG_SYNC_NONE)
         sl_log_set_committed(log, upto, gen);
     return rc;
@@ -311,9 +333,7 @@ int seglog_log_commit_check(seglog_log_t *log, const seglog_commit_t *token)
     int rc;
     pthread_mutex_lock(&log->sync_mu);
     if (log->gen != token->gen) /* as in s_commit_wait */
-        rc = log->gen - token->gen > GEN_RING || token->target > log->gen_end[token->gen % GEN_RING]
-                 ? (log->last_err ? log->last_err : SEGLOG_E_FAILED)
-                 : 0;
+        rc = s_gen_result(log, token->target, token->gen);
     else
         rc = log->committed >= token->target ? 0 : SEGLOG_E_AGAIN;
     pthread_mutex_unlock(&log->sync_mu);

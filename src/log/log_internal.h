@@ -17,6 +17,7 @@
 #include "segment.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* Generations whose end point a waiting append can still look up. */
@@ -36,6 +37,7 @@ struct seglog_log {
     sl_segment_t *active; /* segs[nsegs-1]; changes under append_mu + lock */
     int closed;
     uint64_t epoch;
+    _Atomic uint64_t cuts; /* truncate_after calls done: iterators drop their buffer */
 
     pthread_mutex_t sync_mu; /* committed, syncing, gen, last_err, stop */
     pthread_cond_t sync_cv;
@@ -82,6 +84,12 @@ void sl_log_end_gen(seglog_log_t *log, int err);
 
 /* The interval / none policy's background thread. */
 void *sl_log_sync_thread(void *arg);
+
+/* ---- log_truncate.c ------------------------------------------------------ */
+
+/* At open, before the segments are loaded: if a truncate_after was
+ * interrupted (its intent record is there), finish it. */
+int sl_log_finish_cut(seglog_log_t *log);
 
 /* ---- log_read.c ---------------------------------------------------------- */
 

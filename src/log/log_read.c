@@ -134,6 +134,7 @@ struct seglog_iter {
     uint64_t buf_limit;  /* records in buf are valid below this offset */
     uint64_t left;       /* records still allowed (UINT64_MAX: no limit) */
     uint64_t bytes_left; /* payload budget (UINT64_MAX: no limit) */
+    uint64_t cuts;       /* log->cuts when buf was filled */
     int started;         /* a record has been returned since seek */
     int positioned;
 };
@@ -163,6 +164,7 @@ int seglog_iter_seek(seglog_iter_t *it, uint64_t offset, size_t max_records, siz
         return SEGLOG_E_INVAL;
     pthread_rwlock_rdlock(&it->log->lock);
     int rc = sl_log_bounds(it->log, offset);
+    it->cuts = atomic_load_explicit(&it->log->cuts, memory_order_acquire);
     pthread_rwlock_unlock(&it->log->lock);
     if (rc)
         return rc;
@@ -235,6 +237,7 @@ static int s_refill(seglog_iter_t *it, size_t need)
     it->len = want;
     it->off = 0;
     it->buf_limit = seg_next;
+    it->cuts = atomic_load_explicit(&log->cuts, memory_order_acquire);
     rc = 1;
 out:
     pthread_rwlock_unlock(&log->lock);
@@ -247,6 +250,14 @@ int seglog_iter_next(seglog_iter_t *it, uint64_t *offset, const void **data, siz
         return SEGLOG_E_INVAL;
     if (it->left == 0)
         return 0;
+    uint64_t cuts = atomic_load_explicit(&it->log->cuts, memory_order_acquire);
+    if (cuts != it->cuts) {
+        /* A truncate_after since the buffer was filled: what it holds at
+         * and past the cut is gone. Read again. */
+        it->cuts = cuts;
+        it->len = it->off = 0;
+        it->buf_limit = it->offset;
+    }
     for (int tries = 0;; tries++) {
         uint32_t plen = 0;
         int end, rc = 0;

@@ -168,7 +168,7 @@ static int s_load(seglog_log_t *log, int clean)
         uint64_t base;
         int is_store;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, SL_CLEAN_MARKER) == 0)
+            strcmp(e->d_name, SL_CLEAN_MARKER) == 0 || strcmp(e->d_name, SL_CUT_MARKER) == 0)
             continue;
         if (!s_parse_name(e->d_name, &base, &is_store)) {
             log->rec.files_ignored++;
@@ -343,6 +343,11 @@ int seglog_log_open(const char *dir, const seglog_config_t *cfg, seglog_log_t **
     char *marker = s_marker_path(log);
     if (!marker) {
         rc = SEGLOG_E_NOMEM;
+        goto fail;
+    }
+    rc = sl_log_finish_cut(log);
+    if (rc) {
+        free(marker);
         goto fail;
     }
     struct stat st;

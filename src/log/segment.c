@@ -1,6 +1,7 @@
 /* segment.c - a store and its index, and the recovery of both. */
 #include "segment.h"
 
+#include "crc32c.h"
 #include "format.h"
 
 #include <errno.h>
@@ -495,6 +496,57 @@ int sl_segment_rollback(sl_segment_t *s, uint64_t next)
     if (s->limit > next)
         s->limit = next;
     return sl_store_truncate(s->store, pos);
+}
+
+int sl_segment_activate(sl_segment_t *s, uint32_t capacity)
+{
+    return sl_index_grow(s->index, capacity);
+}
+
+int sl_segment_usable(const sl_segment_t *s)
+{
+    return sl_index_capacity(s->index) >= sl_index_count(s->index);
+}
+
+int sl_segment_cut_plan(sl_segment_t *s, uint64_t offset, uint64_t *cut_pos, uint64_t *fix_pos,
+                        uint8_t fix_hdr[8])
+{
+    uint64_t pos, flen;
+    *fix_pos = 0;
+    int rc = sl_segment_locate(s, offset, &pos, &flen);
+    if (rc)
+        return rc;
+    *cut_pos = pos;
+    if (offset == s->base)
+        return 0;
+    uint64_t ppos;
+    rc = sl_segment_locate(s, offset - 1, &ppos, &flen);
+    if (rc)
+        return rc;
+    flen = pos - ppos;
+    if (flen < SL_FRAME_HEADER_LEN || flen - SL_FRAME_HEADER_LEN > SL_MAX_RECORD_LIMIT)
+        return SEGLOG_E_CORRUPT;
+    uint8_t *frame = malloc((size_t)flen);
+    if (!frame)
+        return SEGLOG_E_NOMEM;
+    struct iovec iov = {frame, (size_t)flen};
+    rc = sl_store_readv(s->store, ppos, &iov, 1, (size_t)flen);
+    uint32_t plen = 0;
+    int end = 0;
+    if (rc == 0 && sl_frame_check(frame, (size_t)flen, SL_MAX_RECORD_LIMIT, &plen, &end) != 1)
+        rc = SEGLOG_E_CORRUPT;
+    if (rc == 0 && SL_FRAME_HEADER_LEN + (uint64_t)plen != flen)
+        rc = SEGLOG_E_CORRUPT;
+    if (rc == 0 && !end) {
+        uint32_t lf = sl_get32(frame) | SL_FRAME_END;
+        sl_put32(fix_hdr, lf);
+        uint32_t crc = sl_crc32c(0, fix_hdr, 4);
+        crc = sl_crc32c(crc, frame + SL_FRAME_HEADER_LEN, plen);
+        sl_put32(fix_hdr + 4, crc);
+        *fix_pos = ppos;
+    }
+    free(frame);
+    return rc;
 }
 
 int sl_segment_sync_data(sl_segment_t *s, int sync)

@@ -68,6 +68,22 @@ int sl_segment_read(sl_segment_t *s, uint64_t offset, void *buf, size_t cap, siz
 /* Drop every record at or past next. */
 int sl_segment_rollback(sl_segment_t *s, uint64_t next);
 
+/* Make a sealed segment take appends again (truncate_after): map its
+ * index at capacity. On failure the segment stays as it was, unless
+ * sl_segment_usable() then says 0. */
+int sl_segment_activate(sl_segment_t *s, uint32_t capacity);
+int sl_segment_usable(const sl_segment_t *s);
+
+/* How to cut the segment so that offset (in [base, next)) is its next
+ * offset: *cut_pos gets the store size after the cut. If offset - 1 is in
+ * the segment and its frame does not carry END (the cut falls inside a
+ * batch), *fix_pos gets that frame's position and fix_hdr the frame header
+ * with END set and its CRC recomputed; otherwise *fix_pos is 0. The frame
+ * is verified first (SEGLOG_E_CORRUPT if it fails). The caller has flushed
+ * the store. */
+int sl_segment_cut_plan(sl_segment_t *s, uint64_t offset, uint64_t *cut_pos, uint64_t *fix_pos,
+                        uint8_t fix_hdr[8]);
+
 /* Make the segment sealed: flush, optionally sync, cut the index to its
  * real length. Readers must be excluded for the index part. */
 int sl_segment_sync_data(sl_segment_t *s, int sync);

@@ -309,6 +309,19 @@ int sl_store_datasync(sl_store_t *s)
     return -s->vfs->fdatasync(s->vfs->ctx, s->fd);
 }
 
+int sl_store_patch(sl_store_t *s, uint64_t pos, const void *buf, size_t n)
+{
+    pthread_mutex_lock(&s->buf_mu);
+    int rc = SEGLOG_E_INVAL;
+    if (pos + n <= atomic_load_explicit(&s->flushed, memory_order_relaxed)) {
+        struct iovec iov = {(void *)buf, n};
+        size_t done;
+        rc = s_write_all(s, &iov, 1, pos, &done);
+    }
+    pthread_mutex_unlock(&s->buf_mu);
+    return rc;
+}
+
 int sl_store_truncate(sl_store_t *s, uint64_t size)
 {
     pthread_mutex_lock(&s->buf_mu);

@@ -60,6 +60,10 @@ int sl_store_readv(sl_store_t *s, uint64_t pos, const struct iovec *iov, int iov
 int sl_store_read_frame(sl_store_t *s, uint64_t pos, uint64_t frame_len, uint32_t max_len,
                         void *buf, size_t cap, size_t *len, int *end);
 
+/* Overwrite n bytes at pos, which must lie below the flushed mark (the
+ * caller has flushed; truncate_after rewrites one frame header). */
+int sl_store_patch(sl_store_t *s, uint64_t pos, const void *buf, size_t n);
+
 /* Cut the store back to size bytes (rollback or recovery). */
 int sl_store_truncate(sl_store_t *s, uint64_t size);
 
