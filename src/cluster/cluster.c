@@ -163,6 +163,23 @@ static int s_ensure(sl_cluster_t *self, const char *path)
     }
 }
 
+/* p_me exists in our session: make sure it says us (a create whose answer
+ * was lost, or a reconnect), and watch it so that its deletion brings us
+ * back here. Writes only if it differs: our own write fires the watch. */
+static int s_mine(sl_cluster_t *self, const char *data)
+{
+    char buf[2048];
+    int len = sizeof buf;
+    int zrc = zoo_get(sl_zk_handle(self->zk), self->p_me, 1, buf, &len, NULL);
+    if (zrc != ZOK)
+        return sl_cl_zkerr(zrc, "get", self->p_me);
+    size_t n = strlen(data);
+    if (len == (int) n && memcmp(buf, data, n) == 0)
+        return 1;
+    zrc = zoo_set(sl_zk_handle(self->zk), self->p_me, data, (int) n, -1);
+    return zrc == ZOK ? 1 : sl_cl_zkerr(zrc, "set", self->p_me);
+}
+
 static int s_register(sl_cluster_t *self)
 {
     zhandle_t *zh = sl_zk_handle(self->zk);
@@ -179,7 +196,7 @@ static int s_register(sl_cluster_t *self)
         int zrc = zoo_create(zh, self->p_me, data, (int) strlen(data), &ZOO_OPEN_ACL_UNSAFE,
                              ZOO_EPHEMERAL, NULL, 0);
         if (zrc == ZOK) {
-            rc = 1;
+            rc = s_mine(self, data); /* and watch it */
             break;
         }
         if (zrc != ZNODEEXISTS) {
@@ -195,9 +212,7 @@ static int s_register(sl_cluster_t *self)
             break;
         }
         if (st.ephemeralOwner == sl_zk_session_id(self->zk)) {
-            /* Ours (a create whose answer was lost): make sure it says us. */
-            zrc = zoo_set(zh, self->p_me, data, (int) strlen(data), -1);
-            rc = zrc == ZOK ? 1 : sl_cl_zkerr(zrc, "set", self->p_me);
+            rc = s_mine(self, data);
             break;
         }
         sl_clog(SL_CLOG_WARN,
@@ -210,15 +225,14 @@ static int s_register(sl_cluster_t *self)
         break;
     }
     free(data);
-    if (rc == 1) {
+    if (rc == 1 && !self->registered) {
         self->registered = 1;
         sl_clog(SL_CLOG_INFO, "registered node=%d endpoint=%s pub=%s session=0x%llx",
                 (int) self->cfg.node_id, self->endpoint, self->pub_endpoint,
                 (unsigned long long) sl_zk_session_id(self->zk));
         sl_cl_emit(self, SL_CL_EV_REGISTERED, NULL);
-        rc = 0;
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static void s_set_controller(sl_cluster_t *self, int on, int32_t id, int32_t epoch)
@@ -399,7 +413,12 @@ static void s_on_zk(sl_cluster_t *self, const sl_zk_event_t *ev)
         sl_cl_emit(self, SL_CL_EV_NODES, NULL);
         self->need_reconcile |= self->is_controller;
     } else if (strcmp(ev->path, self->p_me) == 0) {
-        self->need_register = 1;
+        if (ev->kind == SL_ZK_EV_DELETED && self->registered) {
+            sl_clog(SL_CLOG_WARN, "our registration %s was deleted; registering again",
+                    self->p_me);
+            self->registered = 0;
+        }
+        self->need_register = 1; /* re-checks it and re-arms the watch */
     } else if (strcmp(ev->path, self->p_ctl) == 0) {
         self->need_elect = 1;
     } else if (strcmp(ev->path, self->p_topics) == 0) {

@@ -119,6 +119,12 @@ static int c_node_count(void *arg)
     return sl_cluster_nodes(c->n->c, nodes, 8, &n) == 0 && n == c->want;
 }
 
+static int c_registered_twice(void *arg)
+{
+    tnode_t *n = arg;
+    return n->registered == 2 && sl_cluster_registered(n->c);
+}
+
 /* The membership event came, and the list shows the change. */
 static int c_nodes_event(void *arg)
 {
@@ -153,6 +159,13 @@ static void test_register_and_leave(void **state)
     struct Stat st;
     assert_int_equal(zoo_exists(s_raw, "/t1/seglog/nodes/2", 0, &st), ZOK);
     assert_true(st.ephemeralOwner != 0);
+
+    /* Someone deletes node 2's registration: it registers again, once. */
+    assert_int_equal(zoo_delete(s_raw, "/t1/seglog/nodes/2", -1), ZOK);
+    nodeset_t sb = {(tnode_t *[]){&b}, 1};
+    assert_true(ct_until(sb.n, 1, c_registered_twice, &b, WAIT_MS));
+    assert_int_equal(zoo_exists(s_raw, "/t1/seglog/nodes/2", 0, &st), ZOK);
+    assert_int_equal(a.registered, 1);
 
     /* Closing node 2's session removes its znode; node 1 hears of it. */
     tn_stop(&b);
