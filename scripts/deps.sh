@@ -3,14 +3,16 @@
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
 # libhiredis-dev: the Redis driver of bench/compare (its smoke test is in
 # ctest); bench/compare/run.sh installs the servers and Node itself.
+# libzookeeper-mt-dev, libcjson-dev: the cluster layer (src/cluster);
+# zookeeper (and the JRE it pulls in): the server its tests start.
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
-      protobuf-c-compiler protobuf-compiler)
+      protobuf-c-compiler protobuf-compiler libzookeeper-mt-dev libcjson-dev)
 case "${1:-test}" in
   build) ;;
   test)  need+=(libcmocka-dev python3-zmq python3-protobuf valgrind clang
-               libclang-rt-14-dev libhiredis-dev) ;;
+               libclang-rt-14-dev libhiredis-dev zookeeper) ;;
   bench) need+=(libcmocka-dev python3-zmq python3-protobuf libhiredis-dev) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
