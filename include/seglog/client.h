@@ -26,9 +26,11 @@
  *     by the caller, freed by the matching _destroy(&p), which is
  *     idempotent and sets p to NULL.
  *   - Input buffers (topic, values, keys) are only read during the call.
- *   - Records returned by seglog_client_consume and _consume_range are
- *     borrowed: they point into the client's reusable reply arena and stay
- *     valid until the next call on the same client.
+ *   - Records returned by seglog_client_consume and _consume_range, and
+ *     topics from seglog_client_list_topics, are borrowed: they point into
+ *     the client's reusable reply arena and stay valid until the next call
+ *     on the same client (a producer's send may make one: see
+ *     seglog_producer_send).
  *   - A record returned by seglog_tail_next is borrowed from the tail and
  *     stays valid until the next call on that tail.
  *   - The seglog_ack_t passed to an ack callback (and its message) is valid
@@ -78,7 +80,8 @@
  *   - A retried produce may append twice, when the first attempt reached
  *     the server but its reply was lost (at-least-once). The protocol's
  *     producer_id/sequence fields are reserved for idempotence later.
- *   - An empty or NULL topic means "default".
+ *   - An empty or NULL topic means "default" (except for
+ *     seglog_client_delete_topic, which insists on a name).
  *   - A tail notices that a log was reset (its epoch changed) from the
  *     next heartbeat or from an offset past the end; a busy topic that is
  *     reset and refilled past the tail's position between two heartbeats
@@ -120,6 +123,7 @@ enum {
     SEGLOG_CLIENT_E_PROTOCOL = -344,      /* the server sent something undecodable */
     SEGLOG_CLIENT_E_AGAIN = -345,         /* nothing arrived within the wait */
     SEGLOG_CLIENT_E_EPOCH_CHANGED = -346, /* tail: the log was reset */
+    SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE = -347, /* a request above the server's max message size */
 };
 
 /* Describe any code returned by this library (negative or errno). */
@@ -206,6 +210,61 @@ int seglog_client_offsets(seglog_client_t *client, const char *topic, seglog_off
 int seglog_client_truncate(seglog_client_t *client, const char *topic, uint64_t lowest,
                            uint64_t *new_lowest);
 
+/* The server's version and limits (InfoRequest). */
+typedef struct seglog_server_info {
+    char version[64];           /* seglogd's version, e.g. "0.1.0" */
+    uint32_t max_record_bytes;  /* key + value of one record */
+    uint64_t max_message_bytes; /* largest request frame; a larger one drops the connection */
+    uint32_t max_batch_records; /* records per produce */
+    uint64_t max_batch_bytes;   /* largest stored batch (BATCH_TOO_LARGE above it) */
+    uint32_t max_consume_bytes; /* the server's cap on one consume reply */
+    uint32_t max_in_flight;     /* requests one connection may have outstanding */
+    char sync[32];              /* "none", "interval:MS" or "always" */
+    uint64_t segment_bytes;     /* store file size before a segment rolls */
+} seglog_server_info_t;
+
+/* The server's version and limits. Asked once and cached in the client;
+ * asked again after the client replaced its socket (after a failed call),
+ * since the server may have been restarted with other limits; if that
+ * fails with a timeout the cached limits stay in use. A server
+ * older than the Info request answers SEGLOG_CLIENT_E_BAD_REQUEST; the
+ * client remembers that and does not ask again.
+ *
+ * Client-side limit checks: before sending a produce (seglog_client_produce,
+ * _produce_batch, seglog_producer_send) the client gets the info (one extra
+ * round trip on the first produce) and refuses, without sending anything:
+ *   - a record whose key + value exceeds max_record_bytes:
+ *     SEGLOG_CLIENT_E_RECORD_TOO_LARGE (the same code the server would
+ *     answer), errmsg "record I of the batch is N bytes (key + value); the
+ *     server at E takes at most M (seglogd --max-record-bytes)";
+ *   - more than max_batch_records records: SEGLOG_CLIENT_E_BAD_REQUEST;
+ *   - an encoded request above max_message_bytes, which the server would
+ *     answer by dropping the connection: SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE.
+ * Against a server without Info these checks are skipped and the server's
+ * own answers apply. max_batch_bytes is left to the server
+ * (BATCH_TOO_LARGE), which answers it without dropping the connection. */
+int seglog_client_info(seglog_client_t *client, seglog_server_info_t *out);
+
+/* One topic, as listed by seglog_client_list_topics. */
+typedef struct seglog_topic_info {
+    const char *name;       /* borrowed, see Ownership */
+    uint64_t lowest_offset; /* first offset still stored */
+    uint64_t next_offset;   /* the visible end, as in seglog_offsets_t */
+    uint64_t epoch;
+} seglog_topic_info_t;
+
+/* Every topic the server holds, in name order. *topics is borrowed from the
+ * client's reply arena (valid until the next call on the client); *n gets
+ * the count (0 and *topics NULL when there is none). */
+int seglog_client_list_topics(seglog_client_t *client, const seglog_topic_info_t **topics,
+                              size_t *n);
+
+/* Admin: delete a topic and all its records, durably. topic must be named:
+ * NULL or "" is SEGLOG_CLIENT_E_INVAL here (not "default"). The server
+ * answers SEGLOG_CLIENT_E_UNKNOWN_TOPIC for a topic it does not hold. A
+ * later produce creates a new, empty log with a new epoch. */
+int seglog_client_delete_topic(seglog_client_t *client, const char *topic);
+
 /* ------------------------------------------------------------------ */
 /* Producer: asynchronous and pipelined                                */
 
@@ -235,10 +294,14 @@ void seglog_producer_destroy(seglog_producer_t **producer_p);
 
 /* Send a batch (as seglog_client_produce_batch). When max_in_flight are
  * outstanding it first waits for acks. *seq (may be NULL) gets the
- * batch's sequence number, 1, 2, 3... Returns a transport error only
- * (server errors come through the callback); SEGLOG_CLIENT_E_TIMEOUT means
- * the server did not answer after every retry, and every outstanding
- * batch was then acked with that error. */
+ * batch's sequence number, 1, 2, 3... Server errors come through the
+ * callback. Returns 0; a batch refused by the client-side limit checks
+ * (see seglog_client_info: RECORD_TOO_LARGE, BAD_REQUEST,
+ * MESSAGE_TOO_LARGE), which is not sent, gets no sequence number and no
+ * ack; or a transport error: SEGLOG_CLIENT_E_TIMEOUT means the server did
+ * not answer after every retry, and every outstanding batch was then acked
+ * with that error. The limits are asked through the client the producer
+ * was made from (a synchronous call on its socket). */
 int seglog_producer_send(seglog_producer_t *producer, const char *topic,
                          const seglog_record_t *records, size_t n, uint64_t *seq);
 

@@ -87,10 +87,13 @@ int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
 {
     if (!c || (!records && n))
         return SEGLOG_CLIENT_E_INVAL;
+    int rc = slc_limits_check(c, records, n, NULL, 0);
+    if (rc)
+        return rc;
     slc_request_t req = {
         .kind = SLC_PRODUCE, .topic = slc_topic(topic), .records = records, .nrecords = n};
     slc_response_t resp;
-    int rc = s_call(c, &req, &resp);
+    rc = s_call(c, &req, &resp);
     if (rc)
         return rc;
     if (resp.count != n)
@@ -176,4 +179,29 @@ int seglog_client_truncate(seglog_client_t *c, const char *topic, uint64_t lowes
     if (new_lowest)
         *new_lowest = resp.lowest_offset;
     return 0;
+}
+
+int seglog_client_list_topics(seglog_client_t *c, const seglog_topic_info_t **topics, size_t *n)
+{
+    if (!c || !topics || !n)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_LIST_TOPICS};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    *topics = resp.topics;
+    *n = resp.ntopics;
+    return 0;
+}
+
+int seglog_client_delete_topic(seglog_client_t *c, const char *topic)
+{
+    if (!c)
+        return SEGLOG_CLIENT_E_INVAL;
+    if (!topic || !*topic) /* deleting "default" by omission is too easy */
+        return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_INVAL, "delete needs a topic name");
+    slc_request_t req = {.kind = SLC_DELETE_TOPIC, .topic = topic};
+    slc_response_t resp;
+    return s_call(c, &req, &resp);
 }

@@ -3,6 +3,7 @@
 
 #include "seglog/v1/seglog.pb-c.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The generated name of a wire ErrorCode. */
@@ -161,6 +162,9 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
     Seglog__V1__OffsetsRequest orq = SEGLOG__V1__OFFSETS_REQUEST__INIT;
     Seglog__V1__TruncateRequest tr = SEGLOG__V1__TRUNCATE_REQUEST__INIT;
+    Seglog__V1__InfoRequest ir = SEGLOG__V1__INFO_REQUEST__INIT;
+    Seglog__V1__ListTopicsRequest lr = SEGLOG__V1__LIST_TOPICS_REQUEST__INIT;
+    Seglog__V1__DeleteTopicRequest dr = SEGLOG__V1__DELETE_TOPIC_REQUEST__INIT;
     char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
 
     rq.id = req->id;
@@ -191,6 +195,19 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
         tr.lowest_offset = req->offset;
         rq.body_case = SEGLOG__V1__REQUEST__BODY_TRUNCATE;
         rq.truncate = &tr;
+        break;
+    case SLC_INFO:
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_INFO;
+        rq.info = &ir;
+        break;
+    case SLC_LIST_TOPICS:
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_LIST_TOPICS;
+        rq.list_topics = &lr;
+        break;
+    case SLC_DELETE_TOPIC:
+        dr.topic = topic;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_DELETE_TOPIC;
+        rq.delete_topic = &dr;
         break;
     default:
         return SEGLOG_CLIENT_E_INVAL;
@@ -300,6 +317,42 @@ int slc_codec_decode_response(slc_arena_t *arena, const void *data, size_t len, 
     return slc_codec_decode_response_pb(arena, data, len, out);
 }
 
+static void s_decode_info(const Seglog__V1__InfoResponse *i, slc_response_t *out)
+{
+    seglog_server_info_t *o = &out->info;
+    snprintf(o->version, sizeof o->version, "%s", i->version ? i->version : "");
+    o->max_record_bytes = i->max_record_bytes;
+    o->max_message_bytes = i->max_message_bytes;
+    o->max_batch_records = i->max_batch_records;
+    o->max_batch_bytes = i->max_batch_bytes;
+    o->max_consume_bytes = i->max_consume_bytes;
+    o->max_in_flight = i->max_in_flight;
+    snprintf(o->sync, sizeof o->sync, "%s", i->sync ? i->sync : "");
+    o->segment_bytes = i->segment_bytes;
+}
+
+static int s_decode_topics(slc_arena_t *arena, const Seglog__V1__ListTopicsResponse *l,
+                           slc_response_t *out)
+{
+    out->ntopics = l->n_topics;
+    out->topics = NULL;
+    if (!l->n_topics)
+        return 0;
+    out->topics = slc_arena_alloc(arena, l->n_topics * sizeof *out->topics);
+    if (!out->topics)
+        return SEGLOG_CLIENT_E_NOMEM;
+    for (size_t i = 0; i < l->n_topics; i++) {
+        const Seglog__V1__TopicInfo *t = l->topics[i];
+        if (!t)
+            return SEGLOG_CLIENT_E_PROTOCOL;
+        out->topics[i] = (seglog_topic_info_t){.name = t->name ? t->name : "",
+                                               .lowest_offset = t->lowest_offset,
+                                               .next_offset = t->next_offset,
+                                               .epoch = t->epoch};
+    }
+    return 0;
+}
+
 int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t len,
                                  slc_response_t *out)
 {
@@ -327,6 +380,16 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
     case SEGLOG__V1__RESPONSE__BODY_TRUNCATE:
         out->kind = SLC_TRUNCATE;
         out->lowest_offset = r->truncate->lowest_offset;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_INFO:
+        out->kind = SLC_INFO;
+        s_decode_info(r->info, out);
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_LIST_TOPICS:
+        out->kind = SLC_LIST_TOPICS;
+        return s_decode_topics(arena, r->list_topics, out);
+    case SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC:
+        out->kind = SLC_DELETE_TOPIC;
         return 0;
     case SEGLOG__V1__RESPONSE__BODY_ERROR:
         out->kind = SLC_ERROR;

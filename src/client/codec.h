@@ -30,6 +30,9 @@ typedef enum {
     SLC_OFFSETS = 3,
     SLC_TRUNCATE = 4,
     SLC_ERROR = 5, /* responses only */
+    SLC_INFO = 6,
+    SLC_LIST_TOPICS = 7,
+    SLC_DELETE_TOPIC = 8,
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -59,6 +62,11 @@ typedef struct slc_response {
     uint64_t next_offset, lowest_offset, end_offset; /* offsets uses next and lowest too */
     /* offsets */
     uint64_t epoch, committed_offset;
+    /* info */
+    seglog_server_info_t info;
+    /* list topics */
+    seglog_topic_info_t *topics; /* arena memory */
+    size_t ntopics;
 } slc_response_t;
 
 typedef enum { SLC_EVENT_RECORD = 1, SLC_EVENT_HEARTBEAT = 2 } slc_event_kind_t;

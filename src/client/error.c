@@ -52,6 +52,8 @@ const char *seglog_client_strerror(int err)
         return "nothing available yet";
     case SEGLOG_CLIENT_E_EPOCH_CHANGED:
         return "log was reset (epoch changed)";
+    case SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE:
+        return "request larger than the server's message limit";
     default:
         return "unknown error";
     }

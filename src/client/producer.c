@@ -35,6 +35,7 @@ typedef struct slot {
 } slot_t;
 
 struct seglog_producer {
+    seglog_client_t *client; /* borrowed: limits (seglog_client_info) */
     slc_rpc_t rpc;
     slc_arena_t *arena;
     slot_t *slots;
@@ -75,6 +76,7 @@ int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_
         free(p);
         return rc;
     }
+    p->client = client;
     p->on_ack = on_ack;
     p->arg = arg;
     p->oldest = p->next = 1;
@@ -249,8 +251,12 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
 {
     if (!p || (!records && n))
         return SEGLOG_CLIENT_E_INVAL;
+    /* Refused before anything is sent: no sequence number, no ack. */
+    int rc = slc_limits_check(p->client, records, n, p->rpc.errmsg, sizeof p->rpc.errmsg);
+    if (rc)
+        return rc;
     while (p->next - p->oldest >= p->cap) {
-        int rc = s_pump(p, -1, 0);
+        rc = s_pump(p, -1, 0);
         if (rc)
             return rc;
     }
@@ -261,9 +267,14 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
                          .records = records,
                          .nrecords = n};
     slc_arena_reset(p->arena);
-    int rc = slc_codec_encode(&req, p->arena, &s->msg);
+    rc = slc_codec_encode(&req, p->arena, &s->msg);
     if (rc)
         return slc_rpc_fail(&p->rpc, rc, "cannot encode the request: out of memory");
+    rc = slc_limits_check_size(p->client, &p->rpc, zmq_msg_size(&s->msg));
+    if (rc) {
+        zmq_msg_close(&s->msg);
+        return rc;
+    }
     if (p->oldest == p->next) { /* the window was empty: the silence clock starts now */
         p->last_progress = slc_now_ms();
         p->attempts = 1;

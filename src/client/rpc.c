@@ -47,6 +47,7 @@ static int s_open(slc_rpc_t *rpc)
     }
     rpc->sock = s;
     rpc->connected = 0;
+    rpc->generation++;
     return 0;
 }
 
@@ -190,6 +191,12 @@ static const char *s_kind_name(slc_kind_t k)
         return "offsets";
     case SLC_TRUNCATE:
         return "truncate";
+    case SLC_INFO:
+        return "info";
+    case SLC_LIST_TOPICS:
+        return "list-topics";
+    case SLC_DELETE_TOPIC:
+        return "delete-topic";
     default:
         return "error";
     }
@@ -253,6 +260,14 @@ int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_res
     if (rc)
         return slc_rpc_fail(rpc, rc, "cannot encode the request: out of memory");
     rpc->errmsg[0] = '\0';
+    if (rpc->max_msg && zmq_msg_size(&msg) > rpc->max_msg) {
+        size_t size = zmq_msg_size(&msg);
+        zmq_msg_close(&msg);
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE,
+                            "the request is %zu bytes; the server at %s takes messages of at most "
+                            "%llu bytes",
+                            size, rpc->endpoint, (unsigned long long)rpc->max_msg);
+    }
     int sent = 0, attempt = 0;
     for (; attempt <= rpc->retries; attempt++) {
         rc = slc_rpc_send(rpc, &msg, rpc->timeout_ms);

@@ -37,6 +37,8 @@ typedef struct slc_rpc {
     int retries;      /* resends after the first attempt */
     int sndhwm;       /* queue limit for pipelined requests */
     int connected;    /* a send on this socket succeeded (it had a connection) */
+    unsigned generation; /* counts the sockets opened: a new one may reach a new server */
+    uint64_t max_msg;    /* refuse to send a request larger than this (0: no limit) */
     uint64_t next_id; /* id of the next request */
     zmq_msg_t in;     /* the last frame received; reused */
     char errmsg[512];
@@ -80,6 +82,8 @@ int slc_rpc_timed_out(slc_rpc_t *rpc, int attempts, int sent);
  * If the first attempt finds no connection within timeout_ms, nothing was
  * sent and the call fails at once (TIMEOUT, "is seglogd running at ...?").
  * A call that ends without a reply replaces the socket before it returns.
+ * A request larger than rpc->max_msg is not sent:
+ * SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE.
  * The arena is reset first; resp lives in it. Returns 0 with a reply of
  * req->kind, the server's error code (message in errmsg),
  * SEGLOG_CLIENT_E_TIMEOUT, SEGLOG_CLIENT_E_PROTOCOL or an errno. */
