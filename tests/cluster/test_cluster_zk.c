@@ -542,6 +542,65 @@ static void test_expiry_fences(void **state)
     s_stop_all(&s);
 }
 
+/* ---- a controller whose epoch moved on is fenced by its own writes ---- */
+
+static int c_ctl_again(void *arg)
+{
+    newctl_t *x = arg;
+    return c_new_controller(x) && ct_log_seen("controller_epoch moved on");
+}
+
+static void test_controller_epoch_fence(void **state)
+{
+    (void) state;
+    char hosts[128];
+    s_hosts(hosts, sizeof hosts, "/t8");
+    tnode_t n1, n2, n3;
+    tnode_t *all[] = {&n1, &n2, &n3};
+    nodeset_t s = {all, 3};
+    s_start_all(&s, hosts);
+    tnode_t *ctl = s_controller(&s);
+    int32_t e1 = sl_cluster_controller_epoch(ctl->c);
+    sl_cl_topic_t t;
+    int created;
+    assert_int_equal(sl_cluster_topic_create(ctl->c, "fence", 3, &t, &created), 0);
+
+    /* controller_epoch moves on behind the controller's back (no watch of
+     * its fires): its next write, a multi checking the version it won
+     * with, must be refused. */
+    char next[16];
+    snprintf(next, sizeof next, "%d", (int) e1 + 1);
+    assert_int_equal(zoo_set(s_raw, "/t8/seglog/controller_epoch", next, (int) strlen(next), -1),
+                     ZOK);
+    tnode_t *victim = NULL;
+    for (int i = 0; i < 3 && !victim; i++)
+        if (all[i] != ctl && all[i]->id == t.state.leader)
+            victim = all[i];
+    if (!victim) /* the controller leads "fence": kill another replica */
+        victim = all[0] != ctl ? all[0] : all[1];
+    int32_t vid = victim->id;
+    tn_stop(victim);
+    tnode_t *rest[2];
+    int k = 0;
+    for (int i = 0; i < 3; i++)
+        if (all[i] != victim)
+            rest[k++] = all[i];
+    /* It gives up, stands again, and (still holding /controller) takes
+     * the new epoch; then it does the job under that epoch. */
+    newctl_t x = {{rest, 2}, e1};
+    assert_true(ct_until(rest, 2, c_ctl_again, &x, WAIT_MS));
+    assert_true(ctl->controller_off >= 1);
+    assert_int_equal(sl_cluster_controller_epoch(ctl->c), e1 + 1);
+    want_t w = {.reader = ctl, .topic = "fence", .leader = t.state.leader,
+                .epoch = t.state.leader == vid ? 2 : 1};
+    if (t.state.leader == vid)
+        w.leader = t.replicas[1] == vid ? t.replicas[2] : t.replicas[1];
+    assert_true(ct_until(rest, 2, c_leader, &w, WAIT_MS));
+    assert_false(sl_cl_has(w.t.state.isr, w.t.state.n_isr, vid));
+    assert_int_equal(w.t.state.controller_epoch, e1 + 1);
+    s_stop_all(&x.s);
+}
+
 /* ---- hostile znode data ---- */
 
 static void s_raw_create(const char *path, const char *data)
@@ -620,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_cas_stale_writer),
         cmocka_unit_test(test_failover_within_isr),
         cmocka_unit_test(test_expiry_fences),
+        cmocka_unit_test(test_controller_epoch_fence),
         cmocka_unit_test(test_bad_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
