@@ -12,6 +12,8 @@
 #   --latency N         sequential requests per latency test (default 20000)
 #   --tail N            records per live-tail test, at 10 000/s (default 20000)
 #   --plain-records N   records per plain-client and worker-pool workload (default 500000)
+#   --plain-sizes LIST  record sizes of the plain-client group (default 100,1024; smoke 100)
+#   --plain-clients LIST  client counts of the plain-client group (default 1,4; smoke 4)
 #   --only LIST         comma list of produce,durable,consume,latency,tail,limits,plain,workers
 #   --seglogd PATH      the seglogd to measure (default: the one in --build-dir), e.g.
 #                       one built from an older commit for a before/after comparison
@@ -52,6 +54,8 @@ while [ $# -gt 0 ]; do
     --latency) latency_n="$2"; shift 2 ;;
     --tail) tail_n="$2"; shift 2 ;;
     --plain-records) plain_records="$2"; shift 2 ;;
+    --plain-sizes) plain_sizes="${2//,/ }"; shift 2 ;;
+    --plain-clients) plain_nclients="${2//,/ }"; shift 2 ;;
     --seglogd) seglogd="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -59,7 +63,8 @@ while [ $# -gt 0 ]; do
     --no-build) do_build=0; shift ;;
     --no-install) install=0; shift ;;
     *) echo "usage: $0 [--smoke] [--runs N] [--records N] [--durable-records N] [--latency N]" \
-            "[--tail N] [--plain-records N] [--only LIST] [--out DIR] [--build-dir DIR]" \
+            "[--tail N] [--plain-records N] [--plain-sizes LIST] [--plain-clients LIST]" \
+            "[--only LIST] [--out DIR] [--build-dir DIR]" \
             "[--seglogd PATH] [--no-build] [--no-install]" >&2
        exit 2 ;;
   esac
@@ -345,8 +350,8 @@ worker_pool() {
        "node $(node --version), nats.js $(node -p 'require(process.argv[1]).version' "$here/node_modules/nats/package.json")"
   echo "mode: $([ $smoke = 1 ] && echo smoke || echo full), $runs run(s), $records records" \
        "($durable_records durable), latency $latency_n, tail $tail_n at 10000/s," \
-       "plain/workers $plain_records; only $only"
-  [ -z "$seglogd" ] || echo "seglogd: $seglogd"
+       "plain/workers $plain_records (sizes $plain_sizes, clients $plain_nclients); only $only"
+  [ -z "$seglogd" ] || echo "seglogd measured: $seglogd (the line above describes the drivers' tree)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
 t_start=$SECONDS
