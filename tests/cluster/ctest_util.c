@@ -167,3 +167,77 @@ zhandle_t *ct_raw(const char *hosts)
 {
     return ct_raw_session(hosts, NULL);
 }
+
+/* ---- sets of nodes ---- */
+
+int c_all_registered(void *arg)
+{
+    nodeset_t *s = arg;
+    for (int i = 0; i < s->k; i++)
+        if (!s->n[i]->c || !sl_cluster_registered(s->n[i]->c))
+            return 0;
+    return 1;
+}
+
+int c_one_controller(void *arg)
+{
+    nodeset_t *s = arg;
+    int count = 0;
+    int32_t id = -1;
+    for (int i = 0; i < s->k; i++)
+        if (sl_cluster_is_controller(s->n[i]->c)) {
+            count++;
+            id = s->n[i]->id;
+        }
+    if (count != 1)
+        return 0;
+    for (int i = 0; i < s->k; i++)
+        if (sl_cluster_controller_id(s->n[i]->c) != id)
+            return 0;
+    return 1;
+}
+
+tnode_t *ct_controller(nodeset_t *s)
+{
+    for (int i = 0; i < s->k; i++)
+        if (s->n[i]->c && sl_cluster_is_controller(s->n[i]->c))
+            return s->n[i];
+    return NULL;
+}
+
+tnode_t *ct_node(tnode_t **all, int k, int32_t id)
+{
+    for (int i = 0; i < k; i++)
+        if (all[i]->id == id)
+            return all[i];
+    return NULL;
+}
+
+int ct_start_all(nodeset_t *s, const char *hosts, int session_ms, int wait_ms)
+{
+    for (int i = 0; i < s->k; i++)
+        if (tn_start(s->n[i], hosts, i + 1, session_ms) < 0)
+            return 0;
+    return ct_until(s->n, s->k, c_all_registered, s, wait_ms) &&
+           ct_until(s->n, s->k, c_one_controller, s, wait_ms);
+}
+
+void ct_stop_all(nodeset_t *s)
+{
+    for (int i = 0; i < s->k; i++)
+        tn_stop(s->n[i]);
+}
+
+int c_new_controller(void *arg)
+{
+    newctl_t *x = arg;
+    tnode_t *c = ct_controller(&x->s);
+    return c_one_controller(&x->s) && c && sl_cluster_controller_epoch(c->c) > x->above;
+}
+
+int c_leader(void *arg)
+{
+    want_t *w = arg;
+    return sl_cluster_topic_get(w->reader->c, w->topic, 0, &w->t) == 0 &&
+           w->t.state.leader == w->leader && w->t.state.leader_epoch == w->epoch;
+}

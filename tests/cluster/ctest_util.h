@@ -36,6 +36,40 @@ typedef int (ct_cond_fn)(void *arg);
 /* Pumps nodes[0..k) until cond(arg) or timeout_ms: 1 if it held. */
 int ct_until(tnode_t **nodes, int k, ct_cond_fn *cond, void *arg, int timeout_ms);
 
+/* ---- sets of nodes and the conditions the tests wait for ---- */
+
+typedef struct {
+    tnode_t **n;
+    int k;
+} nodeset_t;
+
+/* Starts s->n[i] with id i + 1 and waits until all are registered and agree
+ * on one controller: 1, or 0 on failure or after wait_ms. */
+int ct_start_all(nodeset_t *s, const char *hosts, int session_ms, int wait_ms);
+void ct_stop_all(nodeset_t *s);
+tnode_t *ct_controller(nodeset_t *s);             /* NULL if none */
+tnode_t *ct_node(tnode_t **all, int k, int32_t id); /* by id */
+
+int c_all_registered(void *nodeset);
+/* Exactly one controller among the set, and everybody agrees on it. */
+int c_one_controller(void *nodeset);
+
+typedef struct {
+    nodeset_t s;
+    int32_t above;
+} newctl_t;
+/* One agreed controller whose epoch is above x->above. */
+int c_new_controller(void *newctl);
+
+typedef struct {
+    tnode_t *reader;
+    const char *topic;
+    int32_t leader, epoch;
+    sl_cl_topic_t t; /* the last state read */
+} want_t;
+/* reader sees topic led by leader at epoch. */
+int c_leader(void *want);
+
 /* A raw, connected ZooKeeper handle (NULL after 10 s). */
 zhandle_t *ct_raw(const char *hosts);
 /* Same, taking over an existing session. */

@@ -1,6 +1,7 @@
 /* test_cluster_zk.c - the cluster layer against a real ZooKeeper
  * (zkproc.c): registration, election, topic creation race, compare-and-set,
- * controller failover, session expiry (fencing) and hostile znode data.
+ * session expiry (fencing) and hostile znode data. (Controller failover:
+ * test_cluster_ctl.c.)
  * Every test works under its own chroot on one server. */
 #include "ctest_util.h"
 #include "zkproc.h"
@@ -47,62 +48,6 @@ static void s_hosts(char *buf, size_t cap, const char *chroot)
     snprintf(buf, cap, "%s%s", zkproc_hosts(s_zk), chroot);
 }
 
-/* ---- conditions ---- */
-
-typedef struct {
-    tnode_t **n;
-    int k;
-} nodeset_t;
-
-static int c_all_registered(void *arg)
-{
-    nodeset_t *s = arg;
-    for (int i = 0; i < s->k; i++)
-        if (!s->n[i]->c || !sl_cluster_registered(s->n[i]->c))
-            return 0;
-    return 1;
-}
-
-/* Exactly one controller among the set, and everybody agrees on it. */
-static int c_one_controller(void *arg)
-{
-    nodeset_t *s = arg;
-    int count = 0;
-    int32_t id = -1;
-    for (int i = 0; i < s->k; i++)
-        if (sl_cluster_is_controller(s->n[i]->c)) {
-            count++;
-            id = s->n[i]->id;
-        }
-    if (count != 1)
-        return 0;
-    for (int i = 0; i < s->k; i++)
-        if (sl_cluster_controller_id(s->n[i]->c) != id)
-            return 0;
-    return 1;
-}
-
-static tnode_t *s_controller(nodeset_t *s)
-{
-    for (int i = 0; i < s->k; i++)
-        if (s->n[i]->c && sl_cluster_is_controller(s->n[i]->c))
-            return s->n[i];
-    return NULL;
-}
-
-static void s_start_all(nodeset_t *s, const char *hosts)
-{
-    for (int i = 0; i < s->k; i++)
-        assert_int_equal(tn_start(s->n[i], hosts, i + 1, SESSION_MS), 0);
-    assert_true(ct_until(s->n, s->k, c_all_registered, s, WAIT_MS));
-    assert_true(ct_until(s->n, s->k, c_one_controller, s, WAIT_MS));
-}
-
-static void s_stop_all(nodeset_t *s)
-{
-    for (int i = 0; i < s->k; i++)
-        tn_stop(s->n[i]);
-}
 
 /* ---- registration ---- */
 
@@ -146,7 +91,7 @@ static void test_register_and_leave(void **state)
     tnode_t a, b, dup;
     tnode_t *both[] = {&a, &b};
     nodeset_t s = {both, 2};
-    s_start_all(&s, hosts);
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
 
     sl_cl_node_t nodes[8];
     int n = 0;
@@ -188,17 +133,6 @@ static void test_register_and_leave(void **state)
 
 /* ---- election ---- */
 
-typedef struct {
-    nodeset_t s;
-    int32_t above;
-} newctl_t;
-
-static int c_new_controller(void *arg)
-{
-    newctl_t *x = arg;
-    tnode_t *c = s_controller(&x->s);
-    return c_one_controller(&x->s) && c && sl_cluster_controller_epoch(c->c) > x->above;
-}
 
 static int32_t s_raw_epoch(const char *path)
 {
@@ -218,8 +152,8 @@ static void test_election(void **state)
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
-    s_start_all(&s, hosts);
-    tnode_t *ctl = s_controller(&s);
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
+    tnode_t *ctl = ct_controller(&s);
     int32_t e1 = sl_cluster_controller_epoch(ctl->c);
     assert_true(e1 >= 1);
     assert_int_equal(s_raw_epoch("/t2/seglog/controller_epoch"), e1);
@@ -235,11 +169,11 @@ static void test_election(void **state)
             rest[k++] = all[i];
     newctl_t x = {{rest, 2}, e1};
     assert_true(ct_until(rest, 2, c_new_controller, &x, WAIT_MS));
-    tnode_t *ctl2 = s_controller(&x.s);
+    tnode_t *ctl2 = ct_controller(&x.s);
     int32_t e2 = sl_cluster_controller_epoch(ctl2->c);
     assert_true(e2 > e1);
     assert_int_equal(s_raw_epoch("/t2/seglog/controller_epoch"), e2);
-    s_stop_all(&x.s);
+    ct_stop_all(&x.s);
 }
 
 /* ---- topic creation race ---- */
@@ -338,13 +272,6 @@ static void test_topic_create_race(void **state)
 
 /* ---- compare-and-set ---- */
 
-static tnode_t *s_node(tnode_t **all, int k, int32_t id)
-{
-    for (int i = 0; i < k; i++)
-        if (all[i]->id == id)
-            return all[i];
-    return NULL;
-}
 
 static void test_cas_stale_writer(void **state)
 {
@@ -354,7 +281,7 @@ static void test_cas_stale_writer(void **state)
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
-    s_start_all(&s, hosts);
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
     sl_cl_topic_t t, a, b, now;
     int created;
     assert_int_equal(sl_cluster_topic_create(n1.c, "cas", 3, &t, &created), 0);
@@ -381,7 +308,7 @@ static void test_cas_stale_writer(void **state)
 
     /* The leader's own ISR change, conditioned on its epoch. */
     int32_t L = now.state.leader, F = now.state.isr[1], G = t.replicas[2];
-    tnode_t *lead = s_node(all, 3, L), *other = s_node(all, 3, F);
+    tnode_t *lead = ct_node(all, 3, L), *other = ct_node(all, 3, F);
     int32_t isr3[] = {L, F, G}, isr1[] = {L}, not_me[] = {F}, outsider[] = {L, 99};
     assert_int_equal(sl_cluster_isr_update(lead->c, "cas", 1, isr3, 3, &now), 0);
     assert_int_equal(now.state.n_isr, 3);
@@ -401,84 +328,9 @@ static void test_cas_stale_writer(void **state)
     assert_int_equal(now.state.leader, F);
     assert_int_equal(now.state_version, v);
     assert_int_equal(now.state.n_isr, 3);
-    s_stop_all(&s);
+    ct_stop_all(&s);
 }
 
-/* ---- controller failover ---- */
-
-typedef struct {
-    tnode_t *reader;
-    const char *topic;
-    int32_t leader, epoch;
-    sl_cl_topic_t t;
-} want_t;
-
-static int c_leader(void *arg)
-{
-    want_t *w = arg;
-    return sl_cluster_topic_get(w->reader->c, w->topic, 0, &w->t) == 0 &&
-           w->t.state.leader == w->leader && w->t.state.leader_epoch == w->epoch;
-}
-
-static void test_failover_within_isr(void **state)
-{
-    (void) state;
-    char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t5");
-    tnode_t n1, n2, n3;
-    tnode_t *all[] = {&n1, &n2, &n3};
-    nodeset_t s = {all, 3};
-    s_start_all(&s, hosts);
-    sl_cl_topic_t t, t2;
-    int created;
-    assert_int_equal(sl_cluster_topic_create(n1.c, "fo", 3, &t, &created), 0);
-    int32_t L = t.replicas[0], X = t.replicas[1], Y = t.replicas[2];
-    tnode_t *nl = s_node(all, 3, L), *nx = s_node(all, 3, X), *ny = s_node(all, 3, Y);
-    /* The leader dropped Y from the ISR (it lagged). */
-    int32_t isr_lx[] = {L, X};
-    assert_int_equal(sl_cluster_isr_update(nl->c, "fo", 1, isr_lx, 2, NULL), 0);
-    /* "fo2": led by X, L and Y in sync. */
-    assert_int_equal(sl_cluster_topic_create(n1.c, "fo2", 3, &t2, &created), 0);
-    sl_cl_state_t st2 = {.leader = X, .leader_epoch = 1, .n_isr = 3, .isr = {X, L, Y}};
-    assert_int_equal(sl_cluster_state_cas(n1.c, "fo2", t2.state_version, &st2, NULL), 0);
-
-    /* L dies: X (in the ISR) leads "fo" at epoch 2; Y (alive, not in the
-     * ISR) does not. "fo2" keeps X at epoch 1 and loses L from its ISR. */
-    tn_stop(nl);
-    tnode_t *xy[] = {nx, ny};
-    want_t w = {.reader = ny, .topic = "fo", .leader = X, .epoch = 2};
-    assert_true(ct_until(xy, 2, c_leader, &w, WAIT_MS));
-    assert_int_equal(w.t.state.n_isr, 1);
-    assert_int_equal(w.t.state.isr[0], X);
-    tnode_t *ctl = s_controller(&(nodeset_t){xy, 2});
-    assert_non_null(ctl);
-    assert_int_equal(w.t.state.controller_epoch, sl_cluster_controller_epoch(ctl->c));
-    want_t w2 = {.reader = nx, .topic = "fo2", .leader = X, .epoch = 1};
-    assert_true(c_leader(&w2));
-    assert_int_equal(w2.t.state.n_isr, 2);
-    assert_false(sl_cl_has(w2.t.state.isr, 2, L));
-
-    /* X dies too: "fo" has no live ISR member, goes offline (leader -1,
-     * epoch 3, ISR still {X}); Y stays out. "fo2" fails over to Y. */
-    tn_stop(nx);
-    tnode_t *only_y[] = {ny};
-    want_t w3 = {.reader = ny, .topic = "fo", .leader = -1, .epoch = 3};
-    assert_true(ct_until(only_y, 1, c_leader, &w3, WAIT_MS));
-    assert_int_equal(w3.t.state.n_isr, 1);
-    assert_int_equal(w3.t.state.isr[0], X);
-    want_t w4 = {.reader = ny, .topic = "fo2", .leader = Y, .epoch = 2};
-    assert_true(ct_until(only_y, 1, c_leader, &w4, WAIT_MS));
-
-    /* X comes back: the controller (Y now) makes it leader again, epoch 4. */
-    tnode_t nx2;
-    assert_int_equal(tn_start(&nx2, hosts, X, SESSION_MS), 0);
-    tnode_t *back[] = {ny, &nx2};
-    want_t w5 = {.reader = ny, .topic = "fo", .leader = X, .epoch = 4};
-    assert_true(ct_until(back, 2, c_leader, &w5, WAIT_MS));
-    assert_true(sl_cluster_is_controller(ny->c));
-    tn_stop(&nx2);
-    tn_stop(ny);
-}
 
 /* ---- session expiry: fenced first, then a new session ---- */
 
@@ -507,8 +359,8 @@ static void test_expiry_fences(void **state)
     tnode_t n1, n2;
     tnode_t *all[] = {&n1, &n2};
     nodeset_t s = {all, 2};
-    s_start_all(&s, hosts);
-    tnode_t *ctl = s_controller(&s);
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
+    tnode_t *ctl = ct_controller(&s);
     int64_t old_sid = sl_zk_session_id(sl_cluster_zk(ctl->c));
     int32_t e1 = sl_cluster_controller_epoch(ctl->c);
 
@@ -539,66 +391,7 @@ static void test_expiry_fences(void **state)
     newctl_t x = {s, e1};
     assert_true(ct_until(all, 2, c_new_controller, &x, WAIT_MS));
     assert_true(ct_log_seen("fenced: zookeeper session expired"));
-    s_stop_all(&s);
-}
-
-/* ---- a controller whose epoch moved on is fenced by its own writes ---- */
-
-static int c_ctl_again(void *arg)
-{
-    newctl_t *x = arg;
-    return c_new_controller(x) && ct_log_seen("controller_epoch moved on");
-}
-
-static void test_controller_epoch_fence(void **state)
-{
-    (void) state;
-    char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t8");
-    tnode_t n1, n2, n3;
-    tnode_t *all[] = {&n1, &n2, &n3};
-    nodeset_t s = {all, 3};
-    s_start_all(&s, hosts);
-    tnode_t *ctl = s_controller(&s);
-    int32_t e1 = sl_cluster_controller_epoch(ctl->c);
-    sl_cl_topic_t t;
-    int created;
-    assert_int_equal(sl_cluster_topic_create(ctl->c, "fence", 3, &t, &created), 0);
-
-    /* controller_epoch moves on behind the controller's back (no watch of
-     * its fires): its next write, a multi checking the version it won
-     * with, must be refused. */
-    char next[16];
-    snprintf(next, sizeof next, "%d", (int) e1 + 1);
-    assert_int_equal(zoo_set(s_raw, "/t8/seglog/controller_epoch", next, (int) strlen(next), -1),
-                     ZOK);
-    tnode_t *victim = NULL;
-    for (int i = 0; i < 3 && !victim; i++)
-        if (all[i] != ctl && all[i]->id == t.state.leader)
-            victim = all[i];
-    if (!victim) /* the controller leads "fence": kill another replica */
-        victim = all[0] != ctl ? all[0] : all[1];
-    int32_t vid = victim->id;
-    tn_stop(victim);
-    tnode_t *rest[2];
-    int k = 0;
-    for (int i = 0; i < 3; i++)
-        if (all[i] != victim)
-            rest[k++] = all[i];
-    /* It gives up, stands again, and (still holding /controller) takes
-     * the new epoch; then it does the job under that epoch. */
-    newctl_t x = {{rest, 2}, e1};
-    assert_true(ct_until(rest, 2, c_ctl_again, &x, WAIT_MS));
-    assert_true(ctl->controller_off >= 1);
-    assert_int_equal(sl_cluster_controller_epoch(ctl->c), e1 + 1);
-    want_t w = {.reader = ctl, .topic = "fence", .leader = t.state.leader,
-                .epoch = t.state.leader == vid ? 2 : 1};
-    if (t.state.leader == vid)
-        w.leader = t.replicas[1] == vid ? t.replicas[2] : t.replicas[1];
-    assert_true(ct_until(rest, 2, c_leader, &w, WAIT_MS));
-    assert_false(sl_cl_has(w.t.state.isr, w.t.state.n_isr, vid));
-    assert_int_equal(w.t.state.controller_epoch, e1 + 1);
-    s_stop_all(&x.s);
+    ct_stop_all(&s);
 }
 
 /* ---- hostile znode data ---- */
@@ -618,7 +411,7 @@ static void test_bad_data(void **state)
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
-    s_start_all(&s, hosts);
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
     sl_cl_topic_t t;
     int created;
     assert_int_equal(sl_cluster_topic_create(n1.c, "good", 3, &t, &created), 0);
@@ -657,7 +450,7 @@ static void test_bad_data(void **state)
     /* The controller skips what it cannot read and still does its job. */
     assert_int_equal(sl_cluster_topic_get(n1.c, "good", 0, &t), 0);
     int32_t L = t.state.leader, X = t.replicas[1];
-    tnode_t *nl = s_node(all, 3, L);
+    tnode_t *nl = ct_node(all, 3, L);
     tn_stop(nl);
     tnode_t *rest[2];
     int k = 0;
@@ -667,7 +460,7 @@ static void test_bad_data(void **state)
     want_t w = {.reader = rest[0], .topic = "good", .leader = X, .epoch = 2};
     assert_true(ct_until(rest, 2, c_leader, &w, WAIT_MS));
     assert_true(ct_log_seen("bad data in /t7/seglog/topics/badjson/state"));
-    s_stop_all(&(nodeset_t){rest, 2});
+    ct_stop_all(&(nodeset_t){rest, 2});
 }
 
 int main(void)
@@ -677,9 +470,7 @@ int main(void)
         cmocka_unit_test(test_election),
         cmocka_unit_test(test_topic_create_race),
         cmocka_unit_test(test_cas_stale_writer),
-        cmocka_unit_test(test_failover_within_isr),
         cmocka_unit_test(test_expiry_fences),
-        cmocka_unit_test(test_controller_epoch_fence),
         cmocka_unit_test(test_bad_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
