@@ -1,12 +1,13 @@
-/* admin.c - `seglog offsets` and `seglog truncate`. */
+/* admin.c - `seglog offsets`, `truncate`, `topics` and `delete`. */
 #include "cli.h"
+#include "output.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_BEFORE = CLI_OPT_FIRST_FREE };
+enum { OPT_BEFORE = CLI_OPT_FIRST_FREE, OPT_FORMAT };
 
 static const char s_offsets_usage[] =
     "usage: seglog offsets [-t TOPIC]\n"
@@ -23,6 +24,24 @@ static const char s_truncate_usage[] =
     "print the new lowest offset (which may be below N: segments are never split).\n"
     "\n"
     "  --before N             offset below which records may go\n"
+    "\n";
+
+static const char s_topics_usage[] =
+    "usage: seglog topics [--format text|json]\n"
+    "\n"
+    "List every topic the server holds, in name order, with its offsets.\n"
+    "\n"
+    "  --format FORMAT        text: \"NAME lowest_offset=N next_offset=N epoch=N\"\n"
+    "                         (default)\n"
+    "                         json: one object per line: topic, lowest_offset,\n"
+    "                               next_offset, epoch\n"
+    "\n";
+
+static const char s_delete_usage[] =
+    "usage: seglog delete -t TOPIC\n"
+    "\n"
+    "Delete TOPIC and all its records, durably: a server crash after the reply does\n"
+    "not bring it back. A later produce creates a new, empty topic (a new epoch).\n"
     "\n";
 
 static int s_finish(int exit_code)
@@ -47,8 +66,9 @@ int cli_offsets(int argc, char **argv, cli_common_t *c)
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     seglog_client_t *client = NULL;
-    if (cli_connect(c, &client) != 0)
-        return CLI_EXIT_ERROR;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
     seglog_offsets_t o;
     int rc = seglog_client_offsets(client, c->topic, &o);
     if (rc) {
@@ -89,8 +109,9 @@ int cli_truncate(int argc, char **argv, cli_common_t *c)
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     seglog_client_t *client = NULL;
-    if (cli_connect(c, &client) != 0)
-        return CLI_EXIT_ERROR;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
     uint64_t lowest;
     int rc = seglog_client_truncate(client, c->topic, before, &lowest);
     if (rc) {
@@ -99,6 +120,79 @@ int cli_truncate(int argc, char **argv, cli_common_t *c)
         exit_code = cli_fail(what, rc, seglog_client_errmsg(client));
     } else {
         printf("lowest_offset %" PRIu64 "\n", lowest);
+        exit_code = CLI_EXIT_OK;
+    }
+    seglog_client_destroy(&client);
+    return s_finish(exit_code);
+}
+
+int cli_topics(int argc, char **argv, cli_common_t *c)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS, {"format", required_argument, NULL, OPT_FORMAT}, {NULL, 0, NULL, 0}};
+    int opt, exit_code, json = 0;
+    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_topics_usage, &exit_code)) !=
+           -1) {
+        if (opt == CLI_OPT_EXIT)
+            return exit_code;
+        if (opt != OPT_FORMAT)
+            return cli_usage_error(argv[0], "unknown option");
+        if (strcmp(optarg, "json") == 0)
+            json = 1;
+        else if (strcmp(optarg, "text") != 0)
+            return cli_usage_error(argv[0], "--format wants text or json, not '%s'", optarg);
+    }
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    seglog_client_t *client = NULL;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
+    const seglog_topic_info_t *t;
+    size_t n;
+    int rc = seglog_client_list_topics(client, &t, &n);
+    if (rc) {
+        exit_code = cli_fail("topics", rc, seglog_client_errmsg(client));
+    } else {
+        /* Names are [A-Za-z0-9._-]: nothing to escape in JSON. */
+        for (size_t i = 0; i < n; i++)
+            printf(json ? "{\"topic\":\"%s\",\"lowest_offset\":%" PRIu64 ",\"next_offset\":%" PRIu64
+                          ",\"epoch\":%" PRIu64 "}\n"
+                        : "%s lowest_offset=%" PRIu64 " next_offset=%" PRIu64 " epoch=%" PRIu64 "\n",
+                   t[i].name, t[i].lowest_offset, t[i].next_offset, t[i].epoch);
+        exit_code = CLI_EXIT_OK;
+    }
+    seglog_client_destroy(&client);
+    return s_finish(exit_code);
+}
+
+int cli_delete(int argc, char **argv, cli_common_t *c)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int opt, exit_code;
+    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_delete_usage, &exit_code)) !=
+           -1) {
+        if (opt == CLI_OPT_EXIT)
+            return exit_code;
+        return cli_usage_error(argv[0], "unknown option");
+    }
+    /* Deletion destroys data: the topic must be named, not defaulted. */
+    if (!c->topic_given)
+        return cli_usage_error(argv[0], "delete needs -t TOPIC");
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    seglog_client_t *client = NULL;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
+    char q[128], what[160];
+    cli_quote(q, sizeof q, c->topic);
+    int rc = seglog_client_delete_topic(client, c->topic);
+    if (rc) {
+        snprintf(what, sizeof what, "delete %s", q);
+        exit_code = cli_fail(what, rc, seglog_client_errmsg(client));
+    } else {
+        printf("deleted %s\n", q);
         exit_code = CLI_EXIT_OK;
     }
     seglog_client_destroy(&client);

@@ -23,6 +23,7 @@ enum {
 /* Options every subcommand takes. Defaults, then the environment
  * (SEGLOG_ENDPOINT, SEGLOG_PUB_ENDPOINT), then flags. */
 typedef struct cli_common {
+    const char *cmd; /* the subcommand's name, for usage hints */
     const char *endpoint;
     const char *pub_endpoint;
     const char *topic;
@@ -77,8 +78,18 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a usage error with a hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Connect with the common options; prints the error and returns
- * CLI_EXIT_ERROR on failure, else 0. */
+/* Check the topic name as the server would, and more: "" and a name
+ * starting with '-' (an option taken as the value of -t) are refused
+ * too. 0, or prints why and returns CLI_EXIT_USAGE. */
+int cli_check_topic(const cli_common_t *c);
+
+/* "'<topic>'" for messages, shortened in the middle past 60 characters
+ * (the quotes always close). */
+const char *cli_quote(char *buf, size_t cap, const char *topic);
+
+/* Check the topic (cli_check_topic), then connect with the common
+ * options. 0, CLI_EXIT_USAGE for a bad topic or an endpoint ZeroMQ
+ * rejects, CLI_EXIT_ERROR otherwise; the error is printed. */
 int cli_connect(const cli_common_t *c, seglog_client_t **client_p);
 
 /* Report a failed client call ("seglog: <what>: <strerror>: <detail>");
@@ -91,5 +102,7 @@ int cli_consume(int argc, char **argv, cli_common_t *c);
 int cli_tail(int argc, char **argv, cli_common_t *c);
 int cli_offsets(int argc, char **argv, cli_common_t *c);
 int cli_truncate(int argc, char **argv, cli_common_t *c);
+int cli_topics(int argc, char **argv, cli_common_t *c);
+int cli_delete(int argc, char **argv, cli_common_t *c);
 
 #endif

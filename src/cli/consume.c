@@ -155,8 +155,9 @@ int cli_consume(int argc, char **argv, cli_common_t *c)
     if (exit_code >= 0)
         return exit_code;
     seglog_client_t *client = NULL;
-    if (cli_connect(c, &client) != 0)
-        return CLI_EXIT_ERROR;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
     exit_code = s_consume(client, c, &r);
     seglog_client_destroy(&client);
     return exit_code;
@@ -224,8 +225,9 @@ int cli_tail(int argc, char **argv, cli_common_t *c)
         return exit_code;
     s_catch_signals();
     seglog_client_t *client = NULL;
-    if (cli_connect(c, &client) != 0)
-        return CLI_EXIT_ERROR;
+    int connect_rc = cli_connect(c, &client);
+    if (connect_rc != 0)
+        return connect_rc;
     seglog_tail_t *t = NULL;
     seglog_tail_options_t o;
     seglog_tail_options_default(&o);

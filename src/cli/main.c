@@ -20,7 +20,8 @@
 
 const char cli_common_help[] =
     "common options (also accepted before COMMAND):\n"
-    "  -t, --topic TOPIC      topic name (default \"default\")\n"
+    "  -t, --topic TOPIC      topic name, [A-Za-z0-9._-]{1,128}, not starting with\n"
+    "                         '-' (default \"default\"; -t \"\" is refused)\n"
     "  --endpoint ENDPOINT    server request socket\n"
     "                         (default $SEGLOG_ENDPOINT, else " CLI_DEFAULT_ENDPOINT ")\n"
     "  --pub-endpoint ENDPOINT\n"
@@ -44,6 +45,8 @@ static void s_usage(FILE *f)
             "  tail                   print records as they arrive, until Ctrl-C\n"
             "  offsets                print a topic's offsets and epoch\n"
             "  truncate --before N    drop whole segments below offset N\n"
+            "  topics                 list the topics and their offsets\n"
+            "  delete -t TOPIC        delete a topic and all its records\n"
             "\n"
             "'seglog COMMAND --help' describes each command.\n"
             "exit codes: 0 success, 1 server or connection error, 2 usage error\n"
@@ -164,19 +167,57 @@ int cli_fail(const char *what, int err, const char *detail)
     return CLI_EXIT_ERROR;
 }
 
+const char *cli_quote(char *buf, size_t cap, const char *topic)
+{
+    size_t n = strlen(topic);
+    if (n <= 60)
+        snprintf(buf, cap, "'%s'", topic);
+    else
+        snprintf(buf, cap, "'%.28s...%s' (%zu characters)", topic, topic + n - 28, n);
+    return buf;
+}
+
+int cli_check_topic(const cli_common_t *c)
+{
+    const char *t = c->topic;
+    size_t n = strlen(t);
+    char q[128];
+    if (n == 0)
+        return cli_usage_error(c->cmd, "the topic name is empty (-t \"\"); name a topic, or leave "
+                                       "out -t for \"default\"");
+    if (t[0] == '-')
+        return cli_usage_error(c->cmd,
+                               "topic %s starts with '-' (an option given as the value of -t?)",
+                               cli_quote(q, sizeof q, t));
+    int ok = n <= 128 && strcmp(t, ".") != 0 && strcmp(t, "..") != 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+             (t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == '_' || t[i] == '-';
+    if (!ok)
+        return cli_usage_error(c->cmd,
+                               "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not "
+                               "be \".\" or \"..\"",
+                               cli_quote(q, sizeof q, t));
+    return 0;
+}
+
 int cli_connect(const cli_common_t *c, seglog_client_t **client_p)
 {
+    int rc = cli_check_topic(c);
+    if (rc)
+        return rc;
     seglog_client_options_t o;
     seglog_client_options_default(&o);
     if (c->timeout_ms > 0)
         o.timeout_ms = c->timeout_ms;
     if (c->retries >= 0)
         o.retries = c->retries;
-    int rc = seglog_client_connect(c->endpoint, c->pub_endpoint, &o, client_p);
+    rc = seglog_client_connect(c->endpoint, c->pub_endpoint, &o, client_p);
     if (rc) {
         if (rc == SEGLOG_CLIENT_E_INVAL)
-            cli_error("cannot connect to '%s' / '%s': invalid endpoint", c->endpoint,
-                      c->pub_endpoint);
+            return cli_usage_error(c->cmd,
+                                   "invalid endpoint '%s' (want tcp://HOST:PORT or ipc://PATH)",
+                                   c->endpoint);
         else
             cli_error("cannot connect: %s", seglog_client_strerror(rc));
         return CLI_EXIT_ERROR;
@@ -189,7 +230,8 @@ static const struct {
     int (*fn)(int, char **, cli_common_t *);
 } s_commands[] = {
     {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
-    {"offsets", cli_offsets}, {"truncate", cli_truncate},
+    {"offsets", cli_offsets}, {"truncate", cli_truncate}, {"topics", cli_topics},
+    {"delete", cli_delete},
 };
 
 int main(int argc, char **argv)
@@ -236,6 +278,7 @@ int main(int argc, char **argv)
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             optind = 0; /* GNU getopt: start over for the subcommand */
+            c.cmd = name;
             return s_commands[i].fn(sub_argc, sub_argv, &c);
         }
     }

@@ -90,28 +90,116 @@ class Cli(unittest.TestCase):
                      ["consume", "--format", "xml"], ["consume", "--count"],
                      ["tail", "--count", "3"], ["truncate", "--before", "1"],
                      ["truncate", "-t", "ec"], ["offsets", "extra"], ["--timeout", "0", "offsets"],
+                     ["produce", "-t", "bad/topic", "v"], ["offsets", "-t", ""],
+                     ["produce", "-t", "-x", "v"], ["produce", "-t", "..", "v"],
+                     ["--endpoint", "bogus", "offsets"], ["delete"], ["delete", "-t", "ec", "x"],
+                     ["topics", "--format", "xml"], ["produce", "--key", "k", "--key-separator",
+                                                     ":"],
+                     ["produce", "--key-separator", "", "-t", "ec"],
+                     ["produce", "--key-separator", ":", "-t", "ec", "v"],
                      []):
             rc, out, err = self.run_cli(*args)
             self.assertEqual(rc, 2, "%s: rc %d %r" % (args, rc, err))
             self.assertTrue(err)
-        for cmd in ("produce", "consume", "tail", "offsets", "truncate"):
+        for cmd in ("produce", "consume", "tail", "offsets", "truncate", "topics", "delete"):
             out = self.ok(cmd, "--help")
             self.assertIn(b"usage: seglog " + cmd.encode(), out)
             self.assertIn(b"--endpoint", out)
         self.assertIn(b"commands:", self.ok("--help"))
         # server errors: one line on stderr, exit 1
         for args in (["consume", "-t", "no-such-topic"], ["consume", "-t", "ec", "--from", "9"],
-                     ["produce", "-t", "bad/topic", "v"], ["offsets", "-t", "no-such-topic"]):
+                     ["offsets", "-t", "no-such-topic"], ["delete", "-t", "no-such-topic"]):
             rc, out, err = self.run_cli(*args)
             self.assertEqual(rc, 1, args)
             self.assertEqual(err.count(b"\n"), 1, err)
             self.assertTrue(err.startswith(b"seglog: "), err)
-        # connection error: nobody listens there
-        rc, out, err = self.run_cli("--endpoint", "tcp://127.0.0.1:1", "--timeout", "100",
-                                    "--retries", "1", "offsets")
+        # connection error: nobody listens there. Said so, with the default
+        # policy, after one timeout (no retries: nothing was sent).
+        t0 = time.monotonic()
+        rc, out, err = self.run_cli("--endpoint", "tcp://127.0.0.1:1", "offsets")
+        took = time.monotonic() - t0
         self.assertEqual(rc, 1)
-        self.assertIn(b"did not reply", err)
+        self.assertIn(b"is seglogd running at tcp://127.0.0.1:1?", err)
         self.assertEqual(err.count(b"\n"), 1, err)
+        self.assertLess(took, 5.0)
+
+    def test_topic_names_refused_by_the_cli(self):
+        for t in ("", "-x", "--endpoint", "a/b", ".", "x" * 129):
+            rc, out, err = self.run_cli("produce", "-t", t, "v")
+            self.assertEqual(rc, 2, (t, err))
+            self.assertIn(b"Try 'seglog produce --help'", err)
+        # -t -x never reaches the server: no topic, no data/-x
+        self.assertFalse(os.path.exists(os.path.join(self.srv.data, "-x")))
+        self.assertNotIn(b"-x ", self.ok("topics"))
+        # a long name is shortened, and its quotes close
+        rc, out, err = self.run_cli("produce", "-t", "y" * 200, "v")
+        self.assertEqual(rc, 2)
+        first = err.split(b"\n")[0]
+        self.assertIn(b"...", first)
+        self.assertEqual(first.count(b"'"), 2, first)
+        self.assertIn(b"(200 characters)", first)
+        self.ok("produce", "-t", "z" * 128, "v")  # the longest allowed
+
+    def test_stdin_stops_at_the_first_failure(self):
+        """A 2 MB line in the middle: refused before it is sent, with the
+        limit; nothing after it is stored; stderr says exactly which lines
+        were not stored."""
+        data = b"one\n" + b"x" * (2 << 20) + b"\nthree\nfour\n"
+        t0 = time.monotonic()
+        rc, out, err = self.run_cli("produce", "-t", "stop", input=data)
+        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"0\n")
+        self.assertIn(b"failed at input line 2: record too large: input line 2 is 2097152 bytes", err)
+        self.assertIn(b"takes at most 1048576", err)
+        self.assertIn(b"not stored: input line 2 and every line after it", err)
+        self.assertNotIn(b"stored after the failure", err)
+        self.assertEqual(self.ok("consume", "-t", "stop", "--format", "raw"), b"one\n")
+        # in a later batch: lines 1..2999 are stored, 3000 on are not
+        lines = [b"%d" % i for i in range(1, 3000)] + [b"y" * (2 << 20), b"after"]
+        rc, out, err = self.run_cli("produce", "-t", "stop2", input=b"\n".join(lines) + b"\n")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"".join(b"%d\n" % i for i in range(2999)))
+        self.assertIn(b"not stored: input line 3000 and every line after it", err)
+        kv = dict(l.split(" ") for l in self.ok("offsets", "-t", "stop2").decode().splitlines())
+        self.assertEqual(kv["next_offset"], "2999")
+
+    def test_keys(self):
+        self.assertEqual(self.ok("produce", "-t", "keys", "--key", "K", "a", "b"), b"0\n1\n")
+        self.assertEqual(self.ok("produce", "-t", "keys", "--key-separator", "::",
+                                 input=b"k1::v1\n::empty key\nk3::v::3\n"), b"2\n3\n4\n")
+        self.ok("produce", "-t", "keys", "--key", "L", input=b"line\n")
+        self.ok("produce", "-t", "keys", input=b"nokey\n")
+        objs = [json.loads(l) for l in self.ok("consume", "-t", "keys", "--format", "json")
+                .decode().splitlines()]
+        self.assertEqual([(o["key"], o["value"]) for o in objs],
+                         [("K", "a"), ("K", "b"), ("k1", "v1"), (None, "empty key"),
+                          ("k3", "v::3"), ("L", "line"), (None, "nokey")])
+        # a line without the separator stops the stream there
+        rc, out, err = self.run_cli("produce", "-t", "keys", "--key-separator", "=",
+                                    input=b"a=1\nb\nc=3\n")
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, b"7\n")
+        self.assertIn(b"failed at input line 2: input line 2 has no key separator", err)
+        self.assertIn(b"not stored: input line 2 and every line after it", err)
+
+    def test_topics_and_delete(self):
+        self.ok("produce", "-t", "lst-b", "1", "2")
+        self.ok("produce", "-t", "lst-a", "1")
+        text = self.ok("topics").decode().splitlines()
+        names = [l.split(" ")[0] for l in text]
+        self.assertEqual(names, sorted(names))
+        self.assertIn("lst-b lowest_offset=0 next_offset=2 epoch=", "\n".join(text))
+        objs = {o["topic"]: o for o in
+                (json.loads(l) for l in self.ok("topics", "--format", "json").decode().splitlines())}
+        self.assertEqual(objs["lst-a"]["next_offset"], 1)
+        self.assertEqual(self.ok("delete", "-t", "lst-b"), b"deleted 'lst-b'\n")
+        self.assertNotIn("lst-b", [l.split(" ")[0] for l in self.ok("topics").decode().splitlines()])
+        rc, out, err = self.run_cli("delete", "-t", "lst-b")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"unknown topic", err)
+        rc, out, err = self.run_cli("delete")  # never "default" by omission
+        self.assertEqual(rc, 2)
 
     def test_offsets_and_truncate(self):
         self.assertEqual(self.ok("produce", "-q", "-t", "adm", input=b"x\n" * 10),
