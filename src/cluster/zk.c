@@ -33,6 +33,7 @@ struct sl_zk {
     zhandle_t *zh;
     s_hctx_t *hctx;
     uint64_t gen;
+    uint64_t gen_connected; /* owner only: gen of the last CONNECTED seen */
     int efd;
 
     pthread_mutex_t mu; /* guards the fields below; never held across a call out */
@@ -278,6 +279,7 @@ static void s_note(sl_zk_t *self, const sl_zk_event_t *ev)
 {
     int64_t now = sl_zk_now_ms();
     if (ev->kind == SL_ZK_EV_CONNECTED) {
+        self->gen_connected = self->gen;
         if (self->down_since >= 0)
             sl_clog(SL_CLOG_INFO,
                     "zookeeper connected hosts=%s session=0x%llx new_session=%d timeout_ms=%d "
@@ -391,11 +393,18 @@ void sl_zk_tick(sl_zk_t *self)
     }
     if (self->down_since >= 0 && now >= self->next_log) {
         int64_t down = now - self->down_since;
-        sl_clog(SL_CLOG_WARN,
-                "waiting for zookeeper hosts=%s down_ms=%lld session=0x%llx "
-                "(the session expires %d ms after the server last heard from us)",
-                self->hosts, (long long) down, (unsigned long long) sl_zk_session_id(self),
-                sl_zk_session_ms(self));
+        int64_t sid = sl_zk_session_id(self);
+        if (sid == 0 || self->gen_connected != self->gen)
+            sl_clog(SL_CLOG_WARN,
+                    "waiting for zookeeper hosts=%s down_ms=%lld (no session yet: not "
+                    "registered, not controller)",
+                    self->hosts, (long long) down);
+        else
+            sl_clog(SL_CLOG_WARN,
+                    "waiting for zookeeper hosts=%s down_ms=%lld session=0x%llx "
+                    "(the session expires %d ms after the server last heard from us)",
+                    self->hosts, (long long) down, (unsigned long long) sid,
+                    sl_zk_session_ms(self));
         self->next_log = now + (down < 10000 ? 1000 : 10000);
     }
 }

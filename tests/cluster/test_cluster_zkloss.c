@@ -145,11 +145,56 @@ static void test_stalled_owner_loses_lease(void **state)
     zkproc_destroy(&zk);
 }
 
+static int c_registered(void *arg)
+{
+    return sl_cluster_registered(((tnode_t *) arg)->c);
+}
+
+static int c_waiting(void *arg)
+{
+    (void) arg;
+    return ct_log_seen("waiting for zookeeper hosts=");
+}
+
+static int c_is_down(void *arg)
+{
+    tnode_t *n = arg;
+    return n->down >= 1;
+}
+
+/* A node started before ZooKeeper says what it waits for and registers
+ * when ZooKeeper comes; destroying a node while ZooKeeper is down returns
+ * promptly. */
+static void test_start_before_zookeeper(void **state)
+{
+    (void) state;
+    ct_log_capture();
+    ct_log_clear();
+    zkproc_t *zk = zkproc_start(100);
+    assert_non_null(zk);
+    assert_int_equal(zkproc_stop(zk), 0); /* its port and data dir stay ours */
+    tnode_t a;
+    tnode_t *one[] = {&a};
+    assert_int_equal(tn_start(&a, zkproc_hosts(zk), 1, SESSION_MS), 0);
+    assert_true(ct_until(one, 1, c_waiting, NULL, WAIT_MS));
+    assert_false(sl_cluster_registered(a.c));
+    assert_int_equal(zkproc_restart(zk), 0);
+    assert_true(ct_until(one, 1, c_registered, &a, WAIT_MS));
+
+    assert_int_equal(zkproc_stop(zk), 0);
+    assert_true(ct_until(one, 1, c_is_down, &a, WAIT_MS));
+    int64_t t0 = sl_zk_now_ms();
+    tn_stop(&a);
+    assert_true(sl_zk_now_ms() - t0 < SESSION_MS);
+    zkproc_destroy(&zk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zookeeper_restart),
         cmocka_unit_test(test_stalled_owner_loses_lease),
+        cmocka_unit_test(test_start_before_zookeeper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
