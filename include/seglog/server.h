@@ -78,9 +78,15 @@ typedef struct seglog_server_config {
 /* Fill cfg with the defaults above. */
 void seglog_server_config_default(seglog_server_config_t *cfg);
 
-/* The largest message (frame) the server accepts: ZMQ_MAXMSGSIZE on the
- * ROUTER, derived from max_record_bytes (4 records' worth plus 64 KiB). */
+/* The largest request frame the server serves, derived from
+ * max_record_bytes (4 records' worth plus 64 KiB). A larger frame is
+ * answered with BAD_REQUEST and logged (WARN). */
 uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg);
+
+/* ZMQ_MAXMSGSIZE on the ROUTER: max_message_bytes + 64 MiB. libzmq closes
+ * the connection of a peer that sends a larger frame, without a reply,
+ * and reports it as a plain disconnect. */
+uint64_t seglog_server_drop_message_bytes(const seglog_server_config_t *cfg);
 
 /* The largest payload a ConsumeResponse carries (records beyond the
  * first stop there): the same as the request limit. */

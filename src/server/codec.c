@@ -356,6 +356,21 @@ int sl_codec_is_produce(const void *data, size_t len)
     return body == 2;
 }
 
+uint64_t sl_codec_peek_id(const void *data, size_t len)
+{
+    const uint8_t *p = data, *end = p + len;
+    uint64_t id = 0;
+    while (p < end) {
+        uint64_t tag, n = 0;
+        const uint8_t *b = NULL;
+        if (s_scan_field(&p, end, &tag, &b, &n))
+            return 0;
+        if (tag == TAG(1, WT_VARINT))
+            id = n; /* the last one wins, as in protobuf */
+    }
+    return id;
+}
+
 int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
                                const char **why)
 {

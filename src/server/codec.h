@@ -123,6 +123,10 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
  * the decoder has the last word. */
 int sl_codec_is_produce(const void *data, size_t len);
 
+/* The id (field 1) of a Request frame without decoding the rest; 0 if it
+ * has none or does not scan. For answering a frame too large to decode. */
+uint64_t sl_codec_peek_id(const void *data, size_t len);
+
 /* The stored form of a record: a Record without offset. */
 size_t sl_codec_stored_size(const sl_record_t *r);
 /* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */

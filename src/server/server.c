@@ -49,13 +49,17 @@
 #define CLIENT_SNDHWM       10000
 #define CLIENT_RCVHWM       1000
 #define INPROC_HWM          SL_WORKER_MAX_JOBS /* messages <= jobs: a send never blocks */
-#define ROUTER_LINGER_MS    1000               /* at shutdown, time for the last replies to leave */
+/* At shutdown, time for the last replies to leave. A client that reads
+ * takes them in well under this; one that does not read would never take
+ * them, and must not hold the exit (zmq_ctx_term waits this long for it). */
+#define ROUTER_LINGER_MS    200
 #define DRAIN_REQUESTS      256                /* requests read per poll round */
 #define DRAIN_REPLIES       1024               /* replies forwarded per worker per poll round */
 #define MAX_CONSUME_BYTES   (1u << 20)
 #define PARK_MAX            4096 /* replies waiting for a commit before reading stops */
 #define LOG_RECORD_OVERHEAD 32u  /* tags and varints of a stored record */
 #define MAX_IN_FLIGHT       1000 /* requests a client may pipeline (docs/PROTOCOL.md) */
+#define DROP_SLACK_BYTES    (64ull << 20) /* frames this far over the limit get a reply */
 
 struct seglog_server {
     seglog_server_config_t cfg;
@@ -111,6 +115,11 @@ void seglog_server_config_default(seglog_server_config_t *cfg)
 uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg)
 {
     return 4 * (uint64_t)cfg->max_record_bytes + (64u << 10);
+}
+
+uint64_t seglog_server_drop_message_bytes(const seglog_server_config_t *cfg)
+{
+    return seglog_server_max_message_bytes(cfg) + DROP_SLACK_BYTES;
 }
 
 uint64_t seglog_server_max_consume_bytes(const seglog_server_config_t *cfg)
@@ -394,9 +403,13 @@ static void s_peer_name(int fd, char *out, size_t cap)
     snprintf(out, cap, "%s:%u", host, port);
 }
 
-/* Connection events of the ROUTER. libzmq drops a peer that sends a
- * message over ZMQ_MAXMSGSIZE (or breaks the protocol) without telling the
- * application anything else, so the disconnect line is the trace of it. */
+/* Connection events of the ROUTER. libzmq 4.3 reports a peer that hung
+ * up and a peer it dropped (a frame over ZMQ_MAXMSGSIZE, or a ZMTP error
+ * after the handshake) the same way: ZMQ_EVENT_DISCONNECTED with the
+ * descriptor, no reason. So a disconnect is logged plainly; frames over
+ * max_message_bytes are refused (and logged) by the workers, and only
+ * frames over seglog_server_drop_message_bytes() are dropped unseen.
+ * Handshake failures are real protocol errors: WARN. */
 static void s_monitor_events(seglog_server_t *s)
 {
     for (int k = 0; k < 64; k++) {
@@ -420,10 +433,7 @@ static void s_monitor_events(seglog_server_t *s)
                 s_peer_name((int)value, peer, sizeof peer);
                 sl_log_client(SL_LOG_INFO, "client connected peer=%s fd=%u", peer, value);
             } else if (id == ZMQ_EVENT_DISCONNECTED) {
-                sl_log_client(SL_LOG_INFO,
-                              "client disconnected fd=%u (hung up, or dropped by the transport: "
-                              "message over max_message_bytes or protocol error)",
-                              value);
+                sl_log_client(SL_LOG_INFO, "client disconnected fd=%u", value);
             } else {
                 sl_log_client(SL_LOG_WARN, "client handshake failed event=%u value=%u", id, value);
             }
@@ -602,7 +612,10 @@ static int s_bind_router(seglog_server_t *s)
     s->router = zmq_socket(s->ctx, ZMQ_ROUTER);
     if (!s->router)
         return zmq_errno();
-    int64_t maxmsg = (int64_t)seglog_server_max_message_bytes(&s->cfg);
+    /* libzmq drops a connection that sends a larger frame, and cannot say
+     * why: set it well above max_message_bytes, so that a frame over the
+     * limit reaches a worker and gets an error reply and a WARN line. */
+    int64_t maxmsg = (int64_t)seglog_server_drop_message_bytes(&s->cfg);
     int sndhwm = CLIENT_SNDHWM, rcvhwm = CLIENT_RCVHWM, one = 1, linger = 0;
     int hb_ivl = 10000, hb_timeout = 30000;
     /* All options before bind: MAXMSGSIZE applies to peers accepted later. */
@@ -837,9 +850,10 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
     sl_log(SL_LOG_INFO,
            "started data_dir=%s workers=%d sync=%s sync_interval_ms=%" PRIu32
            " segment_bytes=%" PRIu64 " max_record_bytes=%" PRIu32 " max_message_bytes=%" PRIu64
-           " pub_hwm=%d topics=%zu",
+           " drop_message_bytes=%" PRIu64 " pub_hwm=%d topics=%zu",
            s->cfg.data_dir, s->nworkers, sync, s->cfg.sync_interval_ms, s->cfg.segment_bytes,
-           s->cfg.max_record_bytes, seglog_server_max_message_bytes(&s->cfg), s->cfg.pub_hwm,
+           s->cfg.max_record_bytes, seglog_server_max_message_bytes(&s->cfg),
+           seglog_server_drop_message_bytes(&s->cfg), s->cfg.pub_hwm,
            sl_topics_count(s->topics));
     sl_log(SL_LOG_INFO, "listening on %s", s->endpoint);
     sl_log(SL_LOG_INFO, "publishing on %s", sl_publisher_endpoint(s->publisher));

@@ -424,6 +424,18 @@ static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 {
     sl_request_t req;
     const char *why = NULL;
+    if (w->cfg.info && len > w->cfg.info->max_message_bytes) {
+        /* Not decoded: the id, if the frame has one, is all we take. */
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "request of %zu bytes is over the server's max_message_bytes (%" PRIu64 ")", len,
+                 w->cfg.info->max_message_bytes);
+        SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
+        sl_log_client(SL_LOG_WARN, "refused oversized message worker=%s bytes=%zu limit=%" PRIu64,
+                      w->name, len, w->cfg.info->max_message_bytes);
+        s_reply_error(w, slot, sl_codec_peek_id(data, len), SL_E_BAD_REQUEST, msg);
+        return;
+    }
     sl_arena_reset(w->arena);
     int rc = sl_codec_decode_request(w->arena, data, len, &req, &why);
     if (rc) {

@@ -240,9 +240,11 @@ static void test_record_too_large(void **state)
     tc_destroy(&c);
 }
 
-/* A message over ZMQ_MAXMSGSIZE: libzmq drops that connection; everyone
- * else is served. */
-static void test_over_maxmsgsize(void **state)
+/* A request frame over max_message_bytes is refused with BAD_REQUEST
+ * (its id echoed, the limit in the message); one over
+ * drop_message_bytes (ZMQ_MAXMSGSIZE) makes libzmq drop that connection,
+ * without a reply; everyone else is served. */
+static void test_over_max_message_bytes(void **state)
 {
     (void)state;
     uint64_t limit = seglog_server_max_message_bytes(&s_srv->cfg);
@@ -251,7 +253,34 @@ static void test_over_maxmsgsize(void **state)
     Seglog__V1__Response *r = tc_offsets(victim, "alive"); /* connected */
     assert_non_null(r);
     tc_free(&r);
-    size_t n = (size_t)limit + 1000;
+
+    size_t n = (size_t)limit;
+    uint8_t *big = calloc(1, n);
+    Seglog__V1__Record rec = SEGLOG__V1__RECORD__INIT;
+    rec.value.data = big;
+    rec.value.len = n; /* the frame is a few bytes over the limit */
+    Seglog__V1__Record *ptr = &rec;
+    Seglog__V1__ProduceRequest p = SEGLOG__V1__PRODUCE_REQUEST__INIT;
+    p.topic = "over";
+    p.n_records = 1;
+    p.records = &ptr;
+    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+    req.id = 77;
+    req.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
+    req.produce = &p;
+    assert_int_equal(tc_send(victim, &req), 0);
+    free(big);
+    r = tc_recv(victim, TC_TIMEOUT_MS);
+    char want[64];
+    snprintf(want, sizeof want, "max_message_bytes (%llu)", (unsigned long long)limit);
+    s_expect(r, SEGLOG__V1__ERROR_CODE__BAD_REQUEST, want);
+    assert_int_equal(r->id, 77);
+    tc_free(&r);
+    s_assert_alive(victim);
+
+    uint64_t drop = seglog_server_drop_message_bytes(&s_srv->cfg);
+    assert_int_equal(drop, limit + (64u << 20));
+    n = (size_t)drop + 1000;
     uint8_t *huge = malloc(n);
     memset(huge, 0x0a, n);
     assert_int_equal(tc_send_raw(victim, huge, n), 0);
@@ -260,8 +289,6 @@ static void test_over_maxmsgsize(void **state)
     assert_null(tc_recv(victim, 500));
     /* ...and the server serves others. */
     s_assert_alive(other);
-    seglog_server_stats_t st;
-    seglog_server_stats(s_srv->srv, &st);
     tc_destroy(&victim);
     tc_destroy(&other);
 }
@@ -316,7 +343,7 @@ int main(void)
         cmocka_unit_test(test_garbage_bytes),   cmocka_unit_test(test_empty_frame),
         cmocka_unit_test(test_missing_body),    cmocka_unit_test(test_thousand_frames),
         cmocka_unit_test(test_invalid_topics),  cmocka_unit_test(test_record_too_large),
-        cmocka_unit_test(test_over_maxmsgsize), cmocka_unit_test(test_future_body_and_bad_values),
+        cmocka_unit_test(test_over_max_message_bytes), cmocka_unit_test(test_future_body_and_bad_values),
         cmocka_unit_test(test_garbage_flood),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

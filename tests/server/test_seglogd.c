@@ -526,6 +526,180 @@ static void test_sigterm_during_load(void **state)
     s_cleanup(&c);
 }
 
+/* Wall-clock milliseconds (the log's clock). */
+static uint64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The time stamp of the log line containing `what`, in wall-clock ms. */
+static uint64_t s_log_time_ms(const char *log, const char *what)
+{
+    const char *hit = strstr(log, what);
+    assert_non_null(hit);
+    const char *line = hit;
+    while (line > log && line[-1] != '\n')
+        line--;
+    struct tm tm = {0};
+    int ms = 0;
+    assert_int_equal(sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
+                     7);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (uint64_t)timegm(&tm) * 1000u + (uint64_t)ms;
+}
+
+/* SIGTERM with clients connected: exit promptly. An idle client holds
+ * nothing. A client that reads none of its replies (its RCVHWM is 1, so
+ * its libzmq stops taking them and the TCP buffers fill) cannot take them
+ * and must not hold the exit after the clean shutdown ("stopped clean=1")
+ * for long: with the ROUTER's old 1 s linger it held it 1 s. Returns the
+ * ms from SIGTERM to exit and from "stopped" to exit. */
+static void s_sigterm_exit_ms(int stuck, uint64_t *total, uint64_t *after_stop)
+{
+    child_t c;
+    s_start(&c, NULL);
+    tc_t *idle = tc_new(c.bind, TC_DEALER);
+    size_t n = 64u << 10;
+    char *v = malloc(n);
+    memset(v, 'v', n);
+    Seglog__V1__Response *r = tc_produce_bytes(idle, "big", v, n);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+    tc_free(&r);
+    free(v);
+    void *reader = tc_raw_socket(ZMQ_DEALER);
+    int one = 1;
+    zmq_setsockopt(reader, ZMQ_RCVHWM, &one, sizeof one);
+    assert_int_equal(zmq_connect(reader, c.bind), 0);
+    if (stuck) {
+        Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
+        cr.topic = "big";
+        cr.max_records = 1;
+        Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
+        req.consume = &cr;
+        for (int i = 0; i < 1000; i++) { /* 64 MiB of replies, never read */
+            req.id = (uint64_t)i + 1;
+            size_t len;
+            uint8_t *buf = tc_pack(&req, &len);
+            assert_int_equal(zmq_send(reader, buf, len, 0), (int)len);
+            free(buf);
+        }
+    }
+    /* A round trip from the idle client: the server is up and serving. */
+    r = tc_offsets(idle, "big");
+    assert_non_null(r);
+    tc_free(&r);
+    uint64_t t0 = tc_now_ms();
+    kill(c.pid, SIGTERM);
+    assert_int_equal(s_wait_exit(c.pid, 20000), 0);
+    uint64_t exit_wall = s_wall_ms();
+    *total = tc_now_ms() - t0;
+    char *log = s_slurp(c.dir, "log");
+    uint64_t stopped = s_log_time_ms(log, "stopped clean=1");
+    *after_stop = exit_wall > stopped ? exit_wall - stopped : 0;
+    free(log);
+    tc_destroy(&idle);
+    tc_raw_close(&reader);
+    s_cleanup(&c);
+}
+
+static void test_sigterm_exits_promptly(void **state)
+{
+    (void)state;
+    uint64_t total = 0, after = 0;
+    s_sigterm_exit_ms(0, &total, &after);
+    if (total > 300)
+        fail_msg("SIGTERM with an idle client took %llu ms", (unsigned long long)total);
+    s_sigterm_exit_ms(1, &total, &after);
+    if (after > 600)
+        fail_msg("with a client not reading its replies, seglogd exited %llu ms after "
+                 "\"stopped clean=1\" (%llu ms after SIGTERM)",
+                 (unsigned long long)after, (unsigned long long)total);
+}
+
+/* A frame over max_message_bytes is logged as a WARN with the limit; a
+ * plain disconnect is logged plainly. */
+static void test_oversized_and_disconnect_logging(void **state)
+{
+    (void)state;
+    child_t c;
+    const char *extra[] = {"--max-record-bytes", "4096", NULL};
+    s_start(&c, extra);
+    tc_t *cl = tc_new(c.bind, TC_DEALER);
+    size_t n = 4 * 4096 + 65536 + 100;
+    uint8_t *big = calloc(1, n);
+    big[0] = 0x08; /* id = 5, then an unknown field filling the rest */
+    big[1] = 0x05;
+    assert_int_equal(tc_send_raw(cl, big, n), 0);
+    free(big);
+    Seglog__V1__Response *r = tc_recv(cl, TC_TIMEOUT_MS);
+    assert_non_null(r);
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__BAD_REQUEST);
+    assert_int_equal(r->id, 5);
+    tc_free(&r);
+    tc_destroy(&cl);
+    /* The disconnect line follows the close; then stop, so the log is whole. */
+    kill(c.pid, SIGTERM);
+    assert_int_equal(s_wait_exit(c.pid, 20000), 0);
+    char *log = s_slurp(c.dir, "log");
+    char want[128];
+    snprintf(want, sizeof want, "WARN seglogd: refused oversized message worker=");
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof want, "bytes=%zu limit=%d", n, 4 * 4096 + 65536);
+    assert_non_null(strstr(log, want));
+    assert_null(strstr(log, "protocol error"));
+    free(log);
+    s_cleanup(&c);
+}
+
+/* A recovery that cut a torn tail is a WARN with its counts. */
+static void test_recovery_is_a_warning(void **state)
+{
+    (void)state;
+    child_t c;
+    s_start(&c, NULL);
+    tc_t *cl = tc_new(c.bind, TC_DEALER);
+    Seglog__V1__Response *r = tc_produce_bytes(cl, "torn", "v", 1);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+    tc_free(&r);
+    tc_destroy(&cl);
+    kill(c.pid, SIGKILL);
+    s_wait_exit(c.pid, 20000);
+    char *data = tu_path(c.dir, "data"), *topic = tu_path(data, "torn");
+    char *store = tu_seg_path(topic, 0, ".store");
+    /* After the one record (32-byte header, 8-byte frame header, 10 bytes
+     * stored): a frame header that promises 100 bytes, with a bad CRC. */
+    const uint8_t junk[12] = {100, 0, 0, 0, 1, 2, 3, 4, 'h', 'a', 'l', 'f'};
+    assert_int_equal(tu_write_at(store, 50, junk, sizeof junk), 0);
+    char *eps = tu_path(c.dir, "endpoints");
+    unlink(eps);
+    const char *args[] = {"--data-dir", data, "--bind", "tcp://127.0.0.1:*", "--pub",
+                          "tcp://127.0.0.1:*", "--endpoints-file", eps, NULL};
+    c.pid = s_spawn(c.dir, args);
+    uint64_t deadline = tc_now_ms() + TC_TIMEOUT_MS;
+    while (!tu_exists(eps) && tc_now_ms() < deadline)
+        s_nap_ms(5);
+    assert_true(tu_exists(eps));
+    kill(c.pid, SIGTERM);
+    assert_int_equal(s_wait_exit(c.pid, 20000), 0);
+    char *log = s_slurp(c.dir, "log");
+    char want[128];
+    snprintf(want, sizeof want, "WARN seglogd: topic recovered topic=torn clean=0");
+    if (!strstr(log, want))
+        fail_msg("no \"%s\" in:\n%s", want, log);
+    assert_null(strstr(log, "bytes_truncated=0 "));
+    free(log);
+    free(eps);
+    free(store);
+    free(topic);
+    free(data);
+    s_cleanup(&c);
+}
+
 static int s_teardown(void **state)
 {
     (void)state;
@@ -544,6 +718,9 @@ int main(void)
         cmocka_unit_test(test_sigterm_during_load),
         cmocka_unit_test(test_read_only_data_dir),
         cmocka_unit_test(test_data_dir_not_a_directory),
+        cmocka_unit_test(test_sigterm_exits_promptly),
+        cmocka_unit_test(test_oversized_and_disconnect_logging),
+        cmocka_unit_test(test_recovery_is_a_warning),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
