@@ -93,6 +93,7 @@ void tn_pump(tnode_t *n)
         case SL_CL_EV_UP: n->up++; break;
         case SL_CL_EV_NODES: n->nodes++; break;
         case SL_CL_EV_TOPIC: n->topic++; break;
+        case SL_CL_EV_TOPICS: n->topics++; break;
         case SL_CL_EV_CONTROLLER:
             if (ev.is_controller)
                 n->controller_on++;

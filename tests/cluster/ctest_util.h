@@ -16,7 +16,7 @@
 typedef struct tnode {
     sl_cluster_t *c;
     int32_t id;
-    int fenced, registered, down, up, nodes, topic, controller_on, controller_off;
+    int fenced, registered, down, up, nodes, topic, topics, controller_on, controller_off;
     int fenced_while_registered; /* FENCED came while registered() said 1 */
     int registered_after_fence;  /* REGISTERED events after the last FENCED */
 } tnode_t;

@@ -394,6 +394,53 @@ static void test_expiry_fences(void **state)
     ct_stop_all(&s);
 }
 
+/* ---- watches: topic state, topic creation, topic list ---- */
+
+typedef struct {
+    tnode_t *n;
+    int topic, topics;
+} evwant_t;
+
+static int c_events(void *arg)
+{
+    evwant_t *w = arg;
+    return w->n->topic >= w->topic && w->n->topics >= w->topics;
+}
+
+static void test_topic_watch(void **state)
+{
+    (void) state;
+    char hosts[128];
+    s_hosts(hosts, sizeof hosts, "/t9");
+    tnode_t n1, n2;
+    tnode_t *all[] = {&n1, &n2};
+    nodeset_t s = {all, 2};
+    assert_true(ct_start_all(&s, hosts, SESSION_MS, WAIT_MS));
+    sl_cl_topic_t t;
+    int created;
+    char **names;
+    int n;
+    /* Watch a topic that does not exist yet, and the topic list. */
+    assert_int_equal(sl_cluster_topic_get(n2.c, "w", 1, &t), SL_CL_ENONODE);
+    assert_int_equal(sl_cluster_topic_names(n2.c, 1, &names, &n), 0);
+    assert_int_equal(n, 0);
+    sl_cluster_names_free(&names, n);
+    assert_int_equal(sl_cluster_topic_create(n1.c, "w", 2, &t, &created), 0);
+    evwant_t w = {&n2, 1, 1};
+    assert_true(ct_until(all, 2, c_events, &w, WAIT_MS));
+    /* Re-read with watch; a state change (here the leader's ISR change)
+     * is announced once. */
+    assert_int_equal(sl_cluster_topic_get(n2.c, "w", 1, &t), 0);
+    tnode_t *lead = ct_node(all, 2, t.state.leader);
+    int32_t isr[] = {t.state.leader};
+    assert_int_equal(sl_cluster_isr_update(lead->c, "w", 1, isr, 1, NULL), 0);
+    w.topic = 2;
+    assert_true(ct_until(all, 2, c_events, &w, WAIT_MS));
+    assert_int_equal(sl_cluster_topic_get(n2.c, "w", 0, &t), 0);
+    assert_int_equal(t.state.n_isr, 1);
+    ct_stop_all(&s);
+}
+
 /* ---- hostile znode data ---- */
 
 static void s_raw_create(const char *path, const char *data)
@@ -471,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_topic_create_race),
         cmocka_unit_test(test_cas_stale_writer),
         cmocka_unit_test(test_expiry_fences),
+        cmocka_unit_test(test_topic_watch),
         cmocka_unit_test(test_bad_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
