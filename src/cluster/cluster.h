@@ -24,6 +24,8 @@
  *                        that it leads nothing and controls nothing. It is
  *                        always returned BEFORE the layer opens a new session
  *                        and registers again (on the next process() call).
+ *                        When it comes, registered() and is_controller() are
+ *                        already 0 (no separate SL_CL_EV_CONTROLLER for it).
  *   SL_CL_EV_DOWN        connection to ZooKeeper lost; the session may still
  *                        live (use sl_cluster_lease_ok() to know it does).
  *   SL_CL_EV_UP          connected again to the same session.
