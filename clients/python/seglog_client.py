@@ -8,13 +8,32 @@ prose); this module mirrors the C library (include/seglog/client.h):
     for rec in c.tail("orders", "earliest", idle_timeout=1.0):
         print(rec.offset, rec.value)
 
-Requests follow the zguide's Lazy Pirate: each waits timeout_ms for its
-reply; on a timeout the DEALER socket is closed (linger 0, so nothing queued
-on it is ever delivered), a new one connects and the request is resent, up
-to `retries` more times, then SeglogTimeout is raised. Server errors raise
-ServerError, whose .code is the ErrorCode name without its prefix (for
-example "OFFSET_TRUNCATED"). A retried produce may append twice when only
-the reply was lost (at-least-once).
+Requests follow the zguide's Lazy Pirate, as the C library does (see
+include/seglog/client.h, "Timeouts and retries"). A request is queued only on
+a completed connection (ZMQ_IMMEDIATE) and waits up to timeout_ms for one;
+if the first attempt finds none, nothing was sent and SeglogTimeout ("is
+seglogd running at ...?") is raised at once. A sent request waits timeout_ms
+for its reply; on a timeout the DEALER socket is closed (linger 0), a new one
+connects and the request is resent, up to `retries` more times, then
+SeglogTimeout is raised. Defaults: timeout_ms=2000, retries=2 (a server that
+is not running is reported after 2 s). A call that ends without its reply
+(a timeout, or an exception such as KeyboardInterrupt) closes the socket
+before it returns, so nothing it sent goes out later, and no request ever
+reaches a server started after it was sent; an attempt already written may
+still be executed by a live but slow server, so a produce that timed out
+has an unknown outcome (at-least-once for the retries).
+
+Server errors raise ServerError, whose .code is the ErrorCode name without
+its prefix (for example "OFFSET_TRUNCATED"). Before a produce the client
+learns the server's limits (info(), asked once per socket and cached) and
+raises LimitError without sending anything for a record above
+max_record_bytes (.code "RECORD_TOO_LARGE"), more than max_batch_records
+records ("BAD_REQUEST") or a request above max_message_bytes
+("MESSAGE_TOO_LARGE"; the server would drop the connection). A server older
+than the Info request is not checked.
+
+A record's key is None when it has none (an empty key is the same thing on
+the wire), as in the CLI's JSON.
 
 tail() yields every record from a start offset on, in order and exactly
 once, then waits for new ones; the algorithm is the C library's (subscribe
@@ -50,6 +69,10 @@ LATEST = "latest"
 Record = collections.namedtuple("Record", "offset timestamp_ms key value")
 Batch = collections.namedtuple("Batch", "records next_offset lowest_offset end_offset")
 Offsets = collections.namedtuple("Offsets", "lowest_offset next_offset committed_offset epoch")
+ServerInfo = collections.namedtuple(
+    "ServerInfo", "version max_record_bytes max_message_bytes max_batch_records max_batch_bytes "
+    "max_consume_bytes max_in_flight sync segment_bytes")
+TopicInfo = collections.namedtuple("TopicInfo", "name lowest_offset next_offset epoch")
 TailStats = collections.namedtuple(
     "TailStats", "delivered live fetches gaps hb_behind duplicates heartbeats epochs")
 
@@ -84,6 +107,12 @@ class SeglogTimeout(SeglogError):
     code = "TIMEOUT"
 
 
+class LimitError(SeglogError):
+    """A produce refused by the client, before sending, because the server
+    would refuse it: .code is "RECORD_TOO_LARGE", "BAD_REQUEST" or
+    "MESSAGE_TOO_LARGE"; the message has the limit."""
+
+
 class ProtocolError(SeglogError):
     """The server sent something this client cannot decode."""
 
@@ -116,7 +145,7 @@ def _topic(topic):
 
 
 def _record(r):
-    return Record(r.offset, r.timestamp_ms, r.key, r.value)
+    return Record(r.offset, r.timestamp_ms, r.key if r.key else None, r.value)
 
 
 class _Channel:
@@ -129,12 +158,17 @@ class _Channel:
         self.retries = retries
         self.next_id = 1
         self.sock = None
+        self.generation = 0  # sockets opened: a new one may reach a new server
         self._open()
 
     def _open(self):
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        # Queue only on a completed connection: a request never travels to
+        # a later connection (a restarted server) after its call gave up.
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.connect(self.endpoint)
+        self.generation += 1
 
     def reconnect(self):
         self.sock.close(linger=0)  # whatever is still queued dies with it
@@ -145,48 +179,85 @@ class _Channel:
             self.sock.close(linger=0)
             self.sock = None
 
+    def _send(self, data):
+        """Queue data on a connection, waiting up to timeout_ms for one.
+        False if there was none."""
+        if not self.sock.poll(self.timeout_ms, zmq.POLLOUT):
+            return False
+        try:
+            self.sock.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    def _await(self, req, kind):
+        """The reply to req within timeout_ms, or None."""
+        deadline = time.monotonic() + self.timeout_ms / 1000.0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                return None
+            frames = self.sock.recv_multipart()
+            if len(frames) != 1:
+                continue  # not a reply of ours
+            resp = pb.Response()
+            try:
+                resp.ParseFromString(frames[0])
+            except Exception as e:  # protobuf's DecodeError
+                raise ProtocolError("undecodable reply from %s: %s" % (self.endpoint, e))
+            body = resp.WhichOneof("body")
+            if body is None:
+                raise ProtocolError("reply without a body from %s" % self.endpoint)
+            undecodable = resp.id == 0 and body == "error"
+            if resp.id != req.id and not undecodable:
+                continue  # the reply to an earlier, abandoned request
+            if body == "error":
+                raise ServerError(resp.error.code, resp.error.message)
+            if body != kind:
+                raise ProtocolError("%s reply to a %s request" % (body, kind))
+            return getattr(resp, body)
+
     def call(self, req, kind):
         """Send req (its id is set here) and return the reply's body of the
         given kind; raise ServerError, SeglogTimeout or ProtocolError."""
         req.id = self.next_id
         self.next_id += 1
         data = req.SerializeToString()
-        for _ in range(self.retries + 1):
-            self.sock.send(data)
-            deadline = time.monotonic() + self.timeout_ms / 1000.0
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
-                    break
-                frames = self.sock.recv_multipart()
-                if len(frames) != 1:
-                    continue  # not a reply of ours
-                resp = pb.Response()
-                try:
-                    resp.ParseFromString(frames[0])
-                except Exception as e:  # protobuf's DecodeError
-                    raise ProtocolError("undecodable reply from %s: %s" % (self.endpoint, e))
-                body = resp.WhichOneof("body")
-                if body is None:
-                    raise ProtocolError("reply without a body from %s" % self.endpoint)
-                undecodable = resp.id == 0 and body == "error"
-                if resp.id != req.id and not undecodable:
-                    continue  # the reply to an earlier, abandoned request
-                if body == "error":
-                    raise ServerError(resp.error.code, resp.error.message)
-                if body != kind:
-                    raise ProtocolError("%s reply to a %s request" % (body, kind))
-                return getattr(resp, body)
-            self.reconnect()  # Lazy Pirate: start over on a new socket
+        sent = False
+        attempts = 0
+        replied = False
+        try:
+            for attempt in range(self.retries + 1):
+                attempts = attempt + 1
+                if self._send(data):
+                    sent = True
+                    try:
+                        body = self._await(req, kind)
+                    except SeglogError:
+                        replied = True  # a reply came: nothing of ours is queued
+                        raise
+                    if body is not None:
+                        replied = True
+                        return body
+                elif not sent:
+                    break  # no connection, nothing sent: the server is not there
+                if attempt < self.retries:
+                    self.reconnect()  # Lazy Pirate: start over on a new socket
+        finally:
+            if not replied:
+                self.reconnect()  # nothing this call sent may go out later
+        if not sent:
+            raise SeglogTimeout("no connection to %s within %d ms: is seglogd running at %s?"
+                                % (self.endpoint, self.timeout_ms, self.endpoint))
         raise SeglogTimeout("no reply from %s: %d attempt%s of %d ms each" % (
-            self.endpoint, self.retries + 1, "s" if self.retries else "", self.timeout_ms))
+            self.endpoint, attempts, "s" if attempts > 1 else "", self.timeout_ms))
 
 
 class Client:
     """Request/reply calls to one seglogd. close() (or a with block) frees it."""
 
     def __init__(self, endpoint=DEFAULT_ENDPOINT, pub_endpoint=DEFAULT_PUB_ENDPOINT,
-                 timeout_ms=2500, retries=3, context=None):
+                 timeout_ms=2000, retries=2, context=None):
         if timeout_ms <= 0 or retries < 0:
             raise ValueError("timeout_ms must be > 0 and retries >= 0")
         self._own_ctx = context is None
@@ -196,6 +267,7 @@ class Client:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self._ch = _Channel(self.ctx, endpoint, timeout_ms, retries)
+        self._info = None  # (generation, ServerInfo or None for an old server)
 
     def close(self):
         """Close the client. With its own context this also closes any Tail
@@ -211,14 +283,61 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def produce(self, topic, value, key=b"", timestamp_ms=0):
+    def info(self):
+        """The server's version and limits (a ServerInfo), asked once and
+        cached; asked again after the socket was replaced (a failed call).
+        None for a server older than the Info request (it answers
+        BAD_REQUEST). If asking again times out, the cached value is kept."""
+        if self._info is not None and self._info[0] == self._ch.generation:
+            return self._info[1]
+        req = pb.Request()
+        req.info.SetInParent()
+        try:
+            i = self._ch.call(req, "info")
+            value = ServerInfo(i.version, i.max_record_bytes, i.max_message_bytes,
+                               i.max_batch_records, i.max_batch_bytes, i.max_consume_bytes,
+                               i.max_in_flight, i.sync, i.segment_bytes)
+        except ServerError as e:
+            if e.code != "BAD_REQUEST":
+                raise
+            value = None
+        except SeglogTimeout:
+            if self._info is None:
+                raise
+            value = self._info[1]
+        self._info = (self._ch.generation, value)
+        return value
+
+    def _check(self, records, size):
+        """Raise LimitError for what the server would refuse."""
+        info = self.info()
+        if info is None:
+            return
+        if info.max_batch_records and len(records) > info.max_batch_records:
+            raise LimitError("a batch of %d records; the server at %s takes at most %d per "
+                             "produce" % (len(records), self.endpoint, info.max_batch_records),
+                             "BAD_REQUEST")
+        for i, r in enumerate(records):
+            n = len(r.key) + len(r.value)
+            if info.max_record_bytes and n > info.max_record_bytes:
+                raise LimitError("record %d of the batch is %d bytes (key + value); the server "
+                                 "at %s takes at most %d (seglogd --max-record-bytes)"
+                                 % (i, n, self.endpoint, info.max_record_bytes),
+                                 "RECORD_TOO_LARGE")
+        if info.max_message_bytes and size > info.max_message_bytes:
+            raise LimitError("the request is %d bytes; the server at %s takes messages of at "
+                             "most %d bytes" % (size, self.endpoint, info.max_message_bytes),
+                             "MESSAGE_TOO_LARGE")
+
+    def produce(self, topic, value, key=None, timestamp_ms=0):
         """Append one record; returns its offset."""
         return self.produce_batch(topic, [(key, value, timestamp_ms)])
 
     def produce_batch(self, topic, records):
         """Append records atomically at contiguous offsets; returns the first
         offset. Each record is bytes (a value), or a tuple (key, value) or
-        (key, value, timestamp_ms)."""
+        (key, value, timestamp_ms); a key of None or b"" is no key.
+        LimitError if the server's limits rule it out (nothing is sent)."""
         req = pb.Request()
         req.produce.topic = _topic(topic)
         n = 0
@@ -227,11 +346,14 @@ class Client:
             if isinstance(r, (bytes, bytearray, memoryview)):
                 rec.value = bytes(r)
             else:
-                rec.key = bytes(r[0])
+                if r[0] is not None:
+                    rec.key = bytes(r[0])
                 rec.value = bytes(r[1])
                 if len(r) > 2:
                     rec.timestamp_ms = r[2]
             n += 1
+        data = req.SerializeToString()
+        self._check(req.produce.records, len(data) + 12)  # + the id set in call()
         resp = self._ch.call(req, "produce")
         if resp.count != n:
             raise ProtocolError("the server appended %d records of a batch of %d"
@@ -270,6 +392,22 @@ class Client:
         req.truncate.topic = _topic(topic)
         req.truncate.lowest_offset = lowest
         return self._ch.call(req, "truncate").lowest_offset
+
+    def list_topics(self):
+        """Every topic the server holds, in name order: a list of TopicInfo."""
+        req = pb.Request()
+        req.list_topics.SetInParent()
+        r = self._ch.call(req, "list_topics")
+        return [TopicInfo(t.name, t.lowest_offset, t.next_offset, t.epoch) for t in r.topics]
+
+    def delete_topic(self, topic):
+        """Admin: delete a topic and all its records, durably. The topic must
+        be named (None or "" is a ValueError, not "default")."""
+        if not topic:
+            raise ValueError("delete_topic needs a topic name")
+        req = pb.Request()
+        req.delete_topic.topic = topic
+        self._ch.call(req, "delete_topic")
 
     def open_tail(self, topic, from_offset=EARLIEST, **options):
         """A Tail object (see Tail) for finer control than tail()."""

@@ -235,6 +235,9 @@ int cli_tail(int argc, char **argv, cli_common_t *c)
     int rc = seglog_tail_new(client, c->topic, r.from, &o, &t);
     if (rc == EINTR && s_stop)
         exit_code = CLI_EXIT_OK; /* interrupted before the first record */
+    else if (rc == SEGLOG_CLIENT_E_INVAL) /* ZeroMQ rejected the endpoint */
+        exit_code = cli_usage_error(c->cmd, "invalid pub endpoint '%s': %s", c->pub_endpoint,
+                                    seglog_client_errmsg(client));
     else if (rc)
         exit_code = s_fail_topic("tail", c->topic, rc, seglog_client_errmsg(client));
     else
