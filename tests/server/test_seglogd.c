@@ -159,6 +159,8 @@ static void test_help_and_bad_options(void **state)
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
         if (!strstr(out, documented[i]))
             fail_msg("--help does not document %s", documented[i]);
+    if (!strstr(out, "least max-record-bytes + 96"))
+        fail_msg("--help does not give the minimum --segment-bytes");
     free(out);
     const char *bad[] = {"--sync", "sometimes", NULL};
     assert_int_equal(s_wait_exit(s_spawn(dir, bad), TC_TIMEOUT_MS), 2);

@@ -401,6 +401,36 @@ static void test_pipelined_10000(void **state)
     ts_stop(&t, 1);
 }
 
+/* The documented window: exactly 1000 requests in flight on one
+ * connection, all sent before any reply is read, are all answered, in
+ * order, and none is dropped. */
+static void test_exactly_1000_in_flight(void **state)
+{
+    (void)state;
+    ts_t *t = s_start_default();
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++)
+        assert_int_equal(s_send_rq(c, (uint64_t)i + 1, i % 2 ? RQ_OFFSETS : RQ_PRODUCE, "win",
+                                   "w", i / 2),
+                         0);
+    for (int i = 0; i < N; i++) {
+        Seglog__V1__Response *r = tc_recv(c, TC_TIMEOUT_MS);
+        assert_non_null(r);
+        assert_int_equal(r->id, (uint64_t)i + 1);
+        if (i % 2 == 0)
+            assert_int_equal(r->produce->offset, i / 2);
+        else
+            assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_OFFSETS);
+        tc_free(&r);
+    }
+    seglog_server_stats_t st;
+    seglog_server_stats(t->srv, &st);
+    assert_int_equal(st.replies_dropped, 0);
+    tc_destroy(&c);
+    ts_stop(&t, 1);
+}
+
 /* One connection pipelines produces, consumes of the record it just
  * produced, offsets and bad requests, up to 300 in flight. The server
  * serves produces on its front end and the rest on a worker: replies must
@@ -708,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_unknown_topic),
         cmocka_unit_test(test_socket_types),
         cmocka_unit_test(test_pipelined_10000),
+        cmocka_unit_test(test_exactly_1000_in_flight),
         cmocka_unit_test(test_mixed_pipeline_order),
         cmocka_unit_test(test_mixed_pipeline_order_always),
         cmocka_unit_test(test_parked_reply_keeps_order),
