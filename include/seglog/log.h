@@ -259,15 +259,18 @@ int seglog_log_truncate(seglog_log_t *log, uint64_t lowest, uint64_t *new_lowest
  * the active segment again and takes the next appends. The epoch does not
  * change.
  *
- * Durability: on return, every record below `offset` is on disk and the
- * removed ones are gone for good: a crash can never bring them back.
+ * Durability: when records were removed, on return every record below
+ * `offset` is on disk (under SEGLOG_SYNC_NONE: the cut segment's; earlier
+ * segments were not synced when they rolled) and the removed ones are gone
+ * for good: a crash can never bring them back. (The no-op case syncs
+ * nothing.)
  * Crash-atomic: a crash during the call leaves the old log or the cut one,
  * never a mix (an intent file, finished by the next open; docs/FORMAT.md).
  *
- * committed_offset becomes `offset`: it goes down if the cut removes
- * committed records (the caller asked for it; on_commit is not called),
- * and up if records below `offset` were not yet committed (they were just
- * synced; on_commit is called with `offset`).
+ * When records were removed, committed_offset becomes `offset`: it goes
+ * down if the cut removes committed records (the caller asked for it;
+ * on_commit is not called), and up if records below `offset` were not yet
+ * committed (they were just synced; on_commit is called with `offset`).
  *
  * Pending appends (commit tokens from before the cut): commit_wait and
  * commit_check return 0 for an append wholly below `offset`, and

@@ -363,9 +363,10 @@ int seglog_log_truncate_after(seglog_log_t *log, uint64_t offset)
         s_fail(log, rc);
         goto out;
     }
-    /* Everything below offset is on disk (the segments before seg were
-     * synced when they rolled, seg just now): committed is offset, up or
-     * down. Appends still waiting end with their generation: in the log
+    /* Everything below offset is past its commit point (the segments
+     * before seg were synced when they rolled, except under sync=none,
+     * whose commit point is the write to the OS; seg just now): committed
+     * is offset, up or down. Appends still waiting end with their generation: in the log
      * iff below offset. */
     pthread_mutex_lock(&log->sync_mu);
     if (offset > log->committed)

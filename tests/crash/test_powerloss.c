@@ -21,11 +21,17 @@
  *     fsync may vanish. The index files, written through a memory map,
  *     get the same treatment. That state is durable for the next round.
  *
+ * Now and then the child cuts its tail with seglog_log_truncate_after at a
+ * random offset near the end (inside batches and segments, at segment
+ * boundaries), so power losses also fall inside cuts.
+ *
  * Checked by every child before it appends, and by the parent at the end:
  * every record acknowledged as durable (sync=always: append returned;
- * sync=interval: reported by on_commit) is there, byte for byte; offsets
- * are dense from 0; every stored record is intact and one that was
- * appended at that offset; batches are whole. Read errors (CORRUPT) fail.
+ * sync=interval: reported by on_commit) is there, byte for byte, unless a
+ * later cut removed it; offsets are dense from 0; every stored record is
+ * intact and one that was appended at that offset; batches are whole, or
+ * end where a cut was made; no record that a completed cut removed ever
+ * comes back. Read errors (CORRUPT) fail.
  *
  * SEGLOG_CRASH_SEED=N replays a run (the seed is printed).
  */
@@ -59,12 +65,17 @@
 #define CRASH_SPAN  700 /* the crash falls on VFS call 1..CRASH_SPAN */
 #define SECTOR      512
 #define REC_MAX     400
+#define CUT_EVERY   25 /* one append in this many is a truncate_after instead */
+#define SUB_INCS    16 /* record generations per round: a cut starts a new one */
 
 /* Shared between the parent and its children (MAP_SHARED). */
 typedef struct {
-    uint64_t durable_end;         /* records below are durable (acknowledged) */
-    uint32_t inc_of[MAX_OFFSETS]; /* round that last appended each offset */
-    char msg[512];                /* why a child failed */
+    uint64_t durable_end;              /* records below are durable (acknowledged) */
+    _Atomic int cutting;               /* a cut runs: on_commit leaves durable_end alone */
+    uint32_t inc_of[MAX_OFFSETS];      /* generation that last appended each offset */
+    uint32_t gone_upto[MAX_OFFSETS];   /* generations <= this were cut away here */
+    uint8_t cut_here[MAX_OFFSETS + 1]; /* a cut was tried at this offset */
+    char msg[512];                     /* why a child failed */
 } shm_t;
 
 typedef struct {
@@ -164,8 +175,14 @@ static int s_verify(seglog_log_t *log, const shm_t *shm, char *why, size_t cap)
         unsigned n;
         if (s_parse(buf, len, off, &inc, &first, &n, why, cap))
             return -1;
+        if (inc <= shm->gone_upto[off])
+            return snprintf(why, cap,
+                            "offset %" PRIu64 " holds a record of generation %" PRIu32
+                            ", which a completed cut removed",
+                            off, inc),
+                   -1;
         if (first == off) { /* a batch starts: the one before is whole */
-            if (off != bfirst + bn)
+            if (off != bfirst + bn && !shm->cut_here[off])
                 return snprintf(why, cap, "batch at %" PRIu64 " cut at %" PRIu64, bfirst, off), -1;
             bfirst = first, bn = n, binc = inc;
         } else if (first != bfirst || n != bn || inc != binc) {
@@ -177,7 +194,7 @@ static int s_verify(seglog_log_t *log, const shm_t *shm, char *why, size_t cap)
                             inc, shm->inc_of[off]),
                    -1;
     }
-    if (next != bfirst + bn)
+    if (next != bfirst + bn && !shm->cut_here[next])
         return snprintf(why, cap, "log ends inside the batch at %" PRIu64, bfirst), -1;
     return 0;
 }
@@ -238,10 +255,17 @@ static int s_fd_name(int fd, char *name, size_t cap)
     return 0;
 }
 
+static int s_shadow_reset(const char *path);
+
 static int v_open(void *c, const char *p, int fl, mode_t m)
 {
     (void)c;
     s_tick();
+    /* A new file, or one cut to zero, has no durable content yet (a name
+     * reused after a delete must not come back with the old file's). */
+    if ((fl & O_TRUNC) || ((fl & O_CREAT) && !tu_exists(p)))
+        if (s_shadow_reset(p))
+            return -EIO;
     return P()->open(NULL, p, fl, m);
 }
 static int v_close(void *c, int fd)
@@ -308,17 +332,38 @@ static int v_fallocate(void *c, int fd, off_t len)
     s_tick();
     return P()->fallocate(NULL, fd, len);
 }
+/* The durable content belongs to the file, not to its name: it moves. */
 static int v_rename(void *c, const char *a, const char *b)
 {
     (void)c;
     s_tick();
-    return P()->rename(NULL, a, b);
+    pthread_mutex_lock(&s_copy_mu);
+    const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+    char *sa = s_join(s_fx->shadow, na ? na + 1 : a), *sb = s_join(s_fx->shadow, nb ? nb + 1 : b);
+    int rc = P()->rename(NULL, a, b);
+    if (rc == 0 && tu_exists(sa) && rename(sa, sb) != 0)
+        rc = -EIO;
+    pthread_mutex_unlock(&s_copy_mu);
+    free(sa);
+    free(sb);
+    return rc;
 }
 static int v_unlink(void *c, const char *p)
 {
     (void)c;
     s_tick();
     return P()->unlink(NULL, p);
+}
+
+static int s_shadow_reset(const char *path)
+{
+    const char *n = strrchr(path, '/');
+    char *sh = s_join(s_fx->shadow, n ? n + 1 : path);
+    pthread_mutex_lock(&s_copy_mu);
+    int rc = tu_write_file(sh, "", 0);
+    pthread_mutex_unlock(&s_copy_mu);
+    free(sh);
+    return rc;
 }
 
 /* Names in dir, one per line, into a malloc'ed string. */
@@ -372,11 +417,56 @@ static const seglog_vfs_t s_vfs = {
 
 /* ---- the child: recover, check, append, die ------------------------------ */
 
+/* durable_end is written by the appender and the sync thread. */
+static pthread_mutex_t s_durable_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void s_on_commit(void *arg, uint64_t committed_next)
 {
     shm_t *shm = arg;
-    if (committed_next > shm->durable_end)
+    pthread_mutex_lock(&s_durable_mu);
+    if (!atomic_load(&shm->cutting) && committed_next > shm->durable_end)
         shm->durable_end = committed_next;
+    pthread_mutex_unlock(&s_durable_mu);
+}
+
+/* Cut at a random offset near the end; the records a completed cut
+ * removed must never come back, and those below it stay durable. */
+static int s_cut(fx_t *fx, seglog_log_t *log, uint32_t *inc)
+{
+    shm_t *shm = fx->shm;
+    uint64_t next = 0;
+    seglog_log_next_offset(log, &next);
+    uint64_t back = s_rand_shared(&fx->rng) % 60, at = next > back ? next - back : 0;
+    pthread_mutex_lock(&s_durable_mu);
+    atomic_store(&shm->cutting, 1);
+    if (shm->durable_end > at)
+        shm->durable_end = at; /* whether the cut survives a crash or not */
+    pthread_mutex_unlock(&s_durable_mu);
+    shm->cut_here[at] = 1;
+    if (getenv("SEGLOG_CRASH_VERBOSE"))
+        fprintf(stderr, "  cut at %" PRIu64 " (next %" PRIu64 ", durable %" PRIu64 ")\n", at, next,
+                shm->durable_end);
+    int rc = seglog_log_truncate_after(log, at);
+    if (rc) {
+        snprintf(shm->msg, sizeof shm->msg, "truncate_after(%" PRIu64 "): %s", at,
+                 seglog_strerror(rc));
+        return -1;
+    }
+    for (uint64_t off = at; off < next; off++)
+        shm->gone_upto[off] = *inc;
+    pthread_mutex_lock(&s_durable_mu);
+    if (at < next)
+        shm->durable_end = at; /* every record below the cut was synced by it */
+    atomic_store(&shm->cutting, 0);
+    pthread_mutex_unlock(&s_durable_mu);
+    (*inc)++;
+    return 0;
+}
+
+static void s_print(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "  log[%d]: %s\n", level, msg);
 }
 
 static void s_log_config(fx_t *fx, seglog_config_t *cfg)
@@ -388,6 +478,8 @@ static void s_log_config(fx_t *fx, seglog_config_t *cfg)
     cfg->sync_interval_ms = 2;
     cfg->on_commit = s_on_commit;
     cfg->on_commit_arg = fx->shm;
+    if (getenv("SEGLOG_CRASH_VERBOSE")) /* SEGLOG_CRASH_VERBOSE=1: recovery's log lines */
+        cfg->log_fn = s_print;
 }
 
 static int s_child(void *arg)
@@ -398,6 +490,7 @@ static int s_child(void *arg)
     seglog_config_t cfg;
     s_log_config(fx, &cfg);
     cfg.vfs = &s_vfs;
+    atomic_store(&shm->cutting, 0); /* the last child may have died in a cut */
     seglog_log_t *log = NULL;
     int rc = seglog_log_open(fx->dir, &cfg, &log);
     if (rc) {
@@ -408,7 +501,13 @@ static int s_child(void *arg)
         return 2;
     uint8_t bufs[MAX_BATCH][REC_MAX];
     struct iovec iov[MAX_BATCH];
+    uint32_t inc = fx->inc * SUB_INCS;
     for (int a = 0; a < APPENDS; a++) {
+        if (s_rand_shared(&fx->rng) % CUT_EVERY == 0 && inc + 1 < (fx->inc + 1) * SUB_INCS) {
+            if (s_cut(fx, log, &inc))
+                return 4;
+            continue;
+        }
         unsigned n = 1 + (unsigned)(s_rand_shared(&fx->rng) % MAX_BATCH);
         uint64_t first = 0, got = UINT64_MAX;
         seglog_log_next_offset(log, &first);
@@ -416,8 +515,8 @@ static int s_child(void *arg)
             break;
         for (unsigned i = 0; i < n; i++) {
             iov[i].iov_base = bufs[i];
-            iov[i].iov_len = s_rec(fx->inc, first + i, first, n, bufs[i]);
-            shm->inc_of[first + i] = fx->inc; /* before on_commit can see it */
+            iov[i].iov_len = s_rec(inc, first + i, first, n, bufs[i]);
+            shm->inc_of[first + i] = inc; /* before on_commit can see it */
         }
         rc = seglog_log_append_batch(log, iov, n, &got);
         if (rc || got != first) {
@@ -425,8 +524,11 @@ static int s_child(void *arg)
                      rc ? seglog_strerror(rc) : "wrong offset");
             return 3;
         }
-        if (fx->sync == SEGLOG_SYNC_ALWAYS)
+        if (fx->sync == SEGLOG_SYNC_ALWAYS) {
+            pthread_mutex_lock(&s_durable_mu);
             shm->durable_end = first + n;
+            pthread_mutex_unlock(&s_durable_mu);
+        }
     }
     return 0; /* tu_crash_child: _exit, nothing closed */
 }
@@ -513,13 +615,26 @@ static void s_power_cut(fx_t *fx)
         }
         p = e + 1;
     }
+    size_t rcap = lb.n + 2, rlen = 0;
+    char *restored = calloc(1, rcap); /* names brought back, one per line */
     for (char *p = list; *p;) {
         char *e = strchr(p, '\n');
         *e = '\0';
-        char *f = s_join(fx->dir, p);
-        if (!tu_exists(f))
-            assert_int_equal(tu_write_file(f, "", 0), 0);
+        char *f = s_join(fx->dir, p), *sh = s_join(fx->shadow, p);
+        if (!tu_exists(f)) {
+            /* Exactly what was synced: a deleted file's unsynced writes
+             * are not mixed in (the process's view of it is gone). */
+            if (tu_exists(sh))
+                assert_int_equal(s_copy(sh, f), 0);
+            else
+                assert_int_equal(tu_write_file(f, "", 0), 0);
+            size_t n = strlen(p);
+            memcpy(restored + rlen, p, n);
+            rlen += n;
+            restored[rlen++] = '\n';
+        }
         free(f);
+        free(sh);
         p = e + 1;
     }
     free(now);
@@ -531,13 +646,15 @@ static void s_power_cut(fx_t *fx)
         char *e = strchr(p, '\n');
         *e = '\0';
         char *f = s_join(fx->dir, p), *sh = s_join(fx->shadow, p);
-        s_cut_file(fx, f, sh);
+        if (!s_listed(restored, p))
+            s_cut_file(fx, f, sh);
         assert_int_equal(s_copy(f, sh), 0);
         free(f);
         free(sh);
         p = e + 1;
     }
     free(now);
+    free(restored);
     now = s_listing(fx->dir);
     assert_int_equal(tu_write_file(lpath, now, strlen(now)), 0);
     free(now);
@@ -570,6 +687,9 @@ static void s_run(seglog_sync_t sync)
         fx.crash_at = 1 + (long)(s_rand(&fx.rng) % CRASH_SPAN);
         atomic_store(&fx.ops, 0);
         fx.shm->msg[0] = '\0';
+        if (getenv("SEGLOG_CRASH_VERBOSE"))
+            fprintf(stderr, "round %" PRIu32 " (durable %" PRIu64 ")\n", round,
+                    fx.shm->durable_end);
         int rc = tu_crash_child(s_child, &fx);
         s_rand(&fx.rng); /* the child's draws stay in the child */
         if (rc != 0)
