@@ -191,7 +191,8 @@ typedef struct seglog_batch {
 
 /* Records from offset on: at most max_records (0 means 1) and about
  * max_bytes (0 = the server's cap; the first record always comes). An
- * offset equal to the log's next offset returns an empty batch. */
+ * offset equal to the log's next offset returns an empty batch. On an
+ * error *batch is empty (count 0, records NULL). */
 int seglog_client_consume_range(seglog_client_t *client, const char *topic, uint64_t offset,
                                 uint32_t max_records, uint32_t max_bytes, seglog_batch_t *batch);
 

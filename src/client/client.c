@@ -109,6 +109,10 @@ int seglog_client_consume_range(seglog_client_t *c, const char *topic, uint64_t 
 {
     if (!c || !batch)
         return SEGLOG_CLIENT_E_INVAL;
+    /* Defined on every return: empty unless the call succeeds. (gcc -O3
+     * cannot see that slc_rpc_fail returns its nonzero err, and rightly
+     * warned that the caller could read an unset batch.) */
+    *batch = (seglog_batch_t){0};
     slc_request_t req = {.kind = SLC_CONSUME,
                          .topic = slc_topic(topic),
                          .offset = offset,
