@@ -350,8 +350,8 @@ int sl_codec_is_produce(const void *data, size_t len)
         const uint8_t *b = NULL;
         if (s_scan_field(&p, end, &tag, &b, &n))
             return 0;
-        if ((tag & 7) == WT_LEN && (tag >> 3) >= 2 && (tag >> 3) <= 5)
-            body = tag >> 3;
+        if ((tag & 7) == WT_LEN && (tag >> 3) >= 2 && (tag >> 3) <= 63)
+            body = tag >> 3; /* any body field: the last one wins, as in the decoder */
     }
     return body == 2;
 }

@@ -10,6 +10,8 @@
 #include "testutil.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -432,6 +434,81 @@ static void test_delete_stops_publishing(void **state)
     ts_stop(&t, 1);
 }
 
+/* Deletes while another connection produces, consumes and asks offsets
+ * on the same topic: every reply is a success or UNKNOWN_TOPIC (or, for a
+ * consume racing a recreate, OFFSET_OUT_OF_RANGE); never INTERNAL or
+ * STORAGE; consumes stay dense; the server stays up. */
+typedef struct {
+    const char *endpoint;
+    atomic_int replies;
+    atomic_int stop;
+    int bad; /* an unexpected reply; the first one's code */
+} load_t;
+
+static void *s_loader(void *arg)
+{
+    load_t *l = arg;
+    tc_t *c = tc_new(l->endpoint, TC_DEALER);
+    for (int i = 0; !atomic_load(&l->stop) && i < 100000; i++) {
+        Seglog__V1__Response *r;
+        const char *v[1] = {"x"};
+        if (i % 3 == 0)
+            r = tc_produce(c, "hot", 1, v);
+        else if (i % 3 == 1)
+            r = tc_consume(c, "hot", 0, 50, 0);
+        else
+            r = tc_offsets(c, "hot");
+        int code = tc_error_code(r);
+        if (code == 0 && r->body_case == SEGLOG__V1__RESPONSE__BODY_CONSUME)
+            for (size_t k = 0; k < r->consume->n_records; k++)
+                if (r->consume->records[k]->offset != k)
+                    code = -2;
+        if (code != 0 && code != SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC &&
+            code != SEGLOG__V1__ERROR_CODE__OFFSET_OUT_OF_RANGE && !l->bad)
+            l->bad = code ? code : -3;
+        tc_free(&r);
+        atomic_fetch_add(&l->replies, 1);
+    }
+    tc_destroy(&c);
+    return NULL;
+}
+
+static void test_delete_under_load(void **state)
+{
+    (void)state;
+    seglog_server_config_t cfg;
+    ts_config(&cfg);
+    cfg.sync = SEGLOG_SYNC_ALWAYS;
+    ts_t *t = ts_start(&cfg);
+    assert_non_null(t);
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    load_t l = {.endpoint = seglog_server_endpoint(t->srv)};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_loader, &l), 0);
+    int deleted = 0;
+    uint64_t deadline = tc_now_ms() + 60000;
+    for (int k = 1; k <= 30 && tc_now_ms() < deadline; k++) {
+        while (atomic_load(&l.replies) < k * 30 && tc_now_ms() < deadline)
+            tc_free(&(Seglog__V1__Response *){s_list(c)}); /* a round trip, not a sleep */
+        Seglog__V1__Response *r = s_delete(c, "hot");
+        assert_non_null(r);
+        if (r->body_case == SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC)
+            deleted++;
+        else
+            assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
+        tc_free(&r);
+    }
+    atomic_store(&l.stop, 1);
+    pthread_join(th, NULL);
+    if (l.bad)
+        fail_msg("unexpected reply during deletes: code %d", l.bad);
+    assert_true(deleted > 0);
+    assert_true(atomic_load(&l.replies) >= 30 * 30);
+    s_produce1(c, "after", "v"); /* still serving */
+    tc_destroy(&c);
+    ts_stop(&t, 1);
+}
+
 /* kill -9 right after the delete reply: the topic stays deleted. A crash
  * after the rename but before the removal (a tombstone on disk) is
  * finished at the next start. */
@@ -487,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_delete_topic),
         cmocka_unit_test(test_delete_frees_topic_slot),
         cmocka_unit_test(test_delete_stops_publishing),
+        cmocka_unit_test(test_delete_under_load),
         cmocka_unit_test(test_delete_survives_kill9),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,6 +163,83 @@ static void test_topic_with_nul(void **state)
     assert_int_equal(sl_codec_decode_request(a, ok, sizeof ok, &req, &why), 0);
     assert_int_equal(req.type, SL_REQ_OFFSETS);
     assert_int_equal(req.topic_len, 3);
+    /* The same in a DeleteTopicRequest (body 8). */
+    const uint8_t del[] = {0x08, 0x01, 0x42, 0x05, 0x0a, 0x03, 'a', 0x00, 'b'};
+    assert_int_equal(sl_codec_decode_request(a, del, sizeof del, &req, &why), SL_E_BAD_REQUEST);
+    assert_string_equal(why, "topic contains a NUL byte");
+    sl_arena_destroy(&a);
+}
+
+/* Info (6), ListTopics (7), DeleteTopic (8) decode; their responses
+ * encode to what protobuf-c reads back. */
+static void test_admin_requests(void **state)
+{
+    (void)state;
+    sl_arena_t *a = s_arena(1 << 20);
+    sl_request_t req;
+    const char *why = NULL;
+    const uint8_t info[] = {0x08, 0x03, 0x32, 0x00};
+    assert_int_equal(sl_codec_decode_request(a, info, sizeof info, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_INFO);
+    assert_int_equal(req.id, 3);
+    const uint8_t list[] = {0x08, 0x04, 0x3a, 0x00};
+    assert_int_equal(sl_codec_decode_request(a, list, sizeof list, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_LIST_TOPICS);
+    const uint8_t del[] = {0x08, 0x05, 0x42, 0x03, 0x0a, 0x01, 't'};
+    assert_int_equal(sl_codec_decode_request(a, del, sizeof del, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_DELETE_TOPIC);
+    assert_int_equal(req.topic_len, 1);
+    assert_int_equal(req.topic[0], 't');
+    /* A produce followed by a delete_topic decodes as the delete (last
+     * body wins): the routing hint must agree, or the front end would run
+     * a delete on its own thread. */
+    const uint8_t both[] = {0x12, 0x05, 0x12, 0x03, 0x0a, 0x01, 0x78, 0x42, 0x03, 0x0a, 0x01, 't'};
+    assert_int_equal(sl_codec_decode_request(a, both, sizeof both, &req, &why), 0);
+    assert_int_equal(req.type, SL_REQ_DELETE_TOPIC);
+    assert_int_equal(sl_codec_is_produce(both, sizeof both), 0);
+    assert_int_equal(sl_codec_peek_id(del, sizeof del), 5);
+    assert_int_equal(sl_codec_peek_id(both, sizeof both), 0);
+
+    sl_buf_t out = {0};
+    sl_info_t in = {.version = "1.2.3",
+                    .max_record_bytes = 10,
+                    .max_message_bytes = 20,
+                    .max_batch_records = 30,
+                    .max_batch_bytes = 40,
+                    .max_consume_bytes = 50,
+                    .max_in_flight = 60,
+                    .sync = "interval:70",
+                    .segment_bytes = 80};
+    assert_int_equal(sl_codec_encode_info(&out, 9, &in), 0);
+    Seglog__V1__Response *r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_non_null(r);
+    assert_int_equal(r->id, 9);
+    assert_string_equal(r->info->version, "1.2.3");
+    assert_int_equal(r->info->max_batch_bytes, 40);
+    assert_string_equal(r->info->sync, "interval:70");
+    assert_int_equal(r->info->segment_bytes, 80);
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    sl_topic_row_t rows[2] = {{"a", 1, 2, 3}, {"b", 4, 5, 6}};
+    assert_int_equal(sl_codec_encode_topics(&out, 10, rows, 2), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->list_topics->n_topics, 2);
+    assert_string_equal(r->list_topics->topics[1]->name, "b");
+    assert_int_equal(r->list_topics->topics[1]->next_offset, 5);
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    assert_int_equal(sl_codec_encode_topics(&out, 11, NULL, 0), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_LIST_TOPICS);
+    assert_int_equal(r->list_topics->n_topics, 0);
+    seglog__v1__response__free_unpacked(r, NULL);
+    out.len = 0;
+    assert_int_equal(sl_codec_encode_delete_topic(&out, 12), 0);
+    r = seglog__v1__response__unpack(NULL, out.len, out.data);
+    assert_int_equal(r->id, 12);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC);
+    seglog__v1__response__free_unpacked(r, NULL);
+    sl_buf_free(&out);
     sl_arena_destroy(&a);
 }
 
@@ -544,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_produce_counts),
         cmocka_unit_test(test_arena_limits_decoding),
         cmocka_unit_test(test_topic_with_nul),
+        cmocka_unit_test(test_admin_requests),
         cmocka_unit_test(test_consume_clamps),
         cmocka_unit_test(test_consume_response_roundtrip),
         cmocka_unit_test(test_event_encodings),
