@@ -3,7 +3,8 @@
  *
  * What it is
  *   A client talks to one seglogd over ZeroMQ: request/reply on the
- *   server's ROUTER socket (produce, consume, offsets, truncate) and the
+ *   server's ROUTER socket (produce, consume, offsets, truncate, info,
+ *   list topics, delete topic) and the
  *   server's PUB socket for live records (tail). The wire contract is
  *   proto/seglog/v1/seglog.proto; docs/PROTOCOL.md is the prose.
  *
@@ -42,8 +43,11 @@
  *   Every call returns 0 on success, a negative SEGLOG_CLIENT_E_* code, or
  *   a positive errno value (from ZeroMQ or the system; EINTR when a signal
  *   interrupted a wait). Each server ErrorCode arrives as its own code;
- *   the server's message is then in *_errmsg(). seglog_client_strerror()
- *   describes every code.
+ *   the server's message is then in *_errmsg(). A produce the server's
+ *   limits rule out is refused by the client before sending, with the
+ *   server's code where it has one (RECORD_TOO_LARGE, BAD_REQUEST) or
+ *   SEGLOG_CLIENT_E_MESSAGE_TOO_LARGE, and the limit in *_errmsg() (see
+ *   seglog_client_info). seglog_client_strerror() describes every code.
  *
  * Timeouts and retries (the zguide's Lazy Pirate)
  *   A request is queued only on a completed connection to the server
