@@ -89,23 +89,36 @@ void produce_fail_line(produce_t *p, uint64_t line, const char *fmt, ...)
 
 void produce_report(produce_t *p, uint64_t unsent, uint64_t read)
 {
-    /* The failed ranges come in input order (acks are in send order). */
+    /* The failed ranges come in input order (acks are in send order);
+     * adjacent ones are merged, and so is the unsent rest. */
     fputs("seglog: not stored:", stderr);
     const char *sep = " ";
-    for (size_t i = 0; i < p->nlost; i++) {
-        const produce_range_t *r = &p->lost[i];
-        if (r->first >= unsent)
+    uint64_t first = 0, n = 0;
+    for (size_t i = 0; i <= p->nlost; i++) {
+        const produce_range_t *r = i < p->nlost ? &p->lost[i] : NULL;
+        if (r && r->first >= unsent)
             continue;
-        char lines[64];
-        s_lines(lines, sizeof lines, r->first, r->n);
-        fprintf(stderr, "%s%s", sep, lines);
-        sep = ", ";
+        if (r && n && first + n == r->first) {
+            n += r->n;
+            continue;
+        }
+        if (n && !(first + n == unsent && unsent <= read)) {
+            char lines[64];
+            s_lines(lines, sizeof lines, first, n);
+            fprintf(stderr, "%s%s", sep, lines);
+            sep = ", ";
+        }
+        if (r) {
+            first = r->first;
+            n = r->n;
+        }
     }
-    if (unsent <= read)
-        fprintf(stderr, "%sinput line %" PRIu64 " and every line after it (not sent)", sep,
-                unsent);
-    else if (!p->nlost)
+    if (unsent <= read) {
+        uint64_t from = n && first + n == unsent ? first : unsent;
+        fprintf(stderr, "%sinput line %" PRIu64 " and every line after it", sep, from);
+    } else if (!p->nlost) {
         fputs(" none", stderr);
+    }
     fputc('\n', stderr);
     for (size_t i = 0; i < p->nunknown; i++) {
         char lines[64];

@@ -165,6 +165,30 @@ class Cli(unittest.TestCase):
         kv = dict(l.split(" ") for l in self.ok("offsets", "-t", "stop2").decode().splitlines())
         self.assertEqual(kv["next_offset"], "2999")
 
+    def test_stdin_refused_by_the_server(self):
+        """A batch the server refuses (here: --max-topics reached): the
+        failure comes from its ack; nothing more is sent, and every line is
+        accounted for."""
+        srv = Server(SEGLOGD, "--sync", "none", "--max-topics", "1")
+        try:
+            env = dict(self.env, SEGLOG_ENDPOINT=srv.bind, SEGLOG_PUB_ENDPOINT=srv.pub)
+            self.ok("produce", "-t", "only", "v", env=env)
+            data = b"".join(b"%d\n" % i for i in range(5000))
+            rc, out, err = self.run_cli("produce", "-t", "second", input=data, env=env)
+            self.assertEqual(rc, 1, err)
+            self.assertEqual(out, b"")
+            self.assertIn(b"failed at input lines 1-1000: server resource exhausted", err)
+            notstored = [l for l in err.split(b"\n") if l.startswith(b"seglog: not stored:")]
+            self.assertEqual(len(notstored), 1, err)
+            # 1-5000 if every batch was in flight, else "1 and every line after it"
+            self.assertTrue(notstored[0] in (b"seglog: not stored: input lines 1-5000",
+                                             b"seglog: not stored: input line 1 and every line "
+                                             b"after it"), err)
+            self.assertNotIn(b"stored after the failure", err)
+            self.assertEqual(self.ok("topics", env=env).split(b" ")[0], b"only")
+        finally:
+            self.assertIn(srv.close(), (0, None))
+
     def test_keys(self):
         self.assertEqual(self.ok("produce", "-t", "keys", "--key", "K", "a", "b"), b"0\n1\n")
         self.assertEqual(self.ok("produce", "-t", "keys", "--key-separator", "::",
