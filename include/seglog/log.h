@@ -290,6 +290,49 @@ int seglog_log_truncate(seglog_log_t *log, uint64_t lowest, uint64_t *new_lowest
  * intent file reached the disk (else finds the old log). */
 int seglog_log_truncate_after(seglog_log_t *log, uint64_t offset);
 
+/* Leader epochs (Kafka's leader-epoch-checkpoint, for replication's
+ * divergence handling, KIP-101/KIP-279): a list of (leader epoch, start
+ * offset) pairs, both strictly increasing, where an entry says that the
+ * records from its start offset up to the next entry's start (or the log
+ * end) were written in that epoch. The log core stores the list and keeps
+ * it consistent with the log; it does not stamp or read epochs in records.
+ * Unrelated to seglog_log_epoch(), the log's lifetime id.
+ *
+ * The list lives in <dir>/.leader_epochs, replaced whole on every change
+ * (temporary file, fdatasync, rename, directory fsync): a crash leaves the
+ * old list or the new one. It follows the log:
+ *   - truncate_after(x) drops the entries that start at or past x (before
+ *     it returns; if a crash comes first, the next open does it);
+ *   - front truncation moves the start of the last entry below the new
+ *     lowest offset up to it and drops the ones before (seen by every call
+ *     below and by the next open);
+ *   - open drops entries that start at or past the log's next offset: a
+ *     power loss took their records, or an epoch was assigned and no
+ *     record followed (such an entry says nothing a follower needs);
+ *   - reset and remove delete the list.
+ * The calls take the append mutex. */
+
+/* Record that epoch starts at start_offset. start_offset must lie in
+ * [lowest, next] (SEGLOG_E_OFFSET_TRUNCATED below, ..._OUT_OF_RANGE
+ * above). The same epoch as the last one: nothing to do, returns 0. A lower
+ * epoch, or a start below the last entry's: SEGLOG_E_INVAL. A higher epoch
+ * at the last entry's start replaces that entry (it had no records). On
+ * error the list is unchanged. */
+int seglog_log_leader_epoch_assign(seglog_log_t *log, uint64_t epoch, uint64_t start_offset);
+
+/* The last entry: returns 1 and fills the outputs (each may be NULL), 0 if
+ * the list is empty, or an error. */
+int seglog_log_leader_epoch_last(seglog_log_t *log, uint64_t *epoch, uint64_t *start_offset);
+
+/* Kafka's endOffsetFor: for the requested epoch, *found_epoch gets the
+ * largest listed epoch <= it and *end_offset the start of the first listed
+ * epoch above it, or the log's next offset if there is none (the requested
+ * epoch is the last one). SEGLOG_E_OFFSET_OUT_OF_RANGE if the list is
+ * empty or the epoch is below the first or above the last listed one.
+ * Outputs may be NULL. */
+int seglog_log_leader_epoch_end_offset(seglog_log_t *log, uint64_t epoch, uint64_t *found_epoch,
+                                       uint64_t *end_offset);
+
 /* Drop every record and start again, empty, at cfg->initial_offset with a
  * new epoch. */
 int seglog_log_reset(seglog_log_t *log);

@@ -7,6 +7,7 @@
  *   log_append.c    appends, rolls, sync policies, group commit, rollback
  *   log_read.c      reads, offset queries, iterators
  *   log_truncate.c  front truncate, truncate after an offset, reset, remove
+ *   log_epochs.c    the leader epoch cache (epochs.c has its file)
  *
  * Lock order: append_mu -> lock (rwlock) -> sync_mu. */
 #ifndef SL_LOG_INTERNAL_H
@@ -14,6 +15,7 @@
 
 #include "seglog/log.h"
 
+#include "epochs.h"
 #include "segment.h"
 
 #include <pthread.h>
@@ -38,6 +40,7 @@ struct seglog_log {
     int closed;
     uint64_t epoch;
     _Atomic uint64_t cuts; /* truncate_after calls done: iterators drop their buffer */
+    sl_epochs_t epochs;    /* leader epoch cache; under append_mu */
 
     pthread_mutex_t sync_mu; /* committed, syncing, gen, last_err, stop */
     pthread_cond_t sync_cv;
@@ -90,6 +93,16 @@ void *sl_log_sync_thread(void *arg);
 /* At open, before the segments are loaded: if a truncate_after was
  * interrupted (its intent record is there), finish it. */
 int sl_log_finish_cut(seglog_log_t *log);
+
+/* ---- log_epochs.c -------------------------------------------------------- */
+
+/* At open, once the segments are loaded: load the epoch cache and trim it
+ * to [lowest, next). */
+int sl_log_epochs_open(seglog_log_t *log);
+
+/* After a cut to next: drop the entries at or past it, durably. Caller
+ * holds append_mu. */
+int sl_log_epochs_cut(seglog_log_t *log, uint64_t next);
 
 /* ---- log_read.c ---------------------------------------------------------- */
 

@@ -168,7 +168,8 @@ static int s_load(seglog_log_t *log, int clean)
         uint64_t base;
         int is_store;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, SL_CLEAN_MARKER) == 0 || strcmp(e->d_name, SL_CUT_MARKER) == 0)
+            strcmp(e->d_name, SL_CLEAN_MARKER) == 0 || strcmp(e->d_name, SL_CUT_MARKER) == 0 ||
+            strcmp(e->d_name, SL_EPOCHS_FILE) == 0 || strcmp(e->d_name, SL_EPOCHS_TMP) == 0)
             continue;
         if (!s_parse_name(e->d_name, &base, &is_store)) {
             log->rec.files_ignored++;
@@ -261,6 +262,7 @@ static void s_release(seglog_log_t *log)
 static void s_free(seglog_log_t *log)
 {
     s_release(log);
+    sl_epochs_free(&log->epochs);
     if (log->dir_fd >= 0)
         close(log->dir_fd);
     pthread_mutex_destroy(&log->append_mu);
@@ -373,6 +375,9 @@ int seglog_log_open(const char *dir, const seglog_config_t *cfg, seglog_log_t **
         goto fail;
     log->epoch = sl_segment_epoch(log->active);
     log->committed = sl_segment_next(log->active);
+    rc = sl_log_epochs_open(log);
+    if (rc)
+        goto fail;
     if (c.sync != SEGLOG_SYNC_ALWAYS) {
         if (pthread_create(&log->thread, NULL, sl_log_sync_thread, log) != 0) {
             rc = SEGLOG_E_NOMEM;

@@ -65,9 +65,13 @@ int seglog_log_reset(seglog_log_t *log)
     }
     log->nsegs = 0;
     log->active = NULL;
+    log->epochs.n = 0; /* a new lifetime has no leader epochs yet */
+    int r = sl_epochs_store(log->seg_cfg.vfs, log->dir, &log->epochs);
+    if (r && rc == 0)
+        rc = r;
     uint64_t epoch = sl_log_new_epoch();
     sl_segment_t *seg = NULL;
-    int r = sl_segment_create(log->dir, log->cfg.initial_offset, epoch, &log->seg_cfg, &seg);
+    r = sl_segment_create(log->dir, log->cfg.initial_offset, epoch, &log->seg_cfg, &seg);
     if (r == 0 && (r = sl_log_push(log, seg)) != 0)
         sl_segment_close(&seg, 0);
     if (r) {
@@ -112,6 +116,10 @@ int seglog_log_remove(seglog_log_t *log)
     log->nsegs = 0;
     log->active = NULL;
     log->closed = 1;
+    log->epochs.n = 0;
+    int r = sl_epochs_store(log->seg_cfg.vfs, log->dir, &log->epochs);
+    if (r && rc == 0)
+        rc = r;
     pthread_mutex_lock(&log->sync_mu);
     sl_log_end_gen(log, SEGLOG_E_CLOSED);
     pthread_cond_broadcast(&log->sync_cv);
@@ -359,6 +367,8 @@ int seglog_log_truncate_after(seglog_log_t *log, uint64_t offset)
         rc = sl_log_fsync_dir(log);
     if (rc == 0)
         rc = s_cut_done(log);
+    if (rc == 0)
+        rc = sl_log_epochs_cut(log, offset); /* open trims it too, if a crash comes first */
     if (rc) {
         s_fail(log, rc);
         goto out;

@@ -21,7 +21,8 @@
  *     fsync may vanish. The index files, written through a memory map,
  *     get the same treatment. That state is durable for the next round.
  *
- * Now and then the child cuts its tail with seglog_log_truncate_after at a
+ * Now and then the child assigns a new leader epoch at its next offset, and
+ * now and then it cuts its tail with seglog_log_truncate_after at a
  * random offset near the end (inside batches and segments, at segment
  * boundaries), so power losses also fall inside cuts.
  *
@@ -67,11 +68,14 @@
 #define REC_MAX     400
 #define CUT_EVERY   25 /* one append in this many is a truncate_after instead */
 #define SUB_INCS    16 /* record generations per round: a cut starts a new one */
+#define EPOCH_EVERY 20 /* one append in this many assigns a new leader epoch instead */
 
 /* Shared between the parent and its children (MAP_SHARED). */
 typedef struct {
     uint64_t durable_end;              /* records below are durable (acknowledged) */
     _Atomic int cutting;               /* a cut runs: on_commit leaves durable_end alone */
+    uint64_t ep_next;                  /* leader epochs: the last one tried */
+    uint64_t ep_acked, ep_start;       /* the last one assigned (0: none since a cut) */
     uint32_t inc_of[MAX_OFFSETS];      /* generation that last appended each offset */
     uint32_t gone_upto[MAX_OFFSETS];   /* generations <= this were cut away here */
     uint8_t cut_here[MAX_OFFSETS + 1]; /* a cut was tried at this offset */
@@ -196,6 +200,21 @@ static int s_verify(seglog_log_t *log, const shm_t *shm, char *why, size_t cap)
     }
     if (next != bfirst + bn && !shm->cut_here[next])
         return snprintf(why, cap, "log ends inside the batch at %" PRIu64, bfirst), -1;
+    /* Leader epochs: never one that was not tried, never one starting at
+     * or past the end, and the last assigned one is there once records
+     * after its start are durable. */
+    uint64_t e = 0, s = 0;
+    int r = seglog_log_leader_epoch_last(log, &e, &s);
+    if (r < 0)
+        return snprintf(why, cap, "leader epochs: %s", seglog_strerror(r)), -1;
+    if (r == 1 && (e > shm->ep_next || s >= next))
+        return snprintf(why, cap, "leader epoch %" PRIu64 " at %" PRIu64 " (next %" PRIu64 ")", e,
+                        s, next),
+               -1;
+    if (shm->ep_acked && shm->durable_end > shm->ep_start && (r != 1 || e < shm->ep_acked))
+        return snprintf(why, cap, "leader epoch %" PRIu64 " at %" PRIu64 " lost", shm->ep_acked,
+                        shm->ep_start),
+               -1;
     return 0;
 }
 
@@ -443,6 +462,8 @@ static int s_cut(fx_t *fx, seglog_log_t *log, uint32_t *inc)
         shm->durable_end = at; /* whether the cut survives a crash or not */
     pthread_mutex_unlock(&s_durable_mu);
     shm->cut_here[at] = 1;
+    if (at <= shm->ep_start)
+        shm->ep_acked = 0; /* the cut may drop it */
     if (getenv("SEGLOG_CRASH_VERBOSE"))
         fprintf(stderr, "  cut at %" PRIu64 " (next %" PRIu64 ", durable %" PRIu64 ")\n", at, next,
                 shm->durable_end);
@@ -499,6 +520,9 @@ static int s_child(void *arg)
     }
     if (s_verify(log, shm, shm->msg, sizeof shm->msg))
         return 2;
+    uint64_t last = 0;
+    if (seglog_log_leader_epoch_last(log, &last, NULL) != 1 || last != shm->ep_acked)
+        shm->ep_acked = 0; /* dropped at open with its records, none durable */
     uint8_t bufs[MAX_BATCH][REC_MAX];
     struct iovec iov[MAX_BATCH];
     uint32_t inc = fx->inc * SUB_INCS;
@@ -506,6 +530,19 @@ static int s_child(void *arg)
         if (s_rand_shared(&fx->rng) % CUT_EVERY == 0 && inc + 1 < (fx->inc + 1) * SUB_INCS) {
             if (s_cut(fx, log, &inc))
                 return 4;
+            continue;
+        }
+        if (s_rand_shared(&fx->rng) % EPOCH_EVERY == 0) {
+            uint64_t start = 0, e = ++shm->ep_next;
+            seglog_log_next_offset(log, &start);
+            rc = seglog_log_leader_epoch_assign(log, e, start);
+            if (rc) {
+                snprintf(shm->msg, sizeof shm->msg, "leader epoch %" PRIu64 ": %s", e,
+                         seglog_strerror(rc));
+                return 5;
+            }
+            shm->ep_acked = e;
+            shm->ep_start = start;
             continue;
         }
         unsigned n = 1 + (unsigned)(s_rand_shared(&fx->rng) % MAX_BATCH);
