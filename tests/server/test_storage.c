@@ -20,6 +20,8 @@
 static atomic_int s_fail_write;    /* errno for pwritev, 0 = pass */
 static atomic_int s_fail_sync;     /* errno for fdatasync, 0 = pass */
 static atomic_int s_sync_failures; /* fdatasync calls failed so far */
+static atomic_int s_fail_rename;   /* errno for rename, 0 = pass */
+static atomic_int s_fail_dirsync;  /* errno for a directory fsync, 0 = pass */
 
 static const seglog_vfs_t *P(void)
 {
@@ -68,6 +70,9 @@ static int f_fallocate(void *c, int fd, off_t len)
 static int f_rename(void *c, const char *a, const char *b)
 {
     (void)c;
+    int e = atomic_load(&s_fail_rename);
+    if (e)
+        return -e;
     return P()->rename(P()->ctx, a, b);
 }
 static int f_unlink(void *c, const char *p)
@@ -78,6 +83,9 @@ static int f_unlink(void *c, const char *p)
 static int f_fsync_dir(void *c, const char *d)
 {
     (void)c;
+    int e = atomic_load(&s_fail_dirsync);
+    if (e)
+        return -e;
     return P()->fsync_dir(P()->ctx, d);
 }
 static int f_fstat_size(void *c, int fd, off_t *sz)
@@ -95,6 +103,8 @@ static ts_t *s_start(seglog_sync_t sync)
 {
     atomic_store(&s_fail_write, 0);
     atomic_store(&s_fail_sync, 0);
+    atomic_store(&s_fail_rename, 0);
+    atomic_store(&s_fail_dirsync, 0);
     seglog_server_config_t cfg;
     ts_config(&cfg);
     cfg.sync = sync;
@@ -321,6 +331,8 @@ static void test_interval_sync_fault(void **state)
     (void)state;
     atomic_store(&s_fail_write, 0);
     atomic_store(&s_fail_sync, 0);
+    atomic_store(&s_fail_rename, 0);
+    atomic_store(&s_fail_dirsync, 0);
     seglog_server_config_t cfg;
     ts_config(&cfg);
     cfg.sync = SEGLOG_SYNC_INTERVAL;
@@ -405,6 +417,68 @@ static int s_teardown(void **state)
     return 0;
 }
 
+static Seglog__V1__Response *s_delete(tc_t *c, const char *topic)
+{
+    Seglog__V1__DeleteTopicRequest d = SEGLOG__V1__DELETE_TOPIC_REQUEST__INIT;
+    d.topic = (char *)topic;
+    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+    req.id = 3;
+    req.body_case = SEGLOG__V1__REQUEST__BODY_DELETE_TOPIC;
+    req.delete_topic = &d;
+    return tc_call(c, &req);
+}
+
+/* DeleteTopic on a failing disk: a failed rename leaves the topic whole
+ * and serving (STORAGE); a failed fsync of the data directory reports
+ * STORAGE, the topic is gone from the server; and a working disk deletes. */
+static void test_delete_faults(void **state)
+{
+    (void)state;
+    ts_t *t = s_start(SEGLOG_SYNC_ALWAYS);
+    tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
+    const char *v[2] = {"a", "b"};
+    Seglog__V1__Response *r = tc_produce(c, "del", 2, v);
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_PRODUCE);
+    tc_free(&r);
+    r = tc_offsets(c, "del");
+    uint64_t epoch = r->offsets->epoch;
+    tc_free(&r);
+
+    atomic_store(&s_fail_rename, EIO);
+    r = s_delete(c, "del");
+    s_expect_storage(r, "Input/output error");
+    tc_free(&r);
+    atomic_store(&s_fail_rename, 0);
+    r = tc_consume(c, "del", 0, 10, 0); /* reopened: the same log */
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_CONSUME);
+    assert_int_equal(r->consume->n_records, 2);
+    tc_free(&r);
+    r = tc_offsets(c, "del");
+    assert_int_equal(r->offsets->epoch, epoch);
+    tc_free(&r);
+    r = tc_produce(c, "del", 2, v);
+    assert_int_equal(r->produce->offset, 2);
+    tc_free(&r);
+
+    atomic_store(&s_fail_dirsync, EIO);
+    r = s_delete(c, "del");
+    s_expect_storage(r, "Input/output error");
+    tc_free(&r);
+    atomic_store(&s_fail_dirsync, 0);
+    r = tc_offsets(c, "del");
+    assert_int_equal(tc_error_code(r), SEGLOG__V1__ERROR_CODE__UNKNOWN_TOPIC);
+    tc_free(&r);
+
+    r = tc_produce(c, "del", 1, v);
+    assert_int_equal(r->produce->offset, 0);
+    tc_free(&r);
+    r = s_delete(c, "del");
+    assert_int_equal(r->body_case, SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC);
+    tc_free(&r);
+    tc_destroy(&c);
+    ts_stop(&t, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_write_faults_every_policy),
         cmocka_unit_test(test_interval_sync_fault),
+        cmocka_unit_test(test_delete_faults),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
