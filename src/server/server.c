@@ -199,6 +199,7 @@ static sl_job_t *s_job_get(seglog_server_t *s)
     if (job) {
         job->nframes = 0;
         job->commit.topic = NULL;
+        job->oversize = 0;
     }
     return job;
 }
@@ -462,6 +463,13 @@ static int s_read_round(seglog_server_t *s, size_t *ninl)
         }
         fe_worker_t *w = &s->fe_w[s_pick(s, &job->frames[0])];
         zmq_msg_t *req = &job->frames[job->nframes - 1];
+        if (zmq_msg_size(req) > s->info.max_message_bytes) {
+            /* Free its bytes now; a worker answers it in its turn. */
+            job->oversize = zmq_msg_size(req);
+            job->oversize_id = sl_codec_peek_id(zmq_msg_data(req), zmq_msg_size(req));
+            zmq_msg_close(req);
+            zmq_msg_init(req);
+        }
         if (w->held == 0 && w->npend == 0 &&
             sl_codec_is_produce(zmq_msg_data(req), zmq_msg_size(req)))
             s->fe_inl[(*ninl)++] = job; /* nothing of this connection is queued */

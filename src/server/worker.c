@@ -420,20 +420,26 @@ static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     s_reply_buf(w, slot);
 }
 
+/* A request frame of len bytes over max_message_bytes: not decoded; the
+ * id, if the frame had one, is all that is taken from it. */
+static void s_refuse_oversized(sl_worker_t *w, slot_t *slot, size_t len, uint64_t id)
+{
+    char msg[ERRMSG_MAX];
+    snprintf(msg, sizeof msg,
+             "request of %zu bytes is over the server's max_message_bytes (%" PRIu64 ")", len,
+             w->cfg.info->max_message_bytes);
+    SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
+    sl_log_client(SL_LOG_WARN, "refused oversized message worker=%s bytes=%zu limit=%" PRIu64,
+                  w->name, len, w->cfg.info->max_message_bytes);
+    s_reply_error(w, slot, id, SL_E_BAD_REQUEST, msg);
+}
+
 static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 {
     sl_request_t req;
     const char *why = NULL;
     if (w->cfg.info && len > w->cfg.info->max_message_bytes) {
-        /* Not decoded: the id, if the frame has one, is all we take. */
-        char msg[ERRMSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "request of %zu bytes is over the server's max_message_bytes (%" PRIu64 ")", len,
-                 w->cfg.info->max_message_bytes);
-        SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-        sl_log_client(SL_LOG_WARN, "refused oversized message worker=%s bytes=%zu limit=%" PRIu64,
-                      w->name, len, w->cfg.info->max_message_bytes);
-        s_reply_error(w, slot, sl_codec_peek_id(data, len), SL_E_BAD_REQUEST, msg);
+        s_refuse_oversized(w, slot, len, sl_codec_peek_id(data, len));
         return;
     }
     sl_arena_reset(w->arena);
@@ -505,7 +511,10 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
     slot->has_reply = 0;
     slot->pending = 0;
     zmq_msg_t *req = &job->frames[job->nframes - 1];
-    s_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
+    if (job->oversize && w->cfg.info) /* the front end already dropped its bytes */
+        s_refuse_oversized(w, slot, job->oversize, job->oversize_id);
+    else
+        s_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
     zmq_msg_close(req); /* the job goes back with its envelope only */
     job->nframes--;
 }

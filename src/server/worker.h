@@ -48,6 +48,11 @@ typedef struct sl_job {
     zmq_msg_t frames[SL_MAX_FRAMES]; /* routing id, envelope..., Request (last) */
     int nframes;                     /* on return: the envelope only */
     zmq_msg_t reply;                 /* set by the worker */
+    /* A Request frame over max_message_bytes: the front end keeps its size
+     * and id and replaces it by an empty frame at once, so that its bytes
+     * are not held while it waits; the worker answers BAD_REQUEST. */
+    size_t oversize; /* 0: a normal request */
+    uint64_t oversize_id;
     struct sl_job *next;             /* the front end's free list */
     /* A produce served without waiting for its commit (sl_worker_serve
      * with wait 0): topic is set until sl_worker_complete() made the reply. */
