@@ -18,7 +18,8 @@ connects and the request is resent, up to `retries` more times, then
 SeglogTimeout is raised. Defaults: timeout_ms=2000, retries=2 (a server that
 is not running is reported after 2 s). A call that ends without its reply
 (a timeout, or an exception such as KeyboardInterrupt) closes the socket
-before it returns, so nothing it sent goes out later, and no request ever
+(linger 0) before it returns, discarding what it still queued, and a request
+only ever travels on the connection it was queued on, so no request ever
 reaches a server started after it was sent; an attempt already written may
 still be executed by a live but slow server, so a produce that timed out
 has an unknown outcome (at-least-once for the retries).
@@ -245,7 +246,7 @@ class _Channel:
                     self.reconnect()  # Lazy Pirate: start over on a new socket
         finally:
             if not replied:
-                self.reconnect()  # nothing this call sent may go out later
+                self.reconnect()  # discard what this call still queued
         if not sent:
             raise SeglogTimeout("no connection to %s within %d ms: is seglogd running at %s?"
                                 % (self.endpoint, self.timeout_ms, self.endpoint))

@@ -65,11 +65,15 @@
  *
  *   What a call that failed without a reply (TIMEOUT, EINTR, another
  *   errno) guarantees:
- *   - nothing it sent is sent again, or for the first time, after it
- *     returns: before returning it closes the socket that queued it;
- *   - a request is only ever written to the connection it was queued on,
- *     and a connection dies with its server process, so no attempt ever
- *     reaches a server that was (re)started after the attempt was made.
+ *   - no attempt ever reaches a server process that was (re)started
+ *     after the attempt was made: a request is only ever written to the
+ *     connection it was queued on (ZMQ_IMMEDIATE), and a connection dies
+ *     with its server process;
+ *   - nothing it sent is resent after it returns: before returning it
+ *     closes the socket that queued its attempts (linger 0), which
+ *     discards what that socket still queues. libzmq discards
+ *     asynchronously, so a queued attempt may still be written in that
+ *     instant, but only to its own connection: to the same server process.
  *   It does not guarantee that nothing was executed: an attempt already
  *   written to a connection may still be executed by that same server
  *   process, if it is alive but slow (stopped, stalled on a disk), even

@@ -299,8 +299,8 @@ int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_res
     if (rc == 0 || (rc < 0 && rc != SEGLOG_CLIENT_E_AGAIN && rc != SEGLOG_CLIENT_E_PROTOCOL))
         return rc; /* a reply: ours, or the server's error */
     /* No reply (timeout, or an errno such as EINTR): the request may still
-     * be queued on the socket. Close it, so that nothing this call sent can
-     * go out later; the connection state for the message is read first. */
+     * be queued on the socket. Close it, discarding that (rpc.h); the
+     * connection state for the message is read first. */
     if (rc == SEGLOG_CLIENT_E_AGAIN)
         rc = slc_rpc_timed_out(rpc, attempt, sent);
     else if (rc > 0)

@@ -11,8 +11,10 @@
  * a later connection (to a restarted server). A send while there is no
  * connection waits for one, at most timeout_ms. When a call ends without
  * its reply (timeout, EINTR, ...) the socket is closed with linger 0 and a
- * new one opened before the call returns, so nothing it queued is sent
- * afterwards, even to the same server process.
+ * new one opened before the call returns, so what it still queued is
+ * discarded (asynchronously, by libzmq: in that instant a queued request
+ * can still go out, but only on its own connection, to the same server
+ * process).
  *
  * A channel also keeps the error message of the last failed call, and
  * turns a server Error reply into the client code plus that message.
