@@ -1,7 +1,6 @@
 /* worker.c - see worker.h */
-#include "worker.h"
+#include "worker_impl.h"
 
-#include "admin.h"
 #include "codec.h"
 #include "committer.h"
 #include "errors.h"
@@ -23,54 +22,11 @@
 #define BATCH_BYTES    (16u << 20) /* reply bytes held before the group commit */
 #define ITER_SLOTS     8
 #define INPROC_HWM     SL_WORKER_MAX_JOBS /* messages <= jobs: a send never blocks */
-#define REPLY_BUF_KEEP (4u << 20)
-#define ERRMSG_MAX     512
-
-/* One request of the current batch; its frames and reply live in the job. */
-typedef struct {
-    sl_job_t *job;
-    int has_reply;
-    /* a produce waiting for its commit */
-    int pending;
-    sl_topic_t *topic;
-    seglog_commit_t token;
-    uint64_t id, first;
-    uint32_t count;
-} slot_t;
-
-struct sl_worker {
-    sl_worker_config_t cfg;
-    char name[16];   /* in log lines: the id, or "front" for the front end's */
-    int appended;    /* a produce of this batch appended: tell the committer */
-    uint64_t now_ms; /* the batch's append time (wall clock), read once; 0: not yet */
-    void *sock;
-    pthread_t thread;
-    int started;
-    sl_arena_t *arena;
-    sl_buf_t out;
-    sl_itercache_t *iters;
-    slot_t *batch;
-    size_t nbatch;
-    size_t batch_bytes;
-    /* jobs received and not yet served, in order */
-    sl_job_t **inbox;
-    size_t ninbox, inbox_pos;
-    /* synchronous use (sl_worker_handle): the one job, and its reply */
-    sl_job_t sync_job;
-    int sync_has_reply;
-};
-
-static uint64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- replies ------------------------------------------------------------ */
 
 /* Move the encoded reply (data, len) into the slot's reply frame. */
-static void s_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
+void sl_wk_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
 {
     zmq_msg_t *reply = &slot->job->reply;
     if (zmq_msg_init_size(reply, len) != 0) {
@@ -84,394 +40,18 @@ static void s_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t l
     w->batch_bytes += len;
 }
 
-static void s_reply_buf(sl_worker_t *w, slot_t *slot)
+void sl_wk_reply_buf(sl_worker_t *w, slot_t *slot)
 {
-    s_set_reply(w, slot, w->out.data, w->out.len);
+    sl_wk_set_reply(w, slot, w->out.data, w->out.len);
     sl_buf_clear(&w->out, REPLY_BUF_KEEP);
 }
 
-static void s_reply_error(sl_worker_t *w, slot_t *slot, uint64_t id, int err, const char *msg)
+void sl_wk_reply_error(sl_worker_t *w, slot_t *slot, uint64_t id, int err, const char *msg)
 {
     w->out.len = 0;
     if (sl_codec_encode_error(&w->out, id, sl_error_wire(err), msg) != 0)
         w->out.len = 0;
-    s_reply_buf(w, slot);
-}
-
-static const char *s_quote_topic(char *buf, size_t cap, const sl_request_t *req)
-{
-    return sl_log_quote(buf, cap, req->topic, req->topic_len);
-}
-
-/* The error reply for a failed topic lookup, with a message that says why. */
-static void s_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, int err)
-{
-    char q[300], msg[ERRMSG_MAX];
-    s_quote_topic(q, sizeof q, req);
-    switch (err) {
-    case SL_E_INVALID_TOPIC:
-        snprintf(msg, sizeof msg,
-                 "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
-                 "\"..\"",
-                 q);
-        sl_log_client(SL_LOG_WARN, "invalid topic worker=%s topic=%s", w->name, q);
-        break;
-    case SL_E_UNKNOWN_TOPIC:
-        snprintf(msg, sizeof msg, "unknown topic %s", q);
-        break;
-    case SL_E_TOO_MANY_TOPICS:
-        snprintf(msg, sizeof msg, "cannot create topic %s: the server holds its maximum of topics",
-                 q);
-        sl_log_client(SL_LOG_WARN, "topic limit reached worker=%s topic=%s", w->name, q);
-        break;
-    default:
-        snprintf(msg, sizeof msg, "cannot open topic %s: %s", q, sl_strerror(err));
-        break; /* topics.c logged it */
-    }
-    s_reply_error(w, slot, req->id, err, msg);
-}
-
-/* An error from the log core while serving req on tp. */
-static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, const sl_topic_t *tp,
-                        const char *what, int err)
-{
-    char msg[ERRMSG_MAX];
-    if (err == SEGLOG_E_CLOSED && atomic_load(&tp->deleted)) {
-        snprintf(msg, sizeof msg, "topic \"%s\" was deleted", tp->name);
-        s_reply_error(w, slot, req->id, SL_E_UNKNOWN_TOPIC, msg);
-        return;
-    }
-    snprintf(msg, sizeof msg, "%s on topic \"%s\" failed: %s", what, tp->name, sl_strerror(err));
-    sl_wire_code_t code = sl_error_wire(err);
-    if (code == SL_WIRE_STORAGE || code == SL_WIRE_CORRUPT || code == SL_WIRE_INTERNAL)
-        sl_log(SL_LOG_ERROR, "%s failed topic=%s error=\"%s\"", what, tp->name, sl_strerror(err));
-    s_reply_error(w, slot, req->id, err, msg);
-}
-
-/* ---- requests ----------------------------------------------------------- */
-
-static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
-{
-    /* Refuse oversized records before the topic lookup, which would create
-     * the topic for a produce that appends nothing. */
-    for (size_t i = 0; i < req->nrecords; i++) {
-        const sl_record_t *r = &req->records[i];
-        if (r->key_len + r->value_len > w->cfg.max_record_bytes) {
-            char msg[ERRMSG_MAX];
-            snprintf(msg, sizeof msg,
-                     "record %zu of %zu has %zu bytes of key + value; the limit is %" PRIu32, i,
-                     req->nrecords, r->key_len + r->value_len, w->cfg.max_record_bytes);
-            sl_log_client(SL_LOG_WARN, "record too large worker=%s bytes=%zu limit=%" PRIu32,
-                          w->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
-            s_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
-            return;
-        }
-    }
-    /* The stored records, and the log's batch rule (docs/PROTOCOL.md),
-     * also before the lookup: a rejected produce must create nothing. */
-    const sl_info_t *lim = w->cfg.info;
-    size_t total = 0;
-    uint64_t framed = 0;
-    struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
-    for (size_t i = 0; iov && i < req->nrecords; i++) {
-        sl_record_t r = req->records[i];
-        if (r.timestamp_ms == 0)
-            r.timestamp_ms = w->now_ms ? w->now_ms : (w->now_ms = s_now_ms());
-        size_t n = sl_codec_stored_size(&r);
-        uint8_t *p = sl_arena_alloc(w->arena, n);
-        if (!p) {
-            iov = NULL;
-            break;
-        }
-        iov[i].iov_base = p;
-        iov[i].iov_len = sl_codec_stored_write(&r, p);
-        total += n;
-        framed += SL_LOG_FRAME_BYTES + n;
-    }
-    if (!iov) {
-        s_reply_error(w, slot, req->id, SL_E_BAD_REQUEST, "request too large to process");
-        return;
-    }
-    if (lim && (framed > lim->max_batch_bytes || req->nrecords > lim->max_batch_records)) {
-        char msg[ERRMSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "batch of %zu records (%zu bytes stored, %" PRIu64
-                 " with framing) does not fit in one segment: at most %" PRIu64
-                 " bytes with framing and %" PRIu32 " records",
-                 req->nrecords, total, framed, lim->max_batch_bytes, lim->max_batch_records);
-        sl_log_client(SL_LOG_WARN, "batch too large worker=%s records=%zu bytes=%" PRIu64, w->name,
-                      req->nrecords, framed);
-        s_reply_error(w, slot, req->id, SEGLOG_E_BATCH_TOO_LARGE, msg);
-        return;
-    }
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
-    uint64_t first = 0;
-    rc = seglog_log_append_batch_nowait(tp->log, iov, req->nrecords, &first, &slot->token);
-    if (rc) {
-        if (rc == SEGLOG_E_BATCH_TOO_LARGE) {
-            char msg[ERRMSG_MAX];
-            snprintf(msg, sizeof msg,
-                     "batch of %zu records (%zu bytes stored) does not fit in one segment",
-                     req->nrecords, total);
-            s_reply_error(w, slot, req->id, rc, msg);
-            return;
-        }
-        s_log_error(w, slot, req, tp, "append", rc);
-        return;
-    }
-    slot->pending = 1;
-    w->appended = 1;
-    slot->topic = tp;
-    slot->id = req->id;
-    slot->first = first;
-    slot->count = (uint32_t)req->nrecords;
-}
-
-/* An empty ConsumeResponse at `offset` (the visible end). */
-static void s_consume_empty(sl_worker_t *w, slot_t *slot, const sl_request_t *req, uint64_t lowest,
-                            uint64_t end)
-{
-    const uint8_t *m;
-    size_t mlen;
-    if (sl_codec_consume_begin(&w->out) == 0) {
-        sl_codec_consume_finish(&w->out, req->id, req->offset, lowest, end, &m, &mlen);
-        s_set_reply(w, slot, m, mlen);
-        sl_buf_clear(&w->out, REPLY_BUF_KEEP);
-    } else {
-        s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
-    }
-}
-
-/* The lowest offset, never above the visible end. */
-static int s_lowest(sl_topic_t *tp, uint64_t end, uint64_t *lowest)
-{
-    int rc = seglog_log_lowest_offset(tp->log, lowest);
-    if (rc == 0 && *lowest > end)
-        *lowest = end;
-    return rc;
-}
-
-static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
-{
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
-    /* Records at or past the visible end are not served: they may not have
-     * passed the acknowledgement point, and a failed fdatasync could still
-     * take them back. The read is bounded by the end taken here, which is
-     * also the reply's end_offset. */
-    uint64_t end = sl_topic_visible_end(tp), lowest = 0;
-    char msg[ERRMSG_MAX];
-    if (req->offset >= end) {
-        if ((rc = s_lowest(tp, end, &lowest)) != 0) {
-            s_log_error(w, slot, req, tp, "consume", rc);
-        } else if (req->offset == end) {
-            s_consume_empty(w, slot, req, lowest, end); /* at the end: not an error */
-        } else {
-            snprintf(msg, sizeof msg,
-                     "offset %" PRIu64 " is past the end of topic \"%s\" (next offset %" PRIu64 ")",
-                     req->offset, tp->name, end);
-            s_reply_error(w, slot, req->id, SEGLOG_E_OFFSET_OUT_OF_RANGE, msg);
-        }
-        return;
-    }
-    seglog_iter_t *it;
-    rc = sl_itercache_get(w->iters, tp->log, &it);
-    if (rc) {
-        s_log_error(w, slot, req, tp, "consume", rc);
-        return;
-    }
-    size_t max_bytes = req->max_bytes && req->max_bytes < w->cfg.max_consume_bytes
-                           ? req->max_bytes
-                           : w->cfg.max_consume_bytes;
-    size_t max_records = req->max_records;
-    if (end - req->offset < max_records)
-        max_records = (size_t)(end - req->offset);
-    rc = seglog_iter_seek(it, req->offset, max_records, max_bytes);
-    if (rc == SEGLOG_E_OFFSET_TRUNCATED) {
-        s_lowest(tp, end, &lowest);
-        snprintf(msg, sizeof msg,
-                 "offset %" PRIu64 " is below the lowest offset %" PRIu64
-                 " of topic \"%s\" (truncated)",
-                 req->offset, lowest, tp->name);
-        s_reply_error(w, slot, req->id, rc, msg);
-        return;
-    }
-    if (rc) {
-        s_log_error(w, slot, req, tp, "consume", rc);
-        return;
-    }
-    if (sl_codec_consume_begin(&w->out)) {
-        s_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
-        return;
-    }
-    size_t n = 0;
-    for (;;) {
-        uint64_t off;
-        const void *data;
-        size_t len;
-        rc = seglog_iter_next(it, &off, &data, &len);
-        if (rc <= 0)
-            break;
-        if (sl_codec_consume_add(&w->out, off, data, len)) {
-            rc = SEGLOG_E_NOMEM;
-            break;
-        }
-        n++;
-    }
-    if (rc < 0 && n == 0) {
-        sl_buf_clear(&w->out, REPLY_BUF_KEEP);
-        s_log_error(w, slot, req, tp, "consume", rc);
-        return;
-    }
-    if (rc < 0) /* serve what was read; the next consume starts at the bad record */
-        sl_log(SL_LOG_ERROR, "consume stopped early topic=%s offset=%" PRIu64 " error=\"%s\"",
-               tp->name, seglog_iter_position(it), sl_strerror(rc));
-    s_lowest(tp, end, &lowest);
-    const uint8_t *m;
-    size_t mlen;
-    sl_codec_consume_finish(&w->out, req->id, seglog_iter_position(it), lowest, end, &m, &mlen);
-    s_set_reply(w, slot, m, mlen);
-    sl_buf_clear(&w->out, REPLY_BUF_KEEP);
-}
-
-static void s_offsets(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
-{
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
-    uint64_t end = sl_topic_visible_end(tp), lowest = 0, epoch = 0;
-    uint64_t committed = sl_topic_publish_end(tp);
-    rc = s_lowest(tp, end, &lowest);
-    if (!rc)
-        rc = seglog_log_epoch(tp->log, &epoch);
-    if (rc) {
-        s_log_error(w, slot, req, tp, "offsets", rc);
-        return;
-    }
-    w->out.len = 0;
-    if (sl_codec_encode_offsets(&w->out, req->id, lowest, end, epoch, committed))
-        w->out.len = 0;
-    s_reply_buf(w, slot);
-}
-
-static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
-{
-    sl_topic_t *tp;
-    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
-    if (rc) {
-        s_topic_error(w, slot, req, rc);
-        return;
-    }
-    uint64_t end = sl_topic_visible_end(tp), lowest = 0;
-    if (req->lowest_offset > end) {
-        char msg[ERRMSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "cannot truncate topic \"%s\" to %" PRIu64 ": past its next offset %" PRIu64,
-                 tp->name, req->lowest_offset, end);
-        s_reply_error(w, slot, req->id, SEGLOG_E_OFFSET_OUT_OF_RANGE, msg);
-        return;
-    }
-    /* Only whole segments below the active one go, and the active
-     * segment's base is never above the commit point. */
-    rc = seglog_log_truncate(tp->log, req->lowest_offset, &lowest);
-    if (rc) {
-        s_log_error(w, slot, req, tp, "truncate", rc);
-        return;
-    }
-    sl_log(SL_LOG_INFO, "truncated topic=%s requested=%" PRIu64 " lowest=%" PRIu64, tp->name,
-           req->lowest_offset, lowest);
-    w->out.len = 0;
-    if (sl_codec_encode_truncate(&w->out, req->id, lowest))
-        w->out.len = 0;
-    s_reply_buf(w, slot);
-}
-
-/* Info, ListTopics, DeleteTopic (admin.c). */
-static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
-{
-    char msg[ERRMSG_MAX] = "";
-    int rc;
-    if (req->type == SL_REQ_INFO)
-        rc = w->cfg.info ? sl_admin_info(&w->out, req->id, w->cfg.info) : SEGLOG_E_INVAL;
-    else if (req->type == SL_REQ_LIST_TOPICS)
-        rc = sl_admin_list_topics(&w->out, req->id, w->cfg.topics);
-    else
-        rc = sl_admin_delete_topic(&w->out, req, w->cfg.topics, msg, sizeof msg);
-    if (rc) {
-        if (!msg[0])
-            snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
-        if (rc == SL_E_INVALID_TOPIC)
-            sl_log_client(SL_LOG_WARN, "invalid topic worker=%s request=delete_topic", w->name);
-        s_reply_error(w, slot, req->id, rc, msg);
-        return;
-    }
-    s_reply_buf(w, slot);
-}
-
-/* A request frame of len bytes over max_message_bytes: not decoded; the
- * id, if the frame had one, is all that is taken from it. */
-static void s_refuse_oversized(sl_worker_t *w, slot_t *slot, size_t len, uint64_t id)
-{
-    char msg[ERRMSG_MAX];
-    snprintf(msg, sizeof msg,
-             "request of %zu bytes is over the server's max_message_bytes (%" PRIu64 ")", len,
-             w->cfg.info->max_message_bytes);
-    SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-    sl_log_client(SL_LOG_WARN, "refused oversized message worker=%s bytes=%zu limit=%" PRIu64,
-                  w->name, len, w->cfg.info->max_message_bytes);
-    s_reply_error(w, slot, id, SL_E_BAD_REQUEST, msg);
-}
-
-static void s_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
-{
-    sl_request_t req;
-    const char *why = NULL;
-    if (w->cfg.info && len > w->cfg.info->max_message_bytes) {
-        s_refuse_oversized(w, slot, len, sl_codec_peek_id(data, len));
-        return;
-    }
-    sl_arena_reset(w->arena);
-    int rc = sl_codec_decode_request(w->arena, data, len, &req, &why);
-    if (rc) {
-        SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
-        sl_log_client(SL_LOG_WARN, "bad request worker=%s bytes=%zu reason=\"%s\"", w->name, len,
-                      why);
-        s_reply_error(w, slot, req.id, rc, why);
-        return;
-    }
-    switch (req.type) {
-    case SL_REQ_PRODUCE:
-        s_produce(w, slot, &req);
-        break;
-    case SL_REQ_CONSUME:
-        s_consume(w, slot, &req);
-        break;
-    case SL_REQ_OFFSETS:
-        s_offsets(w, slot, &req);
-        break;
-    case SL_REQ_TRUNCATE:
-        s_truncate(w, slot, &req);
-        break;
-    case SL_REQ_INFO:
-    case SL_REQ_LIST_TOPICS:
-    case SL_REQ_DELETE_TOPIC:
-        s_admin(w, slot, &req);
-        break;
-    }
-    if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */
-        s_reply_error(w, slot, req.id, SEGLOG_E_INVAL, "internal error");
+    sl_wk_reply_buf(w, slot);
 }
 
 /* ---- the batch ---------------------------------------------------------- */
@@ -512,9 +92,9 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
     slot->pending = 0;
     zmq_msg_t *req = &job->frames[job->nframes - 1];
     if (job->oversize && w->cfg.info) /* the front end already dropped its bytes */
-        s_refuse_oversized(w, slot, job->oversize, job->oversize_id);
+        sl_wk_refuse_oversized(w, slot, job->oversize, job->oversize_id);
     else
-        s_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
+        sl_wk_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
     zmq_msg_close(req); /* the job goes back with its envelope only */
     job->nframes--;
 }
@@ -529,12 +109,12 @@ static void s_commit_error(sl_worker_t *w, slot_t *slot, sl_topic_t *tp, uint64_
                  "topic \"%s\" was deleted while the produce was in flight: its records went "
                  "with it",
                  tp->name);
-        s_reply_error(w, slot, id, SL_E_UNKNOWN_TOPIC, msg);
+        sl_wk_reply_error(w, slot, id, SL_E_UNKNOWN_TOPIC, msg);
         return;
     }
     snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", tp->name, sl_strerror(rc));
     sl_log(SL_LOG_ERROR, "commit failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
-    s_reply_error(w, slot, id, rc, msg);
+    sl_wk_reply_error(w, slot, id, rc, msg);
 }
 
 /* Wait for the commit of every pending produce, in request order, and
@@ -569,7 +149,7 @@ static void s_commit(sl_worker_t *w)
             w->out.len = 0;
             if (sl_codec_encode_produce(&w->out, slot->id, slot->first, slot->count))
                 w->out.len = 0;
-            s_reply_buf(w, slot);
+            sl_wk_reply_buf(w, slot);
         }
         slot->pending = 0;
     }
@@ -736,7 +316,7 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
     slot->has_reply = 0;
     slot->pending = 0;
     w->nbatch = 1;
-    s_handle(w, slot, data, len);
+    sl_wk_handle(w, slot, data, len);
     s_commit(w); /* every path leaves a reply */
     w->sync_has_reply = slot->has_reply;
     slot->job = NULL;
@@ -805,7 +385,7 @@ int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
         w->out.len = 0;
         if (sl_codec_encode_produce(&w->out, job->commit.id, job->commit.first, job->commit.count))
             w->out.len = 0;
-        s_reply_buf(w, &slot);
+        sl_wk_reply_buf(w, &slot);
     }
     w->batch_bytes = 0;
     job->commit.topic = NULL;
