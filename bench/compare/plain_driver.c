@@ -28,7 +28,8 @@
  *   W=16), then one DEALER reads them from offset 0 with sequential
  *   ConsumeRequests of --range records, checking every record.
  * latency: --records sequential single-record produces (W=1), then as many
- *   single-record consumes of those offsets; p50/p99/p99.9 of each.
+ *   single-record consumes of offsets 0.. (so: a fresh topic, as run.sh
+ *   gives it); p50/p99/p99.9 of each.
  * One JSON line on stdout; any error exits 1 (see cmp_util.h).
  */
 #include "cmp_util.h"

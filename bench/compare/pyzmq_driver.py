@@ -20,7 +20,6 @@ Run with /usr/bin/python3 (Debian's python3-zmq and python3-protobuf).
 """
 import json
 import multiprocessing
-import os
 import struct
 import sys
 import time
