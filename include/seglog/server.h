@@ -55,6 +55,7 @@ enum {
     SEGLOG_SERVER_E_INVALID_TOPIC = -101,   /* topic name not allowed */
     SEGLOG_SERVER_E_UNKNOWN_TOPIC = -102,   /* topic does not exist */
     SEGLOG_SERVER_E_TOO_MANY_TOPICS = -103, /* max_topics reached (or exceeded at start) */
+    SEGLOG_SERVER_E_CLUSTER = -104,         /* cluster mode could not start (logged) */
 };
 
 /* Describe any error: the server's, the log core's or an errno. */
@@ -73,6 +74,16 @@ typedef struct seglog_server_config {
     int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
     uint32_t max_topics;       /* topics that may exist; default 1024 */
     const seglog_vfs_t *vfs; /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
+    /* Cluster mode (docs/CLUSTER.md), on when zookeeper is set. Needs a
+     * build with the cluster layer (libzookeeper-mt-dev, libcjson-dev). */
+    const char *zookeeper;   /* HOST:PORT[,HOST:PORT...][/chroot]; NULL: standalone */
+    int node_id;             /* >= 1, required in cluster mode */
+    const char *advertise;   /* request endpoint others use; NULL: the bound one */
+    const char *repl_bind;   /* replication socket; NULL: the request host, a free port */
+    int replication_factor;  /* for new topics; 0: min(3, live nodes) */
+    int min_insync;          /* acks=all refused below this ISR size; default 2 */
+    int replica_lag_ms;      /* a follower behind this long leaves the ISR; default 10000 */
+    int zk_session_ms;       /* ZooKeeper session timeout; default 6000 */
 } seglog_server_config_t;
 
 /* Fill cfg with the defaults above. */

@@ -79,7 +79,8 @@ sl_cluster_t *sl_cluster_new(const sl_cluster_config_t *cfg)
 {
     if (!cfg || !cfg->zookeeper || !*cfg->zookeeper || cfg->node_id < 1 ||
         !s_printable(cfg->endpoint, SL_CL_ENDPOINT_MAX, 0) ||
-        !s_printable(cfg->pub_endpoint, SL_CL_ENDPOINT_MAX, 1) || cfg->session_ms < 0) {
+        !s_printable(cfg->pub_endpoint, SL_CL_ENDPOINT_MAX, 1) ||
+        !s_printable(cfg->repl_endpoint, SL_CL_ENDPOINT_MAX, 1) || cfg->session_ms < 0) {
         sl_clog(SL_CLOG_ERROR, "bad cluster config: need --zookeeper, --node-id >= 1 and "
                                "printable endpoints shorter than %d bytes",
                 SL_CL_ENDPOINT_MAX);
@@ -94,8 +95,10 @@ sl_cluster_t *sl_cluster_new(const sl_cluster_config_t *cfg)
     self->zookeeper = strdup(cfg->zookeeper);
     self->endpoint = strdup(cfg->endpoint);
     self->pub_endpoint = strdup(cfg->pub_endpoint ? cfg->pub_endpoint : "");
-    if (!self->zookeeper || !self->endpoint || !self->pub_endpoint)
+    self->repl_endpoint = strdup(cfg->repl_endpoint ? cfg->repl_endpoint : "");
+    if (!self->zookeeper || !self->endpoint || !self->pub_endpoint || !self->repl_endpoint)
         goto fail;
+    self->cfg.repl_endpoint = self->repl_endpoint;
     self->cfg.zookeeper = self->zookeeper;
     self->cfg.endpoint = self->endpoint;
     self->cfg.pub_endpoint = self->pub_endpoint;
@@ -134,6 +137,7 @@ void sl_cluster_destroy(sl_cluster_t **self_p)
     free(self->zookeeper);
     free(self->endpoint);
     free(self->pub_endpoint);
+    free(self->repl_endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -188,6 +192,7 @@ static int s_register(sl_cluster_t *self)
     me.id = self->cfg.node_id;
     snprintf(me.endpoint, sizeof me.endpoint, "%s", self->endpoint);
     snprintf(me.pub, sizeof me.pub, "%s", self->pub_endpoint);
+    snprintf(me.repl, sizeof me.repl, "%s", self->repl_endpoint);
     char *data = sl_cl_node_encode(&me);
     if (!data)
         return SL_CL_ENOMEM;
@@ -536,4 +541,11 @@ int sl_cluster_lease_ok(sl_cluster_t *self)
 sl_zk_t *sl_cluster_zk(sl_cluster_t *self)
 {
     return self->zk;
+}
+
+int64_t sl_cluster_lease_until_ms(sl_cluster_t *self)
+{
+    if (!self->registered)
+        return 0;
+    return sl_zk_lease_until_ms(self->zk);
 }

@@ -63,6 +63,7 @@ typedef struct sl_cluster_config {
     const char *endpoint;     /* advertised request endpoint */
     const char *pub_endpoint; /* advertised PUB endpoint, may be NULL or "" */
     int no_controller;        /* 1: never stand for controller */
+    const char *repl_endpoint; /* advertised replication endpoint, may be NULL or "" */
 } sl_cluster_config_t;
 
 enum {
@@ -107,6 +108,10 @@ int32_t sl_cluster_controller_epoch(sl_cluster_t *self);
 /* 1 while the session is certainly alive (zk.h: lease). A leader must not
  * acknowledge anything while this is 0. */
 int sl_cluster_lease_ok(sl_cluster_t *self);
+/* The sl_zk_now_ms() time at which the lease runs out (0 if it is not ok
+ * now): lease_ok() is now < this. For a thread that must check the lease
+ * without calling into this one (the produce path gets it published). */
+int64_t sl_cluster_lease_until_ms(sl_cluster_t *self);
 
 /* The session underneath, for diagnostics and tests (zk.h; owner thread). */
 struct sl_zk;

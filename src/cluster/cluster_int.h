@@ -20,7 +20,7 @@ typedef struct s_uev {
 
 struct sl_cluster {
     sl_cluster_config_t cfg; /* strings below are our copies */
-    char *zookeeper, *endpoint, *pub_endpoint;
+    char *zookeeper, *endpoint, *pub_endpoint, *repl_endpoint;
     sl_zk_t *zk;
 
     char p_root[SL_CL_PREFIX_MAX];     /* <chroot>/seglog */

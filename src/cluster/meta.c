@@ -170,7 +170,8 @@ char *sl_cl_node_encode(const sl_cl_node_t *n)
     cJSON *o = s_object();
     if (o && (!cJSON_AddNumberToObject(o, "id", n->id) ||
               !cJSON_AddStringToObject(o, "endpoint", n->endpoint) ||
-              !cJSON_AddStringToObject(o, "pub", n->pub))) {
+              !cJSON_AddStringToObject(o, "pub", n->pub) ||
+              (n->repl[0] && !cJSON_AddStringToObject(o, "repl", n->repl)))) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -186,6 +187,9 @@ int sl_cl_node_decode(const char *buf, int len, sl_cl_node_t *out)
              s_str(cJSON_GetObjectItemCaseSensitive(o, "endpoint"), 0, n.endpoint,
                    sizeof n.endpoint) == 0 &&
              s_str(cJSON_GetObjectItemCaseSensitive(o, "pub"), 1, n.pub, sizeof n.pub) == 0;
+    const cJSON *repl = o ? cJSON_GetObjectItemCaseSensitive(o, "repl") : NULL;
+    if (ok && repl)
+        ok = s_str(repl, 1, n.repl, sizeof n.repl) == 0;
     cJSON_Delete(o);
     if (!ok)
         return SL_CL_EBADDATA;

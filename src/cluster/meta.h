@@ -48,6 +48,8 @@ typedef struct sl_cl_node {
     int32_t id;                        /* >= 1 */
     char endpoint[SL_CL_ENDPOINT_MAX]; /* request endpoint, printable ASCII, non-empty */
     char pub[SL_CL_ENDPOINT_MAX];      /* PUB endpoint, printable ASCII, may be empty */
+    char repl[SL_CL_ENDPOINT_MAX];     /* replication endpoint (fetches); optional key
+                                          "repl", may be empty (then absent) */
 } sl_cl_node_t;
 
 typedef struct sl_cl_state {

@@ -438,6 +438,18 @@ int sl_zk_lease_ok(sl_zk_t *self)
     return last >= 0 && sl_zk_now_ms() < last + (int64_t) sl_zk_session_ms(self) * 2 / 3;
 }
 
+int64_t sl_zk_lease_until_ms(sl_zk_t *self)
+{
+    s_hctx_t *h = self->hctx;
+    if (!h || !sl_zk_connected(self))
+        return 0;
+    long long last = atomic_load(&h->last_ok_sent);
+    if (last < 0)
+        return 0;
+    int64_t until = last + (int64_t) sl_zk_session_ms(self) * 2 / 3;
+    return sl_zk_now_ms() < until ? until : 0;
+}
+
 int sl_zk_session_ms(sl_zk_t *self)
 {
     pthread_mutex_lock(&self->mu);

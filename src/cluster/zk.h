@@ -92,7 +92,8 @@ zhandle_t *sl_zk_handle(sl_zk_t *self);
 const char *sl_zk_root(sl_zk_t *self);   /* "" or "/chroot" */
 const char *sl_zk_hosts(sl_zk_t *self);  /* without the chroot */
 int sl_zk_connected(sl_zk_t *self);      /* 1 if the handle is connected now */
-int sl_zk_lease_ok(sl_zk_t *self);       /* see above */
+int sl_zk_lease_ok(sl_zk_t *self);
+int64_t sl_zk_lease_until_ms(sl_zk_t *self); /* 0 if not ok now */       /* see above */
 int sl_zk_session_ms(sl_zk_t *self);     /* negotiated timeout (or requested) */
 int64_t sl_zk_session_id(sl_zk_t *self); /* 0 before the first connect */
 /* The session's id and password (tests take the session over with them). */

@@ -22,6 +22,10 @@ SAME(SL_WIRE_RESOURCE_EXHAUSTED, SEGLOG__V1__ERROR_CODE__RESOURCE_EXHAUSTED);
 SAME(SL_WIRE_INTERNAL, SEGLOG__V1__ERROR_CODE__INTERNAL);
 SAME(SL_WIRE_STORAGE, SEGLOG__V1__ERROR_CODE__STORAGE);
 SAME(SL_WIRE_CORRUPT, SEGLOG__V1__ERROR_CODE__CORRUPT);
+SAME(SL_WIRE_NOT_ENOUGH_REPLICAS, SEGLOG__V1__ERROR_CODE__NOT_ENOUGH_REPLICAS);
+SAME(SL_WIRE_NOT_LEADER, SEGLOG__V1__ERROR_CODE__NOT_LEADER);
+SAME(SL_ACKS_LEADER, SEGLOG__V1__ACKS__ACKS_LEADER);
+SAME(SL_ACKS_ALL, SEGLOG__V1__ACKS__ACKS_ALL);
 
 /* Field tags of the hand-written encodings: (field number << 3) | wire type. */
 enum {
@@ -184,6 +188,7 @@ static int s_decode_produce(sl_arena_t *arena, const Seglog__V1__ProduceRequest 
     req->nrecords = p->n_records;
     req->producer_id = p->producer_id;
     req->sequence = p->sequence;
+    req->acks = (uint32_t)p->acks;
     return s_set_topic(req, p->topic);
 }
 
@@ -278,7 +283,7 @@ static int s_decode_produce_fast(sl_arena_t *arena, const uint8_t *data, size_t 
         return 1;
     /* Pass 1: check the form and count the records. */
     const uint8_t *topic = (const uint8_t *)"";
-    uint64_t topic_len = 0, producer_id = 0, sequence = 0;
+    uint64_t topic_len = 0, producer_id = 0, sequence = 0, acks = 0;
     size_t nrec = 0;
     seen = 0;
     const uint8_t *bend = body + body_len;
@@ -286,7 +291,7 @@ static int s_decode_produce_fast(sl_arena_t *arena, const uint8_t *data, size_t 
         uint32_t f;
         uint64_t v;
         const uint8_t *b = NULL;
-        if (s_next_field(&p, bend, &f, &v, &b) || f > 4 || (f != 2 && (seen & (1u << f))))
+        if (s_next_field(&p, bend, &f, &v, &b) || f > 5 || (f != 2 && (seen & (1u << f))))
             return 1;
         seen |= 1u << f;
         if ((f <= 2) != (b != NULL))
@@ -299,8 +304,12 @@ static int s_decode_produce_fast(sl_arena_t *arena, const uint8_t *data, size_t 
                 return 1;
         } else if (f == 3) {
             producer_id = v;
-        } else {
+        } else if (f == 4) {
             sequence = v;
+        } else {
+            if (v > UINT32_MAX)
+                return 1; /* an enum is an int32: protobuf-c's rules for the rest */
+            acks = v;
         }
     }
     if (nrec == 0 || memchr(topic, 0, (size_t)topic_len))
@@ -329,6 +338,7 @@ static int s_decode_produce_fast(sl_arena_t *arena, const uint8_t *data, size_t 
     req->nrecords = nrec;
     req->producer_id = producer_id;
     req->sequence = sequence;
+    req->acks = (uint32_t)acks;
     return 0;
 }
 
@@ -453,6 +463,8 @@ size_t sl_codec_stored_size(const sl_record_t *r)
         n += 1 + s_varint_size(r->key_len) + r->key_len;
     if (r->timestamp_ms)
         n += 1 + s_varint_size(r->timestamp_ms);
+    if (r->leader_epoch)
+        n += 1 + s_varint_size(r->leader_epoch);
     return n;
 }
 
@@ -474,6 +486,10 @@ size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out)
     if (r->timestamp_ms) {
         out[n++] = TAG(4, WT_VARINT);
         n += s_put_varint(out + n, r->timestamp_ms);
+    }
+    if (r->leader_epoch) {
+        out[n++] = TAG(5, WT_VARINT);
+        n += s_put_varint(out + n, r->leader_epoch);
     }
     return n;
 }
@@ -617,9 +633,16 @@ int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id)
 
 int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message)
 {
+    return sl_codec_encode_error_leader(out, id, code, message, NULL);
+}
+
+int sl_codec_encode_error_leader(sl_buf_t *out, uint64_t id, sl_wire_code_t code,
+                                 const char *message, const char *leader_endpoint)
+{
     Seglog__V1__Error e = SEGLOG__V1__ERROR__INIT;
     e.code = (Seglog__V1__ErrorCode)code;
     e.message = (char *)(message ? message : "");
+    e.leader_endpoint = (char *)(leader_endpoint ? leader_endpoint : "");
     Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
     r.id = id;
     r.body_case = SEGLOG__V1__RESPONSE__BODY_ERROR;

@@ -43,7 +43,12 @@ typedef enum {
     SL_WIRE_INTERNAL = 9,
     SL_WIRE_STORAGE = 10,
     SL_WIRE_CORRUPT = 11,
+    SL_WIRE_NOT_ENOUGH_REPLICAS = 12, /* cluster mode */
+    SL_WIRE_NOT_LEADER = 22,          /* cluster mode */
 } sl_wire_code_t;
+
+/* ProduceRequest.acks (cluster mode; standalone ignores it). */
+enum { SL_ACKS_DEFAULT = 0, SL_ACKS_LEADER = 1, SL_ACKS_ALL = 2 };
 
 /* Protocol limits enforced by the decoder. */
 #define SL_MAX_BATCH_RECORDS   10000u /* records in one ProduceRequest */
@@ -85,6 +90,7 @@ typedef struct sl_record {
     const uint8_t *key;
     size_t key_len;
     uint64_t timestamp_ms; /* 0: not set by the client */
+    uint64_t leader_epoch; /* stored as field 5 when not 0 (cluster mode); never from a client */
 } sl_record_t;
 
 /* A decoded request. Pointers refer to arena memory. */
@@ -98,6 +104,7 @@ typedef struct sl_request {
     const sl_record_t *records;
     size_t nrecords; /* 1..SL_MAX_BATCH_RECORDS */
     uint64_t producer_id, sequence;
+    uint32_t acks; /* SL_ACKS_*, as sent (any value; cluster mode reads it) */
     /* consume */
     uint64_t offset;
     uint32_t max_records; /* 1..SL_MAX_CONSUME_RECORDS (0 already turned into 1) */
@@ -143,6 +150,9 @@ int sl_codec_encode_topics(sl_buf_t *out, uint64_t id, const sl_topic_row_t *row
 int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id);
 /* message must be ASCII (use sl_log_quote for client-supplied text). */
 int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message);
+/* The same with Error.leader_endpoint (cluster mode's NOT_LEADER). */
+int sl_codec_encode_error_leader(sl_buf_t *out, uint64_t id, sl_wire_code_t code,
+                                 const char *message, const char *leader_endpoint);
 
 /* ConsumeResponse, streamed: begin, add each stored record, finish. The
  * finished Response is *msg (inside out->data), *msg_len bytes. */

@@ -72,6 +72,12 @@ SIZE_SETTER(s_max_record, max_record_bytes, uint32_t, 1, (256u << 20) - 1024,
 SIZE_SETTER(s_pub_hwm, pub_hwm, int, 1, 10000000, "1..10000000")
 SIZE_SETTER(s_heartbeat, heartbeat_ms, int, 1, 3600000, "1..3600000 ms")
 SIZE_SETTER(s_max_topics, max_topics, uint32_t, 1, 65536, "1..65536")
+/* cluster mode (docs/CLUSTER.md) */
+SIZE_SETTER(s_node_id, node_id, int, 1, 0x7fffffff, "an integer >= 1")
+SIZE_SETTER(s_rf, replication_factor, int, 1, 16, "1..16")
+SIZE_SETTER(s_min_insync, min_insync, int, 1, 16, "1..16")
+SIZE_SETTER(s_lag, replica_lag_ms, int, 100, 3600000, "100..3600000 ms")
+SIZE_SETTER(s_zk_session, zk_session_ms, int, 100, 600000, "100..600000 ms")
 
 static int s_string(sl_options_t *o, const char *v, const char **dst, const char *name, char *err,
                     size_t errlen)
@@ -96,6 +102,21 @@ static int s_bind(sl_options_t *o, const char *v, char *err, size_t errlen)
 static int s_pub(sl_options_t *o, const char *v, char *err, size_t errlen)
 {
     return s_string(o, v, &o->server.pub, "pub", err, errlen);
+}
+
+static int s_zookeeper(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.zookeeper, "zookeeper", err, errlen);
+}
+
+static int s_advertise(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.advertise, "advertise", err, errlen);
+}
+
+static int s_repl_bind(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.repl_bind, "repl-bind", err, errlen);
 }
 
 static int s_endpoints_file(sl_options_t *o, const char *v, char *err, size_t errlen)
@@ -152,6 +173,14 @@ static const struct {
     {"max-topics", s_max_topics},
     {"log-level", s_log_level},
     {"endpoints-file", s_endpoints_file},
+    {"zookeeper", s_zookeeper},
+    {"node-id", s_node_id},
+    {"advertise", s_advertise},
+    {"repl-bind", s_repl_bind},
+    {"replication-factor", s_rf},
+    {"min-insync", s_min_insync},
+    {"replica-lag-ms", s_lag},
+    {"zk-session-ms", s_zk_session},
 };
 
 static setter_fn s_find(const char *name, size_t len)
@@ -262,6 +291,21 @@ void sl_options_usage(FILE *out)
           "  --log-level LEVEL       error | warn | info | debug (default info)\n"
           "  --endpoints-file PATH   write \"bind=ENDPOINT\" and \"pub=ENDPOINT\" lines to PATH\n"
           "                          once both sockets are bound (written atomically)\n"
+          "\n"
+          "cluster mode (docs/CLUSTER.md; off without --zookeeper):\n"
+          "  --zookeeper HOSTS       HOST:PORT[,HOST:PORT...][/chroot] of ZooKeeper\n"
+          "  --node-id N             this node's id, an integer >= 1 (required)\n"
+          "  --advertise ENDPOINT    request endpoint other nodes and clients use\n"
+          "                          (default: the bound one)\n"
+          "  --repl-bind ENDPOINT    replication socket (default: the --bind host, a free\n"
+          "                          port); advertised with the --advertise host\n"
+          "  --replication-factor N  replicas of a new topic (default min(3, live nodes))\n"
+          "  --min-insync N          acks=all produce refused (NOT_ENOUGH_REPLICAS) with\n"
+          "                          fewer in-sync replicas (default 2)\n"
+          "  --replica-lag-ms MS     a follower not caught up for MS leaves the ISR\n"
+          "                          (default 10000)\n"
+          "  --zk-session-ms MS      ZooKeeper session timeout (default 6000)\n"
+          "\n"
           "  --config FILE           read settings from FILE first: one \"name = value\" per\n"
           "                          line, names as above without \"--\" (ZPL format);\n"
           "                          the command line wins\n"

@@ -4,6 +4,7 @@
 #include "worker_impl.h"
 
 #include "admin.h"
+#include "cmode.h"
 #include "committer.h"
 #include "errors.h"
 #include "slog.h"
@@ -90,6 +91,16 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             return;
         }
     }
+    /* Cluster mode: only the leader appends, stamping its epoch. */
+    int32_t epoch = 0;
+    int acks_all = 0;
+    if (w->cfg.repl) {
+        w->out.len = 0;
+        if (sl_cmode_produce_begin(w->cfg.repl, req, &epoch, &acks_all, &w->out)) {
+            sl_wk_reply_buf(w, slot);
+            return;
+        }
+    }
     /* The stored records, and the log's batch rule (docs/PROTOCOL.md),
      * also before the lookup: a rejected produce must create nothing. */
     const sl_info_t *lim = w->cfg.info;
@@ -98,6 +109,7 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     struct iovec *iov = sl_arena_alloc(w->arena, req->nrecords * sizeof *iov);
     for (size_t i = 0; iov && i < req->nrecords; i++) {
         sl_record_t r = req->records[i];
+        r.leader_epoch = (uint64_t)epoch;
         if (r.timestamp_ms == 0)
             r.timestamp_ms = w->now_ms ? w->now_ms : (w->now_ms = s_now_ms());
         size_t n = sl_codec_stored_size(&r);
@@ -149,6 +161,12 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     }
     slot->pending = 1;
     w->appended = 1;
+    slot->acks_all = acks_all;
+    slot->epoch = epoch;
+    if (w->cfg.repl) {
+        slot->since_ms = sl_cmode_now_ms();
+        sl_cmode_appended(w->cfg.repl);
+    }
     slot->topic = tp;
     slot->id = req->id;
     slot->first = first;

@@ -21,6 +21,7 @@
 #include "seglog/server.h"
 
 #include "codec.h"
+#include "cmode.h"
 #include "committer.h"
 #include "errors.h"
 #include "publisher.h"
@@ -90,6 +91,7 @@ struct seglog_server {
     sl_job_t **park;
     size_t park_head, park_n, park_cap;
     sl_info_t info; /* limits, as InfoResponse reports them */
+    struct sl_repl *repl; /* cluster mode (cmode.h), or NULL */
     char sync_name[32];
     int stopped;
     int stop_rc;
@@ -110,6 +112,9 @@ void seglog_server_config_default(seglog_server_config_t *cfg)
     cfg->pub_hwm = 10000;
     cfg->heartbeat_ms = 1000;
     cfg->max_topics = 1024;
+    cfg->min_insync = 2;
+    cfg->replica_lag_ms = 10000;
+    cfg->zk_session_ms = 6000;
 }
 
 uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg)
@@ -494,7 +499,8 @@ static void *s_frontend(void *arg)
     zmq_pollitem_t *items = s->fe_items;
     int *stop_sent = s->fe_stop_sent, *done = s->fe_done;
     fe_worker_t *fw = s->fe_w;
-    const int wait = s->cfg.sync != SEGLOG_SYNC_ALWAYS;
+    /* Cluster mode parks every produce: acks=all waits for the HW. */
+    const int wait = s->cfg.sync != SEGLOG_SYNC_ALWAYS && !s->repl;
     int stopping = 0, ndone = 0, busy = 0;
     unsigned rounds = 0;
     while (ndone < n || s->park_n > 0) {
@@ -702,6 +708,7 @@ static int s_start_workers(seglog_server_t *s)
             .committer = s->committer,
             .sync = s->cfg.sync,
             .info = &s->info,
+            .repl = s->repl,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -717,6 +724,7 @@ static int s_start_workers(seglog_server_t *s)
         .committer = s->committer,
         .sync = s->cfg.sync,
         .info = &s->info,
+        .repl = s->repl,
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }
@@ -743,6 +751,7 @@ static void s_teardown(seglog_server_t *s)
         zmq_close(s->monitor);
     if (s->router)
         zmq_close(s->router);
+    sl_cmode_stop(&s->repl);
     sl_committer_destroy(&s->committer);
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
@@ -821,6 +830,7 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
             .max_topics = s->cfg.max_topics,
             .notify = s_topics_notify,
             .notify_arg = s->publisher,
+            .cluster = s->cfg.zookeeper != NULL,
         };
         seglog_config_default(&tc.log);
         tc.log.max_store_bytes = s->cfg.segment_bytes;
@@ -839,6 +849,10 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         rc = sl_committer_new(s->topics, s->cfg.sync, s->publisher, &s->committer);
     if (!rc)
         rc = s_bind_router(s);
+    if (!rc && s->cfg.zookeeper)
+        rc = sl_cmode_start(&s->cfg, s->ctx, s->topics, s->endpoint,
+                            sl_publisher_endpoint(s->publisher), sl_committer_fd(s->committer),
+                            &s->info, &s->repl);
     if (!rc)
         rc = s_start_workers(s);
     if (!rc)
@@ -896,6 +910,7 @@ int seglog_server_stop(seglog_server_t *s)
     s->fe_started = 0;
     for (int i = 0; i < s->nworkers; i++)
         sl_worker_destroy(&s->workers[i]);
+    sl_cmode_stop(&s->repl); /* leaves the cluster: no fetches, appends or acks any more */
     sl_committer_destroy(&s->committer);
     /* No appends any more. Sync, so that everything is committed and the
      * publisher sends it; then close (clean-shutdown marker). */

@@ -23,6 +23,7 @@ struct sl_topics {
     uint32_t max_topics;
     void (*notify)(void *arg);
     void *notify_arg;
+    int cluster;                  /* cluster mode: limits start at 0 */
     size_t mask;                  /* table size - 1; the size is a power of two */
     _Atomic(sl_topic_t *) *table; /* open addressing, linear probing */
     _Atomic(sl_topic_t *) head;   /* newest live topic */
@@ -229,6 +230,8 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     tp->publish_from = committed;
     atomic_store(&tp->committed, committed);
     atomic_store(&tp->acked, committed);
+    atomic_store(&tp->limit, t->cluster ? 0 : UINT64_MAX);
+    atomic_store(&tp->cluster, NULL);
     s_log_opened(tp, create, lowest, next);
     *out = tp;
     return 0;
@@ -389,6 +392,7 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     t->max_topics = cfg->max_topics;
     t->notify = cfg->notify;
     t->notify_arg = cfg->notify_arg;
+    t->cluster = cfg->cluster;
     pthread_mutex_init(&t->create_mu, NULL);
     size_t size = 16;
     while (size < 2 * (size_t)cfg->max_topics)
@@ -617,7 +621,15 @@ uint64_t sl_topic_visible_end(sl_topic_t *tp)
 {
     uint64_t c = atomic_load_explicit(&tp->committed, memory_order_acquire);
     uint64_t a = atomic_load_explicit(&tp->acked, memory_order_acquire);
-    return c > a ? c : a;
+    uint64_t v = c > a ? c : a, lim = atomic_load_explicit(&tp->limit, memory_order_acquire);
+    return v < lim ? v : lim;
+}
+
+void sl_topic_limit_set(sl_topic_t *tp, uint64_t limit)
+{
+    atomic_store_explicit(&tp->limit, limit, memory_order_release);
+    if (tp->owner->notify)
+        tp->owner->notify(tp->owner->notify_arg);
 }
 
 void sl_topic_acked(sl_topic_t *tp, uint64_t end)

@@ -71,6 +71,11 @@ typedef struct sl_topic {
     _Atomic(struct sl_topic *) next; /* registry list of live topics, newest first */
     struct sl_topic *all_next;       /* every topic ever made (destroy frees them) */
     sl_topics_t *owner;
+    /* Cluster mode (src/cluster/repl.h): the high watermark this node
+     * knows, which caps the visible end; UINT64_MAX in standalone mode.
+     * Set by the replication thread (sl_topic_limit_set). */
+    _Atomic uint64_t limit;
+    void *_Atomic cluster; /* the replication state of this topic (repl.c), or NULL */
 } sl_topic_t;
 
 typedef struct sl_topics_config {
@@ -79,6 +84,7 @@ typedef struct sl_topics_config {
     uint32_t max_topics;
     void (*notify)(void *arg); /* called after a topic's committed offset moved */
     void *notify_arg;
+    int cluster; /* 1: every topic's limit starts at 0 (the HW is not known yet) */
 } sl_topics_config_t;
 
 /* Create data_dir if needed, lock it, and open every topic directory in it.
@@ -113,6 +119,9 @@ int sl_topics_delete(sl_topics_t *t, const char *name, size_t len);
  * acknowledged at the write to the OS, before the periodic fdatasync).
  * Never above a record a failed fdatasync can roll back. Any thread. */
 uint64_t sl_topic_visible_end(sl_topic_t *tp);
+/* Cluster mode: set the cap on the visible end (the high watermark) and
+ * wake the publisher. Any thread. */
+void sl_topic_limit_set(sl_topic_t *tp, uint64_t limit);
 
 /* A produce ending at `end` passed its acknowledgement point: call before
  * its reply is made, so that a request sent after the reply sees it. */

@@ -1,6 +1,7 @@
 /* worker.c - see worker.h */
 #include "worker_impl.h"
 
+#include "cmode.h"
 #include "codec.h"
 #include "committer.h"
 #include "errors.h"
@@ -144,6 +145,10 @@ static void s_commit(sl_worker_t *w)
         }
         if (rc) {
             s_commit_error(w, slot, slot->topic, slot->id, rc);
+        } else if (slot->acks_all &&
+                   sl_cmode_ack(w->cfg.repl, slot->topic, slot->id, slot->first + slot->count,
+                                slot->epoch, slot->since_ms, 1, &w->out) < 0) {
+            sl_wk_reply_buf(w, slot); /* cluster mode: not replicated in time, or fenced */
         } else {
             sl_topic_acked(slot->topic, slot->first + slot->count);
             w->out.len = 0;
@@ -341,6 +346,9 @@ static void s_park(sl_worker_t *w)
         job->commit.id = slot->id;
         job->commit.first = slot->first;
         job->commit.count = slot->count;
+        job->commit.acks_all = slot->acks_all;
+        job->commit.epoch = slot->epoch;
+        job->commit.since_ms = slot->since_ms;
         slot->pending = 0;
     }
 }
@@ -378,8 +386,17 @@ int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
         return 0;
     /* The reply goes into the job, as a worker's slot would make it. */
     slot_t slot = {.job = job};
+    int hw = rc == 0 && job->commit.acks_all /* cluster mode: also wait for the HW */
+                 ? sl_cmode_ack(w->cfg.repl, tp, job->commit.id,
+                                job->commit.first + job->commit.count, job->commit.epoch,
+                                job->commit.since_ms, 0, &w->out)
+                 : 1;
+    if (hw == 0)
+        return 0;
     if (rc) {
         s_commit_error(w, &slot, tp, job->commit.id, rc);
+    } else if (hw < 0) {
+        sl_wk_reply_buf(w, &slot);
     } else {
         sl_topic_acked(tp, job->commit.first + job->commit.count);
         w->out.len = 0;

@@ -61,6 +61,10 @@ typedef struct sl_job {
         seglog_commit_t token;
         uint64_t id, first;
         uint32_t count;
+        /* cluster mode, acks=all: reply once the HW passed the batch */
+        int acks_all;
+        int32_t epoch;
+        int64_t since_ms;
     } commit;
 } sl_job_t;
 
@@ -90,6 +94,7 @@ typedef struct sl_worker_config {
     struct sl_committer *committer; /* told about appends (may be NULL) */
     seglog_sync_t sync;             /* the logs' policy */
     const sl_info_t *info;          /* limits (InfoResponse, batch rule); owned by the server */
+    struct sl_repl *repl;           /* cluster mode (cmode.h), or NULL */
 } sl_worker_config_t;
 
 /* Bytes the log adds to each record of a batch (its frame header,

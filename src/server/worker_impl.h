@@ -28,6 +28,10 @@ typedef struct {
     seglog_commit_t token;
     uint64_t id, first;
     uint32_t count;
+    /* cluster mode, acks=all (cmode.h): the reply also waits for the HW */
+    int acks_all;
+    int32_t epoch;
+    int64_t since_ms;
 } slot_t;
 
 struct sl_worker {

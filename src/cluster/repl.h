@@ -1,0 +1,102 @@
+/*
+ * repl.h - seglogd's cluster mode: the replication data path on top of the
+ * coordination layer (cluster.h). docs/CLUSTER.md has the protocol.
+ *
+ * An sl_repl_t owns one thread ("sl-repl") that owns:
+ *   - the sl_cluster_t (ZooKeeper session, registration, controller);
+ *   - the replication ROUTER socket, where this node, when it leads a
+ *     topic, serves its followers' FetchRequest (long poll) and
+ *     OffsetForLeaderEpochRequest;
+ *   - one DEALER per topic this node follows, fetching from its leader.
+ * For every topic it leads it tracks each follower's log end (the fetch
+ * offset is the follower's acknowledgement), computes the high watermark
+ * (HW = min over the ISR, itself included) and shrinks/expands the ISR in
+ * ZooKeeper by compare-and-set. For every topic it follows it first
+ * truncates its log to the end of its last epoch as the leader reports it
+ * (KIP-101/279), then appends the leader's records byte for byte. The HW
+ * caps what clients see on every node (sl_topic_limit_set).
+ *
+ * The produce path (front end and workers, any thread) asks this module:
+ *   sl_repl_produce_begin  before appending: leader now? enough ISR? which
+ *                          epoch to stamp? (creates the topic in ZooKeeper
+ *                          on its first produce, waiting for that)
+ *   sl_repl_appended       after appending: wake the long-polled fetches
+ *   sl_repl_ack_check      may an acks=all produce be answered now?
+ *   sl_repl_ack_wait       the same, blocking (worker threads)
+ *
+ * Fencing: a produce is acknowledged only while this node leads the topic
+ * at the epoch its records were stamped with AND its ZooKeeper lease is ok
+ * (sl_cluster_lease_until_ms, published by the thread and checked against
+ * the clock by the caller, so a process stopped past its lease acks nothing
+ * even before its thread runs). A FENCED event, a state naming another
+ * leader or a follower's fetch carrying a higher epoch end the leadership
+ * at once.
+ *
+ * Thread rules: new/destroy from one controlling thread; the produce-path
+ * functions from any thread; everything else is the repl thread's.
+ */
+#ifndef SL_REPL_H
+#define SL_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_topics;
+struct sl_topic;
+
+typedef struct sl_repl sl_repl_t;
+
+typedef struct sl_repl_config {
+    const char *zookeeper;     /* HOST:PORT[,...][/chroot] */
+    int32_t node_id;           /* >= 1 */
+    const char *endpoint;      /* advertised request endpoint */
+    const char *pub_endpoint;  /* advertised PUB endpoint */
+    const char *repl_bind;     /* replication ROUTER bind endpoint (may end in :*) */
+    const char *repl_advertise_host; /* host part advertised for it (e.g. "127.0.0.1") */
+    int replication_factor;    /* 0: min(3, live nodes) */
+    int min_insync;            /* produce refused below this ISR size */
+    int replica_lag_ms;        /* a follower not caught up this long leaves the ISR */
+    int zk_session_ms;
+    void *zmq_ctx;
+    struct sl_topics *topics;
+    int wake_fd;               /* eventfd: written when parked acks may be decided */
+    uint64_t segment_bytes;    /* to cut a fetched run into batches that fit a segment */
+    uint32_t max_batch_records;
+} sl_repl_config_t;
+
+/* Starts the thread; it connects to ZooKeeper by itself (no wait). */
+int sl_repl_new(const sl_repl_config_t *cfg, sl_repl_t **out);
+/* Stops the thread (closing the ZooKeeper session: the node leaves at
+ * once) and frees. Idempotent. */
+void sl_repl_destroy(sl_repl_t **self_p);
+/* The advertised replication endpoint (bound port resolved). */
+const char *sl_repl_endpoint(sl_repl_t *self);
+
+/* The verdict on a produce before its append. */
+typedef struct sl_repl_produce {
+    int code;            /* 0: go on; else an SL_WIRE_* code to answer with */
+    char msg[640];       /* when code != 0 */
+    char leader[256];    /* NOT_LEADER: the leader's request endpoint, or "" */
+    int32_t epoch;       /* when code == 0: stamp the records with this */
+    int acks_all;        /* when code == 0: wait for the HW before the reply */
+} sl_repl_produce_t;
+
+/* name/len as the request gave it ("" = default). May block up to a few
+ * seconds the first time a topic is produced to (ZooKeeper creation). */
+void sl_repl_produce_begin(sl_repl_t *self, const char *name, size_t len, uint32_t acks,
+                           sl_repl_produce_t *out);
+/* Records were appended (any thread, never blocks). */
+void sl_repl_appended(sl_repl_t *self);
+
+/* For an acks=all produce of topic tp ending at end, stamped with epoch,
+ * appended at since_ms (sl_repl_now_ms): 1 = acknowledge, 0 = not yet,
+ * -1 = answer with out->code/msg/leader instead. Never blocks. */
+int sl_repl_ack_check(sl_repl_t *self, struct sl_topic *tp, uint64_t end, int32_t epoch,
+                      int64_t since_ms, sl_repl_produce_t *out);
+/* Blocks until sl_repl_ack_check decides (bounded by its timeout). */
+int sl_repl_ack_wait(sl_repl_t *self, struct sl_topic *tp, uint64_t end, int32_t epoch,
+                     int64_t since_ms, sl_repl_produce_t *out);
+
+int64_t sl_repl_now_ms(void);
+
+#endif

@@ -1,0 +1,292 @@
+/* repl_follower.c - the follower's side: truncate to the leader's end of
+ * our last epoch (KIP-101, with KIP-279's loop), then fetch and append the
+ * leader's records byte for byte, and follow its high watermark. */
+#include "repl_int.h"
+
+#include "clog.h"
+#include "topics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define W_NOT_LEADER          22
+#define W_OFFSET_OUT_OF_RANGE 2
+#define MAX_TRUNC_LOOPS       64
+
+static void s_close_dealer(rtopic_t *rt)
+{
+    if (rt->dealer)
+        zmq_close(rt->dealer);
+    rt->dealer = NULL;
+    rt->dealer_ep[0] = 0;
+    rt->inflight = 0;
+}
+
+void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt)
+{
+    (void)r;
+    s_close_dealer(rt);
+    rt->fstate = F_TRUNC;
+    rt->trunc_loops = 0;
+    rt->retry_ms = 0;
+}
+
+static void s_log_ends(rtopic_t *rt, uint64_t *lowest, uint64_t *next)
+{
+    *lowest = *next = 0;
+    seglog_log_lowest_offset(rt->tp->log, lowest);
+    seglog_log_next_offset(rt->tp->log, next);
+}
+
+/* Cut our log at `at` (nothing if at >= next), and the HW with it. */
+static int s_cut(rtopic_t *rt, uint64_t at)
+{
+    uint64_t lowest, next;
+    s_log_ends(rt, &lowest, &next);
+    if (at >= next)
+        return 0;
+    int rc = seglog_log_truncate_after(rt->tp->log, at);
+    if (rc) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: truncating to %" PRIu64 " failed: %s", rt->name, at,
+                seglog_strerror(rc));
+        return rc;
+    }
+    sl_clog(SL_CLOG_INFO, "topic %s: truncated %" PRIu64 " records past %" PRIu64
+                          " (not on the leader of epoch %d)",
+            rt->name, next - at, at, (int)rt->epoch);
+    if (atomic_load(&rt->hw) > at) {
+        atomic_store(&rt->hw, at);
+        sl_topic_limit_set(rt->tp, at);
+    }
+    return 0;
+}
+
+static int s_ensure_dealer(sl_repl_t *r, rtopic_t *rt)
+{
+    const sl_cl_node_t *n = sl_repl_node(r, rt->leader_id);
+    if (!n || !n->repl[0]) {
+        r->need_nodes = 1;
+        return -1;
+    }
+    if (rt->dealer && strcmp(rt->dealer_ep, n->repl) == 0)
+        return 0;
+    s_close_dealer(rt);
+    void *ctx = r->cfg.zmq_ctx;
+    rt->dealer = zmq_socket(ctx, ZMQ_DEALER);
+    if (!rt->dealer)
+        return -1;
+    int zero = 0, one = 1;
+    zmq_setsockopt(rt->dealer, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(rt->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    if (zmq_connect(rt->dealer, n->repl)) {
+        s_close_dealer(rt);
+        return -1;
+    }
+    snprintf(rt->dealer_ep, sizeof rt->dealer_ep, "%s", n->repl);
+    return 0;
+}
+
+static int s_send(sl_repl_t *r, rtopic_t *rt, Seglog__V1__Request *req, int64_t now)
+{
+    req->id = ++r->next_id;
+    if (sl_repl_send_req(rt->dealer, req)) {
+        rt->retry_ms = now + 100; /* not connected yet (ZMQ_IMMEDIATE) */
+        return -1;
+    }
+    rt->inflight = 1;
+    rt->expect_id = req->id;
+    rt->sent_ms = now;
+    return 0;
+}
+
+void sl_repl_follower_tick(sl_repl_t *r, rtopic_t *rt, int64_t now)
+{
+    if (atomic_load(&rt->role) != RT_FOLLOWER || !rt->tp) {
+        if (rt->dealer && atomic_load(&rt->role) != RT_FOLLOWER)
+            s_close_dealer(rt);
+        return;
+    }
+    if (rt->inflight) {
+        if (now - rt->sent_ms > REPL_FETCH_WAIT_MS + REPL_RPC_SLACK_MS) {
+            sl_clog(SL_CLOG_WARN, "topic %s: no answer from leader %d at %s; reconnecting",
+                    rt->name, (int)rt->leader_id, rt->dealer_ep);
+            s_close_dealer(rt);
+            rt->fstate = F_TRUNC; /* the leader may have changed meanwhile */
+        }
+        return;
+    }
+    if (now < rt->retry_ms || s_ensure_dealer(r, rt))
+        return;
+    uint64_t lowest, next;
+    s_log_ends(rt, &lowest, &next);
+    if (rt->fstate == F_TRUNC && next == lowest)
+        rt->fstate = F_FETCH; /* nothing of ours to compare */
+    Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
+    if (rt->fstate == F_TRUNC) {
+        uint64_t last = 0;
+        if (sl_repl_epoch_at(rt->tp->log, next - 1, &last)) {
+            rt->retry_ms = now + 1000;
+            return;
+        }
+        Seglog__V1__OffsetForLeaderEpochRequest q =
+            SEGLOG__V1__OFFSET_FOR_LEADER_EPOCH_REQUEST__INIT;
+        q.replica_id = r->cfg.node_id;
+        q.topic = rt->name;
+        q.leader_epoch = last;
+        q.current_leader_epoch = rt->epoch;
+        req.body_case = SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_LEADER_EPOCH;
+        req.offset_for_leader_epoch = &q;
+        s_send(r, rt, &req, now);
+        return;
+    }
+    uint64_t last = 0;
+    if (next > lowest)
+        sl_repl_epoch_at(rt->tp->log, next - 1, &last);
+    Seglog__V1__FetchRequest f = SEGLOG__V1__FETCH_REQUEST__INIT;
+    f.replica_id = r->cfg.node_id;
+    f.topic = rt->name;
+    f.fetch_offset = next;
+    f.last_fetched_epoch = last;
+    f.current_leader_epoch = rt->epoch;
+    f.max_bytes = REPL_FETCH_BYTES;
+    f.max_wait_ms = REPL_FETCH_WAIT_MS;
+    req.body_case = SEGLOG__V1__REQUEST__BODY_FETCH;
+    req.fetch = &f;
+    s_send(r, rt, &req, now);
+}
+
+/* KIP-101/279: the leader's end of the epoch we asked about. */
+static void s_on_epoch_end(rtopic_t *rt, const Seglog__V1__OffsetForLeaderEpochResponse *o)
+{
+    uint64_t lowest, next, last = 0;
+    s_log_ends(rt, &lowest, &next);
+    if (next > lowest && sl_repl_epoch_at(rt->tp->log, next - 1, &last)) {
+        rt->retry_ms = sl_repl_now_ms() + 1000;
+        return;
+    }
+    uint64_t cut = o->end_offset;
+    int done = 1;
+    if (o->leader_epoch < 0) {
+        cut = lowest; /* the leader has nothing at or below our epochs */
+    } else if ((uint64_t)o->leader_epoch != last) {
+        /* The leader never had our last epoch: cut where our own records of
+         * its epoch end, and compare again. */
+        uint64_t mine = next;
+        if (sl_repl_epoch_end(rt->tp->log, (uint64_t)o->leader_epoch, &mine) == 0 && mine < cut)
+            cut = mine;
+        done = 0;
+    }
+    if (cut < lowest)
+        cut = lowest;
+    if (s_cut(rt, cut)) {
+        rt->retry_ms = sl_repl_now_ms() + 1000;
+        return;
+    }
+    if (done || ++rt->trunc_loops >= MAX_TRUNC_LOOPS) {
+        rt->fstate = F_FETCH;
+        rt->trunc_loops = 0;
+    }
+}
+
+/* Append a run of fetched records in batches that fit a segment. */
+static int s_append(sl_repl_t *r, rtopic_t *rt, Seglog__V1__StoredRecord **recs, size_t n)
+{
+    uint64_t budget = r->cfg.segment_bytes > 64 ? (r->cfg.segment_bytes - 32) / 2 : 1;
+    size_t maxrec = r->cfg.max_batch_records ? r->cfg.max_batch_records : 1000;
+    struct iovec iov[256];
+    size_t i = 0;
+    while (i < n) {
+        size_t k = 0;
+        uint64_t bytes = 0;
+        while (i + k < n && k < 256 && k < maxrec &&
+               (k == 0 || bytes + recs[i + k]->stored.len + 8 <= budget)) {
+            iov[k].iov_base = recs[i + k]->stored.data;
+            iov[k].iov_len = recs[i + k]->stored.len;
+            bytes += recs[i + k]->stored.len + 8;
+            k++;
+        }
+        uint64_t first = 0;
+        int rc = seglog_log_append_batch(rt->tp->log, iov, k, &first);
+        if (rc) {
+            sl_clog(SL_CLOG_ERROR, "topic %s: appending fetched records failed: %s", rt->name,
+                    seglog_strerror(rc));
+            return rc;
+        }
+        if (first != recs[i]->offset) {
+            sl_clog(SL_CLOG_ERROR, "topic %s: fetched offset %" PRIu64 " landed at %" PRIu64,
+                    rt->name, recs[i]->offset, first);
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
+
+static void s_on_fetch(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__FetchResponse *f)
+{
+    uint64_t lowest, next;
+    s_log_ends(rt, &lowest, &next);
+    if (f->n_records > 0) {
+        if (f->records[0]->offset != next) {
+            rt->fstate = F_TRUNC; /* not contiguous with us: compare again */
+            return;
+        }
+        if (s_append(r, rt, f->records, f->n_records)) {
+            rt->fstate = F_TRUNC;
+            rt->retry_ms = sl_repl_now_ms() + 1000;
+            return;
+        }
+        s_log_ends(rt, &lowest, &next);
+    }
+    uint64_t hw = f->high_watermark < next ? f->high_watermark : next;
+    if (hw > atomic_load(&rt->hw)) {
+        atomic_store(&rt->hw, hw);
+        sl_topic_limit_set(rt->tp, hw);
+    }
+}
+
+void sl_repl_follower_recv(sl_repl_t *r, rtopic_t *rt)
+{
+    for (int k = 0; k < 16 && rt->dealer; k++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, rt->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        Seglog__V1__Response *resp =
+            seglog__v1__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        zmq_msg_close(&m);
+        if (!resp)
+            continue;
+        if (resp->id != rt->expect_id || !rt->inflight ||
+            atomic_load(&rt->role) != RT_FOLLOWER) {
+            seglog__v1__response__free_unpacked(resp, NULL);
+            continue;
+        }
+        rt->inflight = 0;
+        int64_t now = sl_repl_now_ms();
+        if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_ERROR && resp->error) {
+            int code = resp->error->code;
+            if (code == W_OFFSET_OUT_OF_RANGE) {
+                rt->fstate = F_TRUNC;
+            } else {
+                if (code == W_NOT_LEADER)
+                    rt->need_read = 1; /* ZooKeeper will tell us who leads */
+                rt->retry_ms = now + 200;
+                sl_clog(SL_CLOG_DEBUG, "topic %s: leader %d answered: %s", rt->name,
+                        (int)rt->leader_id, resp->error->message ? resp->error->message : "");
+            }
+        } else if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_LEADER_EPOCH &&
+                   rt->fstate == F_TRUNC) {
+            s_on_epoch_end(rt, resp->offset_for_leader_epoch);
+        } else if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_FETCH &&
+                   rt->fstate == F_FETCH) {
+            s_on_fetch(r, rt, resp->fetch);
+        }
+        seglog__v1__response__free_unpacked(resp, NULL);
+        sl_repl_follower_tick(r, rt, now); /* the next request at once */
+    }
+}

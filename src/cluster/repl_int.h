@@ -1,0 +1,136 @@
+/* repl_int.h - what repl.c, repl_leader.c, repl_follower.c and
+ * repl_wire.c share. Everything here belongs to the repl thread unless
+ * marked "published" (atomics other threads read) or "under mu". */
+#ifndef SL_REPL_INT_H
+#define SL_REPL_INT_H
+
+#include "cluster.h"
+#include "repl.h"
+
+#include "seglog/log.h"
+#include "seglog/v1/seglog.pb-c.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <zmq.h>
+
+enum { RT_NONE = 0, RT_LEADER = 1, RT_FOLLOWER = 2 };
+enum { F_TRUNC = 0, F_FETCH = 1 };
+
+#define REPL_MAX_NODES     64
+#define REPL_FETCH_WAIT_MS 500      /* a follower's long poll */
+#define REPL_FETCH_BYTES   (1u << 20)
+#define REPL_RPC_SLACK_MS  3000     /* no answer this long after the wait: reconnect */
+#define REPL_ISR_CHECK_MS  100
+
+typedef struct rfollower {
+    int32_t id;
+    int known;              /* fetched at least once at this epoch */
+    uint64_t leo;           /* its fetch offset: it holds everything below */
+    int64_t caught_up_ms;   /* last time it was known to have everything we had */
+    int64_t last_resp_ms;   /* when we answered its last fetch */
+    uint64_t leo_at_resp;   /* our log end then */
+} rfollower_t;
+
+typedef struct rtopic {
+    char name[SL_CL_TOPIC_MAX + 1];
+    struct sl_topic *tp; /* the local log; NULL while this node is no replica */
+    /* published */
+    _Atomic int role;
+    _Atomic int32_t lead;  /* the epoch this node leads at, 0 if it does not lead */
+    _Atomic uint64_t hw;
+    _Atomic int isr_n;
+    _Atomic int have_state;
+    char leader_ep[SL_CL_ENDPOINT_MAX]; /* under mu */
+    /* repl thread */
+    sl_cl_topic_t meta;
+    int32_t epoch;     /* epoch of the current role */
+    int32_t leader_id; /* -1 none */
+    int need_read;     /* re-read the state from ZooKeeper */
+    rfollower_t fol[SL_CL_MAX_REPLICAS];
+    int nfol;
+    int64_t isr_checked_ms;
+    /* follower */
+    int fstate;
+    void *dealer;
+    char dealer_ep[SL_CL_ENDPOINT_MAX];
+    int inflight;
+    uint64_t expect_id;
+    int64_t sent_ms, retry_ms;
+    int trunc_loops;
+    struct rtopic *next;
+} rtopic_t;
+
+typedef struct rpark {
+    zmq_msg_t rid;
+    uint64_t id;
+    rtopic_t *rt;
+    int32_t replica;
+    uint64_t offset;
+    uint32_t max_bytes;
+    int64_t deadline_ms;
+} rpark_t;
+
+struct sl_repl {
+    sl_repl_config_t cfg;
+    char *zookeeper, *endpoint, *pub_endpoint, *repl_bind, *repl_host;
+    char repl_ep[SL_CL_ENDPOINT_MAX];
+    pthread_t thread;
+    int started;
+    _Atomic int stop;
+    int efd; /* produce path -> repl thread: appended, create requests, stop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rtopic_t *topics; /* list: appended under mu, never freed before destroy */
+    char creq[16][SL_CL_TOPIC_MAX + 1]; /* under mu: topics to create */
+    int ncreq;
+    _Atomic int64_t lease_until;
+    /* repl thread */
+    sl_cluster_t *cl;
+    void *router;
+    sl_cl_node_t nodes[REPL_MAX_NODES];
+    int nnodes;
+    int need_all;       /* re-read the topic list and every topic */
+    int need_nodes;
+    int64_t retry_ms;   /* next retry of failed ZooKeeper reads */
+    rpark_t *parks;
+    int npark, cappark;
+    uint64_t next_id;
+};
+
+/* repl.c */
+rtopic_t *sl_repl_find(sl_repl_t *r, const char *name); /* repl thread, or under mu */
+void sl_repl_wake_acks(sl_repl_t *r);                 /* HW or a role moved */
+const sl_cl_node_t *sl_repl_node(sl_repl_t *r, int32_t id);
+void sl_repl_apply(sl_repl_t *r, rtopic_t *rt, const sl_cl_topic_t *t);
+void sl_repl_drop_leadership(sl_repl_t *r, rtopic_t *rt, const char *why);
+
+/* repl_leader.c */
+void sl_repl_leader_start(sl_repl_t *r, rtopic_t *rt);
+void sl_repl_serve(sl_repl_t *r); /* drain the ROUTER */
+void sl_repl_leader_tick(sl_repl_t *r, int64_t now);
+void sl_repl_hw_update(sl_repl_t *r, rtopic_t *rt);
+void sl_repl_parks_drop(sl_repl_t *r, rtopic_t *rt);
+int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now);
+
+/* repl_follower.c */
+void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt);
+void sl_repl_follower_tick(sl_repl_t *r, rtopic_t *rt, int64_t now);
+void sl_repl_follower_recv(sl_repl_t *r, rtopic_t *rt);
+
+/* repl_wire.c */
+/* Leader epoch of a stored record (field 5, 0 if absent). */
+uint64_t sl_repl_stored_epoch(const uint8_t *p, size_t len);
+/* Epoch of the record at offset (0 on any read error: logged by caller). */
+int sl_repl_epoch_at(seglog_log_t *log, uint64_t offset, uint64_t *epoch);
+/* First offset in [lowest, next) whose record's epoch is > epoch (next if
+ * none): records' epochs never decrease along the log. */
+int sl_repl_epoch_end(seglog_log_t *log, uint64_t epoch, uint64_t *end);
+/* Packs resp into a message and sends it after routing id rid (NULL on a
+ * DEALER). */
+int sl_repl_send(void *sock, zmq_msg_t *rid, const Seglog__V1__Response *resp);
+int sl_repl_send_req(void *sock, const Seglog__V1__Request *req);
+int sl_repl_send_error(void *sock, zmq_msg_t *rid, uint64_t id, int code, const char *msg);
+
+#endif

@@ -1,0 +1,169 @@
+/* cmode.c - see cmode.h */
+#include "cmode.h"
+
+#include "slog.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef SEGLOG_HAVE_CLUSTER
+#include "clog.h"
+#include "repl.h"
+
+static void s_clog_sink(int level, const char *line, void *arg)
+{
+    (void)arg;
+    sl_log(level, "cluster: %s", line);
+}
+
+/* "tcp://host:port" -> host into buf ("127.0.0.1" if there is none). */
+static void s_host(const char *ep, char *buf, size_t cap)
+{
+    const char *h = strstr(ep, "://");
+    h = h ? h + 3 : ep;
+    const char *c = strrchr(h, ':');
+    size_t n = c ? (size_t)(c - h) : strlen(h);
+    if (n == 0 || n >= cap || (n == 1 && *h == '*') || (n == 7 && !strncmp(h, "0.0.0.0", 7))) {
+        snprintf(buf, cap, "127.0.0.1");
+        return;
+    }
+    memcpy(buf, h, n);
+    buf[n] = 0;
+}
+
+int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
+                   const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
+                   struct sl_repl **out)
+{
+    if (cfg->node_id < 1) {
+        sl_log(SL_LOG_ERROR, "cluster mode needs --node-id N (an integer >= 1)");
+        return SEGLOG_SERVER_E_CLUSTER;
+    }
+    sl_clog_set_sink(s_clog_sink, NULL);
+    const char *adv = cfg->advertise ? cfg->advertise : bound;
+    char host[256], bind_host[256], repl_bind[300];
+    s_host(adv, host, sizeof host);
+    s_host(cfg->bind, bind_host, sizeof bind_host);
+    snprintf(repl_bind, sizeof repl_bind, "tcp://%s:*", bind_host);
+    sl_repl_config_t rc = {
+        .zookeeper = cfg->zookeeper,
+        .node_id = cfg->node_id,
+        .endpoint = adv,
+        .pub_endpoint = pub,
+        .repl_bind = cfg->repl_bind ? cfg->repl_bind : repl_bind,
+        .repl_advertise_host = host,
+        .replication_factor = cfg->replication_factor,
+        .min_insync = cfg->min_insync > 0 ? cfg->min_insync : 2,
+        .replica_lag_ms = cfg->replica_lag_ms > 0 ? cfg->replica_lag_ms : 10000,
+        .zk_session_ms = cfg->zk_session_ms > 0 ? cfg->zk_session_ms : 6000,
+        .zmq_ctx = zmq_ctx,
+        .topics = topics,
+        .wake_fd = wake_fd,
+        .segment_bytes = cfg->segment_bytes,
+        .max_batch_records = info->max_batch_records,
+    };
+    if (sl_repl_new(&rc, out)) {
+        sl_log(SL_LOG_ERROR, "cluster mode could not start (see above)");
+        return SEGLOG_SERVER_E_CLUSTER;
+    }
+    return 0;
+}
+
+void sl_cmode_stop(struct sl_repl **r)
+{
+    sl_repl_destroy(r);
+}
+
+static void s_error(sl_buf_t *out, uint64_t id, const sl_repl_produce_t *v)
+{
+    out->len = 0;
+    if (sl_codec_encode_error_leader(out, id, (sl_wire_code_t)v->code, v->msg, v->leader))
+        out->len = 0;
+}
+
+int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
+                           int *acks_all, sl_buf_t *out)
+{
+    sl_repl_produce_t v;
+    sl_repl_produce_begin(r, req->topic, req->topic_len, req->acks, &v);
+    if (v.code) {
+        s_error(out, req->id, &v);
+        return 1;
+    }
+    *epoch = v.epoch;
+    *acks_all = v.acks_all;
+    return 0;
+}
+
+void sl_cmode_appended(struct sl_repl *r)
+{
+    sl_repl_appended(r);
+}
+
+int sl_cmode_ack(struct sl_repl *r, sl_topic_t *tp, uint64_t id, uint64_t end, int32_t epoch,
+                 int64_t since, int wait, sl_buf_t *out)
+{
+    sl_repl_produce_t v;
+    int rc = wait ? sl_repl_ack_wait(r, tp, end, epoch, since, &v)
+                  : sl_repl_ack_check(r, tp, end, epoch, since, &v);
+    if (rc < 0)
+        s_error(out, id, &v);
+    return rc;
+}
+
+int64_t sl_cmode_now_ms(void)
+{
+    return sl_repl_now_ms();
+}
+
+#else /* built without the cluster layer */
+
+int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
+                   const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
+                   struct sl_repl **out)
+{
+    (void)cfg, (void)zmq_ctx, (void)topics, (void)bound, (void)pub, (void)wake_fd, (void)info;
+    *out = NULL;
+    sl_log(SL_LOG_ERROR, "--zookeeper: this seglogd was built without cluster mode "
+                         "(needs libzookeeper-mt-dev and libcjson-dev)");
+    return SEGLOG_SERVER_E_CLUSTER;
+}
+
+void sl_cmode_stop(struct sl_repl **r)
+{
+    *r = NULL;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
+                           int *acks_all, sl_buf_t *out)
+{
+    (void)r, (void)epoch, (void)acks_all;
+    if (sl_codec_encode_error(out, req->id, SL_WIRE_INTERNAL, "cluster mode not built"))
+        out->len = 0;
+    return 1;
+}
+
+void sl_cmode_appended(struct sl_repl *r)
+{
+    (void)r;
+}
+
+int sl_cmode_ack(struct sl_repl *r, sl_topic_t *tp, uint64_t id, uint64_t end, int32_t epoch,
+                 int64_t since, int wait, sl_buf_t *out)
+{
+    (void)r, (void)tp, (void)end, (void)epoch, (void)since, (void)wait;
+    if (sl_codec_encode_error(out, id, SL_WIRE_INTERNAL, "cluster mode not built"))
+        out->len = 0;
+    return -1;
+}
+
+int64_t sl_cmode_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif

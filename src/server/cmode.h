@@ -1,0 +1,46 @@
+/*
+ * cmode.h - seglogd's cluster mode, as the server sees it: start and stop
+ * the replication module (src/cluster/repl.h) and the produce path's three
+ * questions, with their answers already encoded as Responses.
+ *
+ * Built without the cluster layer (no libzookeeper-mt-dev/libcjson-dev),
+ * sl_cmode_start() refuses to start (SEGLOG_SERVER_E_CLUSTER, logged) and
+ * the other functions are never reached (the server has no repl then).
+ *
+ * Thread rules: start/stop from the server's controlling thread; the rest
+ * from any request thread (front end, workers).
+ */
+#ifndef SL_CMODE_H
+#define SL_CMODE_H
+
+#include "codec.h"
+#include "mem.h"
+#include "topics.h"
+
+#include "seglog/server.h"
+
+#include <stdint.h>
+
+struct sl_repl;
+
+int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
+                   const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
+                   struct sl_repl **out);
+void sl_cmode_stop(struct sl_repl **r);
+
+/* Before a produce's append: 0 = append, stamping records with *epoch,
+ * and (*acks_all) wait for the HW before the reply; 1 = the reply (an
+ * Error: NOT_LEADER with the leader's endpoint, NOT_ENOUGH_REPLICAS, ...)
+ * is in out. May block for the topic's creation in ZooKeeper. */
+int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
+                           int *acks_all, sl_buf_t *out);
+/* After the append (wakes long-polled fetches). */
+void sl_cmode_appended(struct sl_repl *r);
+/* An acks=all produce [.., end) of tp, stamped epoch, appended at since:
+ * 1 = acknowledge; 0 = not yet (wait=0 only); -1 = the Error reply is in
+ * out. wait=1 blocks until it is decided. */
+int sl_cmode_ack(struct sl_repl *r, sl_topic_t *tp, uint64_t id, uint64_t end, int32_t epoch,
+                 int64_t since, int wait, sl_buf_t *out);
+int64_t sl_cmode_now_ms(void);
+
+#endif
