@@ -56,6 +56,7 @@
 #define ROUTER_LINGER_MS    200
 #define DRAIN_REQUESTS      256                /* requests read per poll round */
 #define DRAIN_REPLIES       1024               /* replies forwarded per worker per poll round */
+#define IDLE_WAIT_MS        20 /* a blocking receive's limit: stop and monitor checks */
 #define MAX_CONSUME_BYTES   (1u << 20)
 #define PARK_MAX            4096 /* replies waiting for a commit before reading stops */
 #define LOG_RECORD_OVERHEAD 32u  /* tags and varints of a stored record */
@@ -69,6 +70,7 @@ struct seglog_server {
     void *ctx;
     void *router;
     void *monitor; /* PAIR receiving the ROUTER's connection events */
+    int monitor_fd; /* its ZMQ_FD (the front end polls it as a descriptor) */
     void **wsock;  /* front-end ends of the worker pipes */
     sl_worker_t **workers;
     int nworkers;
@@ -257,10 +259,11 @@ static void s_reply_refused(seglog_server_t *s, sl_job_t *job, int empty_delim, 
     sl_buf_free(&out);
 }
 
-/* Read one client message into job. Returns 1 if it should go to a worker,
+/* Read one client message into job; with block, wait for its first frame
+ * up to the ROUTER's ZMQ_RCVTIMEO (IDLE_WAIT_MS). Returns 1 if it should go to a worker,
  * 2 if it was answered here, 0 if there was none, -1 on a socket error.
  * On any result but 1 the job holds nothing. */
-static int s_read_client(seglog_server_t *s, sl_job_t *job)
+static int s_read_client(seglog_server_t *s, sl_job_t *job, int block)
 {
     job->nframes = 0;
     int total = 0, empty_delim = 0;
@@ -268,7 +271,7 @@ static int s_read_client(seglog_server_t *s, sl_job_t *job)
         zmq_msg_t tmp;
         zmq_msg_t *f = job->nframes < SL_MAX_FRAMES ? &job->frames[job->nframes] : &tmp;
         zmq_msg_init(f);
-        if (zmq_msg_recv(f, s->router, total == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+        if (zmq_msg_recv(f, s->router, total == 0 && !block ? ZMQ_DONTWAIT : 0) < 0) {
             int e = zmq_errno();
             zmq_msg_close(f);
             for (int i = 0; i < job->nframes; i++)
@@ -418,7 +421,9 @@ static void s_peer_name(int fd, char *out, size_t cap)
  * Handshake failures are real protocol errors: WARN. */
 static void s_monitor_events(seglog_server_t *s)
 {
-    for (int k = 0; k < 64; k++) {
+    /* Read to EAGAIN: the front end polls the PAIR's ZMQ_FD, which only
+     * signals again once the socket was drained (4096 bounds one call). */
+    for (int k = 0; k < 4096; k++) {
         zmq_msg_t ev, addr;
         zmq_msg_init(&ev);
         zmq_msg_init(&addr);
@@ -451,19 +456,23 @@ static void s_monitor_events(seglog_server_t *s)
 
 /* Read up to DRAIN_REQUESTS client messages; produces of connections
  * with nothing queued at their worker go to the inline batch (*ninl),
- * the rest to their worker's pending list. Returns how many were read. */
-static int s_read_round(seglog_server_t *s, size_t *ninl)
+ * the rest to their worker's pending list. With block, the first receive
+ * waits (see s_read_client). Returns how many were read; *drained is set
+ * if the round ended because the ROUTER had nothing more. */
+static int s_read_round(seglog_server_t *s, size_t *ninl, int block, int *drained)
 {
     int k;
+    *drained = 0;
     for (k = 0; k < DRAIN_REQUESTS; k++) {
         sl_job_t *job = s_job_get(s);
         if (!job)
             break; /* out of memory: the requests wait in the ROUTER */
-        int rc = s_read_client(s, job);
+        int rc = s_read_client(s, job, block && k == 0);
         if (rc != 1) {
             s_job_put(s, job);
             if (rc == 2)
                 continue;
+            *drained = rc == 0;
             break;
         }
         fe_worker_t *w = &s->fe_w[s_pick(s, &job->frames[0])];
@@ -486,67 +495,98 @@ static int s_read_round(seglog_server_t *s, size_t *ninl)
     return k;
 }
 
+/* Wait in zmq_poll for whatever the front end waits on now: only the
+ * sockets and descriptors it has a use for (each ZeroMQ socket in a
+ * zmq_poll costs two ZMQ_EVENTS look-ups, each a getpid and a poll system
+ * call on an idle socket). The monitor PAIR is only ever read, so its
+ * ZMQ_FD is polled as a plain descriptor (edge-triggered: it is drained to
+ * EAGAIN, or polled again at once). Returns 0, or -1 on a poll failure. */
+static int s_wait(seglog_server_t *s, int room, int stopping)
+{
+    zmq_pollitem_t *items = s->fe_items;
+    int n = 0, mon = -1, com = -1;
+    if (room)
+        items[n++] = (zmq_pollitem_t){.socket = s->router, .events = ZMQ_POLLIN};
+    if (!stopping)
+        items[n++] = (zmq_pollitem_t){.fd = s->stop_fd, .events = ZMQ_POLLIN};
+    items[mon = n++] = (zmq_pollitem_t){.fd = s->monitor_fd, .events = ZMQ_POLLIN};
+    if (s->park_n)
+        items[com = n++] =
+            (zmq_pollitem_t){.fd = sl_committer_fd(s->committer), .events = ZMQ_POLLIN};
+    for (int i = 0; i < s->nworkers; i++) {
+        const fe_worker_t *fw = &s->fe_w[i];
+        short ev = 0;
+        if (!s->fe_done[i] && (fw->held > 0 || stopping))
+            ev |= ZMQ_POLLIN;
+        if (fw->npend || (stopping && !s->fe_stop_sent[i]))
+            ev |= ZMQ_POLLOUT;
+        if (ev)
+            items[n++] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
+    }
+    if (zmq_poll(items, n, -1) < 0) {
+        if (zmq_errno() == EINTR)
+            return 0;
+        sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (items[mon].revents & ZMQ_POLLIN)
+        s_monitor_events(s);
+    if (com >= 0 && (items[com].revents & ZMQ_POLLIN))
+        sl_committer_drain(s->committer);
+    return 0;
+}
+
 /* The front end's loop. A round forwards the workers' replies, reads the
  * clients, serves the produces itself and hands the rest to the workers.
- * While a round finds work the next one starts at once; only a round
- * that found none waits in zmq_poll (a poll per round was a third of the
- * front end's time under load). */
+ * It waits only once every source it read from was drained (a round that
+ * stopped at a drain limit goes on at once), and then in the cheapest
+ * way: with nothing to watch but the ROUTER (every worker idle, no reply
+ * parked; the common case under produce load), the next round's first
+ * receive blocks, one getpid and one poll system call, as an echo server's
+ * would; otherwise in s_wait(). */
 static void *s_frontend(void *arg)
 {
     seglog_server_t *s = arg;
     pthread_setname_np(pthread_self(), "sl-frontend"); /* for top -H and perf */
     const int n = s->nworkers;
-    zmq_pollitem_t *items = s->fe_items;
     int *stop_sent = s->fe_stop_sent, *done = s->fe_done;
     fe_worker_t *fw = s->fe_w;
     /* Cluster mode parks every produce: acks=all waits for the HW. */
     const int wait = s->cfg.sync != SEGLOG_SYNC_ALWAYS && !s->repl;
-    int stopping = 0, ndone = 0, busy = 0;
+    int stopping = 0, ndone = 0, busy = 0, failed = 0;
     unsigned rounds = 0;
-    while (ndone < n || s->park_n > 0) {
+    while (!failed && (ndone < n || s->park_n > 0)) {
         /* Read clients only while every worker has room for a full round,
          * and while not too many replies wait for their commit. */
         int room = !stopping && s->park_n < PARK_MAX;
-        for (int i = 0; i < n; i++)
+        int idle_workers = 1;
+        for (int i = 0; i < n; i++) {
             if (fw[i].held + fw[i].npend >= SL_WORKER_MAX_JOBS)
                 room = 0;
-        if (!busy) {
-            items[0] = (zmq_pollitem_t){.socket = s->router, .events = room ? ZMQ_POLLIN : 0};
-            items[1] = (zmq_pollitem_t){.fd = s->stop_fd, .events = stopping ? 0 : ZMQ_POLLIN};
-            items[2 + n] = (zmq_pollitem_t){.socket = s->monitor, .events = ZMQ_POLLIN};
-            items[3 + n] = (zmq_pollitem_t){.fd = sl_committer_fd(s->committer),
-                                            .events = s->park_n ? ZMQ_POLLIN : 0};
-            for (int i = 0; i < n; i++) {
-                short ev = done[i] ? 0 : ZMQ_POLLIN;
-                if (fw[i].npend || (stopping && !stop_sent[i]))
-                    ev |= ZMQ_POLLOUT;
-                items[2 + i] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
-            }
-            if (zmq_poll(items, n + 4, -1) < 0) {
-                if (zmq_errno() == EINTR)
-                    continue;
-                sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"",
-                       zmq_strerror(zmq_errno()));
-                break;
-            }
-            if (items[2 + n].revents & ZMQ_POLLIN)
-                s_monitor_events(s);
-            if (items[3 + n].revents & ZMQ_POLLIN)
-                sl_committer_drain(s->committer);
-        } else if (++rounds % 256 == 0) {
-            s_monitor_events(s); /* connection logs, also under endless load */
+            if (fw[i].held || fw[i].npend)
+                idle_workers = 0;
         }
+        int block = !busy && room && idle_workers && s->park_n == 0;
+        if (!busy && !block)
+            failed = s_wait(s, room, stopping) != 0;
+        else if (++rounds % 256 == 0)
+            s_monitor_events(s); /* connection logs, also under endless load */
         if (!stopping && atomic_load_explicit(&s->stop_req, memory_order_acquire))
             stopping = 1;
         busy = 0;
         for (int i = 0; i < n; i++)
             if (!done[i] && (fw[i].held > 0 || stopping)) {
-                busy |= s_from_worker(s, i, &done[i]) > 0;
+                busy |= s_from_worker(s, i, &done[i]) >= DRAIN_REPLIES;
                 ndone += done[i];
             }
         size_t ninl = 0;
-        if (room && !stopping)
-            busy |= s_read_round(s, &ninl) > 0;
+        if (room && !stopping) {
+            int drained;
+            int k = s_read_round(s, &ninl, block, &drained);
+            busy |= k > 0 && !drained;
+            if (block && k == 0)
+                s_monitor_events(s); /* the blocking receive timed out: idle */
+        }
         /* The produces first: a later request of the same connection that
          * went to a worker must see them appended. Under --sync always they
          * do not wait for the fdatasync here: the committer runs it while
@@ -559,7 +599,7 @@ static void *s_frontend(void *arg)
                 sl_committer_kick(s->committer);
         }
         if (s->park_n)
-            busy |= s_release(s) > 0;
+            s_release(s);
         for (int i = 0; i < n; i++)
             s_to_worker(s, i);
         if (stopping) {
@@ -638,6 +678,8 @@ static int s_bind_router(seglog_server_t *s)
     zmq_setsockopt(s->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+    int rcvtimeo = IDLE_WAIT_MS; /* bounds the front end's blocking receive */
+    zmq_setsockopt(s->router, ZMQ_RCVTIMEO, &rcvtimeo, sizeof rcvtimeo);
     zmq_setsockopt(s->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
     zmq_setsockopt(s->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
     char mep[128];
@@ -652,6 +694,9 @@ static int s_bind_router(seglog_server_t *s)
         return zmq_errno();
     zmq_setsockopt(s->monitor, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_connect(s->monitor, mep) != 0)
+        return zmq_errno();
+    size_t fdlen = sizeof s->monitor_fd;
+    if (zmq_getsockopt(s->monitor, ZMQ_FD, &s->monitor_fd, &fdlen) != 0)
         return zmq_errno();
     if (zmq_bind(s->router, s->cfg.bind) != 0) {
         int e = zmq_errno();
