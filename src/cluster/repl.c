@@ -3,6 +3,7 @@
 #include "repl_int.h"
 
 #include "clog.h"
+#include "codec.h"
 #include "topics.h"
 #include "zk.h"
 
@@ -109,7 +110,9 @@ static int s_local(sl_repl_t *r, rtopic_t *rt)
 void sl_repl_apply(sl_repl_t *r, rtopic_t *rt, const sl_cl_topic_t *t)
 {
     int32_t me = r->cfg.node_id;
+    pthread_mutex_lock(&r->mu); /* Metadata readers copy it under mu */
     rt->meta = *t;
+    pthread_mutex_unlock(&r->mu);
     rt->need_read = 0;
     const sl_cl_state_t *s = &t->state;
     atomic_store(&rt->isr_n, s->n_isr);
@@ -176,12 +179,16 @@ static int s_read_topic(sl_repl_t *r, const char *name)
 static int s_read_nodes(sl_repl_t *r)
 {
     int n = 0;
-    int rc = sl_cluster_nodes(r->cl, r->nodes, REPL_MAX_NODES, &n);
+    sl_cl_node_t *tmp = r->nodes_tmp;
+    int rc = sl_cluster_nodes(r->cl, tmp, REPL_MAX_NODES, &n);
     if (rc) {
         r->need_nodes = 1;
         return rc;
     }
+    pthread_mutex_lock(&r->mu);
     r->nnodes = n < REPL_MAX_NODES ? n : REPL_MAX_NODES;
+    memcpy(r->nodes, tmp, (size_t)r->nnodes * sizeof tmp[0]);
+    pthread_mutex_unlock(&r->mu);
     r->need_nodes = 0;
     for (rtopic_t *rt = r->topics; rt; rt = rt->next)
         if (atomic_load(&rt->have_state))
@@ -576,4 +583,55 @@ int sl_repl_ack_wait(sl_repl_t *r, sl_topic_t *tp, uint64_t end, int32_t epoch, 
         pthread_cond_timedwait(&r->cv, &r->mu, &until);
         pthread_mutex_unlock(&r->mu);
     }
+}
+
+/* ---- Metadata (any request thread) ---------------------------------------- */
+
+int sl_repl_metadata(sl_repl_t *r, uint64_t id, struct sl_buf *out)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t nt = 0, nn = 0;
+    for (rtopic_t *rt = r->topics; rt; rt = rt->next)
+        nt += atomic_load(&rt->have_state) != 0;
+    /* live nodes, then replicas that are not live (alive = 0) */
+    sl_meta_node_t *nodes = calloc(r->nnodes + nt * SL_CL_MAX_REPLICAS + 1, sizeof *nodes);
+    sl_meta_topic_t *topics = calloc(nt + 1, sizeof *topics);
+    sl_cl_topic_t *metas = calloc(nt + 1, sizeof *metas);
+    int rc = SL_CL_ENOMEM;
+    if (nodes && topics && metas) {
+        for (int i = 0; i < r->nnodes; i++)
+            nodes[nn++] = (sl_meta_node_t){.id = r->nodes[i].id,
+                                           .endpoint = r->nodes[i].endpoint,
+                                           .pub = r->nodes[i].pub,
+                                           .alive = 1};
+        size_t k = 0;
+        for (rtopic_t *rt = r->topics; rt && k < nt; rt = rt->next) {
+            if (!atomic_load(&rt->have_state))
+                continue;
+            metas[k] = rt->meta;
+            const sl_cl_topic_t *m = &metas[k];
+            topics[k] = (sl_meta_topic_t){.name = rt->name,
+                                          .replicas = m->replicas,
+                                          .n_replicas = (size_t)m->n_replicas,
+                                          .leader = m->state.leader,
+                                          .leader_epoch = m->state.leader_epoch,
+                                          .isr = m->state.isr,
+                                          .n_isr = (size_t)m->state.n_isr,
+                                          .hw = atomic_load(&rt->hw)};
+            for (int i = 0; i < m->n_replicas; i++) {
+                size_t j = 0;
+                while (j < nn && nodes[j].id != m->replicas[i])
+                    j++;
+                if (j == nn)
+                    nodes[nn++] = (sl_meta_node_t){.id = m->replicas[i], .endpoint = "", .pub = ""};
+            }
+            k++;
+        }
+        rc = sl_codec_encode_metadata(out, id, r->cfg.node_id, nodes, nn, topics, k);
+    }
+    pthread_mutex_unlock(&r->mu);
+    free(nodes);
+    free(topics);
+    free(metas);
+    return rc;
 }

@@ -99,4 +99,10 @@ int sl_repl_ack_wait(sl_repl_t *self, struct sl_topic *tp, uint64_t end, int32_t
 
 int64_t sl_repl_now_ms(void);
 
+/* A MetadataResponse (docs/PROTOCOL.md) into out: the live nodes (and
+ * replicas that are not live, alive = 0), every topic known here with its
+ * replicas, leader, epoch, ISR and the HW this node knows. Any thread. */
+struct sl_buf;
+int sl_repl_metadata(sl_repl_t *self, uint64_t id, struct sl_buf *out);
+
 #endif

@@ -97,6 +97,8 @@ struct sl_repl {
     rpark_t *parks;
     int npark, cappark;
     uint64_t next_id;
+    int64_t woke_ms;
+    sl_cl_node_t nodes_tmp[REPL_MAX_NODES]; /* s_read_nodes' scratch */
 };
 
 /* repl.c */

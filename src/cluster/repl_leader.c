@@ -392,6 +392,12 @@ static void s_isr(sl_repl_t *r, rtopic_t *rt, int64_t now)
 void sl_repl_leader_tick(sl_repl_t *r, int64_t now)
 {
     s_parks(r, now);
+    /* Parked acks=all replies also end on time: a lost lease or the ack
+     * timeout moves no HW, so look at them every 100 ms anyway. */
+    if (now - r->woke_ms >= 100) {
+        r->woke_ms = now;
+        sl_repl_wake_acks(r);
+    }
     for (rtopic_t *rt = r->topics; rt; rt = rt->next) {
         if (atomic_load(&rt->role) != RT_LEADER || !rt->tp)
             continue;

@@ -117,7 +117,42 @@ int64_t sl_cmode_now_ms(void)
     return sl_repl_now_ms();
 }
 
+int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
+{
+    const char *why = NULL;
+    out->len = 0;
+    if (req->type == SL_REQ_METADATA) {
+        if (r) {
+            if (sl_repl_metadata(r, req->id, out) == 0)
+                return 1;
+            why = "out of memory";
+        } else {
+            why = "Metadata is served in cluster mode only (this seglogd is standalone)";
+        }
+    } else if (r && (req->type == SL_REQ_TRUNCATE || req->type == SL_REQ_DELETE_TOPIC)) {
+        why = "truncate and delete_topic are not replicated yet: refused in cluster mode";
+    }
+    if (!why)
+        return 0;
+    out->len = 0;
+    if (sl_codec_encode_error(out, req->id, SL_WIRE_BAD_REQUEST, why))
+        out->len = 0;
+    return 1;
+}
+
 #else /* built without the cluster layer */
+
+int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
+{
+    (void)r;
+    if (req->type != SL_REQ_METADATA)
+        return 0;
+    out->len = 0;
+    if (sl_codec_encode_error(out, req->id, SL_WIRE_BAD_REQUEST,
+                              "Metadata is served in cluster mode only (this seglogd is standalone)"))
+        out->len = 0;
+    return 1;
+}
 
 int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
                    const char *bound, const char *pub, int wake_fd, const sl_info_t *info,

@@ -442,6 +442,12 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         req->type = SL_REQ_DELETE_TOPIC;
         s_set_topic(req, m->delete_topic->topic);
         break;
+    case SEGLOG__V1__REQUEST__BODY_METADATA:
+        if (!m->metadata)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_METADATA;
+        s_set_topic(req, NULL);
+        return 0;
     default:
         /* Includes bodies from a newer protocol: protobuf-c keeps them as
          * unknown fields and leaves the oneof unset. */
@@ -648,6 +654,56 @@ int sl_codec_encode_error_leader(sl_buf_t *out, uint64_t id, sl_wire_code_t code
     r.body_case = SEGLOG__V1__RESPONSE__BODY_ERROR;
     r.error = &e;
     return s_pack(out, &r);
+}
+
+int sl_codec_encode_metadata(sl_buf_t *out, uint64_t id, int32_t node_id,
+                             const sl_meta_node_t *nodes, size_t nn, const sl_meta_topic_t *topics,
+                             size_t nt)
+{
+    Seglog__V1__NodeInfo *ni = calloc(nn ? nn : 1, sizeof *ni);
+    Seglog__V1__NodeInfo **np = calloc(nn ? nn : 1, sizeof *np);
+    Seglog__V1__TopicMetadata *ti = calloc(nt ? nt : 1, sizeof *ti);
+    Seglog__V1__TopicMetadata **tpp = calloc(nt ? nt : 1, sizeof *tpp);
+    int rc = SEGLOG_E_NOMEM;
+    if (!ni || !np || !ti || !tpp)
+        goto out;
+    for (size_t i = 0; i < nn; i++) {
+        seglog__v1__node_info__init(&ni[i]);
+        ni[i].id = nodes[i].id;
+        ni[i].endpoint = (char *)nodes[i].endpoint;
+        ni[i].pub_endpoint = (char *)nodes[i].pub;
+        ni[i].alive = nodes[i].alive != 0;
+        np[i] = &ni[i];
+    }
+    for (size_t i = 0; i < nt; i++) {
+        seglog__v1__topic_metadata__init(&ti[i]);
+        ti[i].name = (char *)topics[i].name;
+        ti[i].n_replicas = topics[i].n_replicas;
+        ti[i].replicas = (int32_t *)topics[i].replicas;
+        ti[i].leader = topics[i].leader;
+        ti[i].leader_epoch = topics[i].leader_epoch;
+        ti[i].n_isr = topics[i].n_isr;
+        ti[i].isr = (int32_t *)topics[i].isr;
+        ti[i].high_watermark = topics[i].hw;
+        tpp[i] = &ti[i];
+    }
+    Seglog__V1__MetadataResponse m = SEGLOG__V1__METADATA_RESPONSE__INIT;
+    m.n_nodes = nn;
+    m.nodes = np;
+    m.n_topics = nt;
+    m.topics = tpp;
+    m.node_id = node_id;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_METADATA;
+    r.metadata = &m;
+    rc = s_pack(out, &r);
+out:
+    free(ni);
+    free(np);
+    free(ti);
+    free(tpp);
+    return rc;
 }
 
 int sl_codec_consume_begin(sl_buf_t *out)

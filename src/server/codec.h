@@ -62,6 +62,7 @@ typedef enum {
     SL_REQ_INFO = 5,
     SL_REQ_LIST_TOPICS = 6,
     SL_REQ_DELETE_TOPIC = 7,
+    SL_REQ_METADATA = 8, /* cluster mode (its topic filter is not read: every topic) */
 } sl_req_type_t;
 
 /* The server's limits, as InfoResponse reports them (field by field, see
@@ -153,6 +154,27 @@ int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const
 /* The same with Error.leader_endpoint (cluster mode's NOT_LEADER). */
 int sl_codec_encode_error_leader(sl_buf_t *out, uint64_t id, sl_wire_code_t code,
                                  const char *message, const char *leader_endpoint);
+
+/* MetadataResponse (cluster mode). */
+typedef struct sl_meta_node {
+    int32_t id;
+    const char *endpoint, *pub;
+    int alive;
+} sl_meta_node_t;
+
+typedef struct sl_meta_topic {
+    const char *name;
+    const int32_t *replicas;
+    size_t n_replicas;
+    int32_t leader, leader_epoch;
+    const int32_t *isr;
+    size_t n_isr;
+    uint64_t hw;
+} sl_meta_topic_t;
+
+int sl_codec_encode_metadata(sl_buf_t *out, uint64_t id, int32_t node_id,
+                             const sl_meta_node_t *nodes, size_t nn, const sl_meta_topic_t *topics,
+                             size_t nt);
 
 /* ConsumeResponse, streamed: begin, add each stored record, finish. The
  * finished Response is *msg (inside out->data), *msg_len bytes. */

@@ -392,6 +392,10 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         sl_wk_reply_error(w, slot, req.id, rc, why);
         return;
     }
+    if (sl_cmode_request(w->cfg.repl, &req, &w->out)) { /* Metadata; cluster mode's refusals */
+        sl_wk_reply_buf(w, slot);
+        return;
+    }
     switch (req.type) {
     case SL_REQ_PRODUCE:
         s_produce(w, slot, &req);
@@ -409,6 +413,8 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     case SL_REQ_LIST_TOPICS:
     case SL_REQ_DELETE_TOPIC:
         s_admin(w, slot, &req);
+        break;
+    case SL_REQ_METADATA: /* answered by sl_cmode_request */
         break;
     }
     if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */

@@ -270,7 +270,7 @@ class Producer:
     NOT_LEADER, retries what failed with a new value (seq, attempt), and
     writes down every acknowledgement: acked[value] = offset."""
 
-    def __init__(self, cluster, topic, window=16, acks=0, timeout_ms=3000):
+    def __init__(self, cluster, topic, window=16, acks=0, timeout_ms=1500):
         self.c = cluster
         self.topic = topic
         self.window = window
@@ -368,6 +368,37 @@ class Producer:
                 return got
             self._send_more(limit)
         return got
+
+
+def metadata(cluster, node, timeout_ms=3000):
+    c = Conn(cluster.ctx, node.endpoint)
+    try:
+        req = pb.Request()
+        req.metadata.SetInParent()
+        r = c.call(req, timeout_ms)
+        check(r is not None and r.WhichOneof("body") == "metadata",
+              "metadata from node %d: %s" % (node.id, r))
+        return r.metadata
+    finally:
+        c.close()
+
+
+def wait_full_isr(cluster, topic, nodes, end, timeout_s=30):
+    """Every node's Metadata: the topic's ISR holds all nodes, one leader,
+    and the leader's HW is end."""
+    deadline = time.time() + timeout_s
+    while True:
+        views = [metadata(cluster, nd) for nd in nodes]
+        tops = [next((t for t in m.topics if t.name == topic), None) for m in views]
+        ok = all(t is not None and sorted(t.isr) == sorted(nd.id for nd in nodes) for t in tops)
+        leaders = {t.leader for t in tops if t is not None}
+        lead = [t for nd, t in zip(nodes, tops) if t is not None and t.leader == nd.id]
+        if ok and len(leaders) == 1 and lead and lead[0].high_watermark == end:
+            alive = {n.id for n in views[0].nodes if n.alive}
+            check(alive == {nd.id for nd in nodes}, "metadata: live nodes %s" % alive)
+            return lead[0]
+        check(time.time() < deadline, "metadata never showed a full isr: %s" % tops)
+        time.sleep(0.2)
 
 
 def converge(cluster, topic, nodes, timeout_s=60):

@@ -45,9 +45,12 @@ def finish(c, p, nodes=None):
     h.drain(p)
     nodes = nodes or c.nodes
     end = h.converge(c, TOPIC, nodes)
+    t = h.wait_full_isr(c, TOPIC, nodes, end)
     n = h.check_replicas(c, TOPIC, nodes, p.acked)
-    print("  %d records on each of %d nodes (visible end %d), %d acknowledged, errors seen %s" %
-          (n, len(nodes), end, len(p.acked), p.errors))
+    print("  %d records on each of %d nodes (visible end %d), %d acknowledged, errors seen %s; "
+          "metadata: leader %d epoch %d isr %s hw %d" % (n, len(nodes), end, len(p.acked), p.errors,
+                                                          t.leader, t.leader_epoch, list(t.isr),
+                                                          t.high_watermark))
 
 
 def t_failover(c, args):
