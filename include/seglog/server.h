@@ -3,12 +3,15 @@
  * (seglogd's main, or a test) starts with a config and stops.
  *
  * What it runs
- *   One front-end thread owns the client ROUTER socket. It serves produce
- *   requests itself (decode, append, reply: no thread hand-off on the hot
- *   path) and forwards every other request to one of N worker threads,
- *   picked by a hash of the client's routing id. A produce from a
- *   connection that still has requests at its worker goes to that worker
- *   too, so one connection's requests run, and are answered, in order.
+ *   One front-end thread owns the client ROUTER socket. It forwards each
+ *   request to one of N worker threads, picked by a hash of the client's
+ *   routing id, so one connection's requests run, and are answered, in
+ *   order, and produces to different topics from different connections
+ *   append in parallel (the log core serialises the writers of one
+ *   topic). With produce_on FRONTEND (the AUTO choice below 4 CPUs or with
+ *   one worker) the front end serves a connection's produce requests
+ *   itself while nothing else of that connection is at its worker: decode,
+ *   append, reply, with no thread hand-off on the hot path.
  *   A worker decodes, appends produces without waiting, commits the whole
  *   group once (one fdatasync for many requests under SYNC_ALWAYS), reads
  *   consumes with a reusable iterator, and hands the replies back to the
@@ -61,11 +64,20 @@ enum {
 /* Describe any error: the server's, the log core's or an errno. */
 const char *seglog_server_strerror(int err);
 
+/* Which threads serve produce requests (--produce-on). */
+typedef enum {
+    SEGLOG_PRODUCE_AUTO = 0, /* workers with >= 2 workers and >= 4 online CPUs, else frontend */
+    SEGLOG_PRODUCE_FRONTEND, /* the front end serves a connection's produces itself while
+                                nothing else of that connection is at its worker */
+    SEGLOG_PRODUCE_WORKERS,  /* every request goes to the connection's worker */
+} seglog_produce_on_t;
+
 typedef struct seglog_server_config {
     const char *data_dir;      /* one directory per topic below it; default "./data" */
     const char *bind;          /* request ROUTER endpoint; default tcp://127.0.0.1:5555 */
     const char *pub;           /* PUB endpoint; default tcp://127.0.0.1:5556 */
     int workers;               /* 0: one per online CPU */
+    seglog_produce_on_t produce_on; /* default SEGLOG_PRODUCE_AUTO */
     seglog_sync_t sync;        /* default SEGLOG_SYNC_INTERVAL */
     uint32_t sync_interval_ms; /* default 1000 */
     uint64_t segment_bytes;    /* store file size before rolling; default 64 MiB */
@@ -133,6 +145,7 @@ typedef struct seglog_server_stats {
     uint64_t bad_requests;    /* requests answered with BAD_REQUEST */
     uint64_t published;       /* records sent on the PUB socket */
     uint64_t heartbeats;      /* heartbeats sent */
+    uint64_t frontend_produces; /* produce requests the front end served itself */
 } seglog_server_stats_t;
 
 void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out);

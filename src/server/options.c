@@ -147,6 +147,20 @@ static int s_sync(sl_options_t *o, const char *v, char *err, size_t errlen)
     return 0;
 }
 
+static int s_produce_on(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "auto") == 0)
+        o->server.produce_on = SEGLOG_PRODUCE_AUTO;
+    else if (strcmp(v, "frontend") == 0)
+        o->server.produce_on = SEGLOG_PRODUCE_FRONTEND;
+    else if (strcmp(v, "workers") == 0)
+        o->server.produce_on = SEGLOG_PRODUCE_WORKERS;
+    else
+        return s_fail(err, errlen, "produce-on: expected auto, frontend or workers, got \"%s\"%s",
+                      v, "");
+    return 0;
+}
+
 static int s_log_level(sl_options_t *o, const char *v, char *err, size_t errlen)
 {
     int l = sl_log_parse_level(v);
@@ -165,6 +179,7 @@ static const struct {
     {"bind", s_bind},
     {"pub", s_pub},
     {"workers", s_workers},
+    {"produce-on", s_produce_on},
     {"sync", s_sync},
     {"segment-bytes", s_segment},
     {"max-record-bytes", s_max_record},
@@ -275,6 +290,10 @@ void sl_options_usage(FILE *out)
           "                          tcp://127.0.0.1:* picks a free port; the endpoints in\n"
           "                          use are logged at start\n"
           "  --workers N             request worker threads, 0 = one per CPU (default 0)\n"
+          "  --produce-on WHO        who serves produce requests: frontend (the front-end\n"
+          "                          thread, no hand-off), workers (each connection's worker,\n"
+          "                          topics in parallel) or auto (default: workers with >= 2\n"
+          "                          workers and >= 4 CPUs, else frontend)\n"
           "  --sync POLICY           none | interval:MS | always (default interval:1000)\n"
           "                          none: acknowledged once written to the OS\n"
           "                          interval:MS: written to the OS, fdatasync every MS;\n"

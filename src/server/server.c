@@ -93,6 +93,7 @@ struct seglog_server {
     sl_job_t **park;
     size_t park_head, park_n, park_cap;
     sl_info_t info; /* limits, as InfoResponse reports them */
+    int fe_produces; /* the front end serves produces (--produce-on, resolved) */
     struct sl_repl *repl; /* cluster mode (cmode.h), or NULL */
     char sync_name[32];
     int stopped;
@@ -144,6 +145,8 @@ static int s_validate(const seglog_server_config_t *c)
         bad = "an endpoint is empty";
     else if (c->workers < 0 || c->workers > MAX_WORKERS)
         bad = "workers must be 0..256";
+    else if (c->produce_on > SEGLOG_PRODUCE_WORKERS)
+        bad = "unknown produce_on";
     else if (c->sync > SEGLOG_SYNC_ALWAYS)
         bad = "unknown sync policy";
     else if (c->sync == SEGLOG_SYNC_INTERVAL && c->sync_interval_ms == 0)
@@ -484,7 +487,7 @@ static int s_read_round(seglog_server_t *s, size_t *ninl, int block, int *draine
             zmq_msg_close(req);
             zmq_msg_init(req);
         }
-        if (w->held == 0 && w->npend == 0 &&
+        if (s->fe_produces && w->held == 0 && w->npend == 0 &&
             sl_codec_is_produce(zmq_msg_data(req), zmq_msg_size(req)))
             s->fe_inl[(*ninl)++] = job; /* nothing of this connection is queued */
         else
@@ -592,6 +595,7 @@ static void *s_frontend(void *arg)
          * do not wait for the fdatasync here: the committer runs it while
          * this thread goes on, and their replies wait in the park. */
         if (ninl) {
+            SL_STAT_ADD(&s->stats, frontend_produces, ninl);
             sl_worker_serve(s->fe_inline, s->fe_inl, ninl, wait);
             for (size_t k = 0; k < ninl; k++)
                 s_deliver(s, s->fe_inl[k]);
@@ -853,6 +857,13 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         s->cfg.workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
     }
     s->nworkers = s->cfg.workers;
+    /* On a small machine the front end and libzmq's I/O thread already
+     * keep the cores busy, and serving produces on the front end saves a
+     * hand-off each way (docs/PERFORMANCE.md, "The worker pool"); with
+     * cores to spare, the workers append in parallel. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->fe_produces = s->cfg.produce_on == SEGLOG_PRODUCE_FRONTEND ||
+                     (s->cfg.produce_on == SEGLOG_PRODUCE_AUTO && !(s->nworkers >= 2 && cpus >= 4));
 
     s->ctx = zmq_ctx_new();
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -915,10 +926,11 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
                        : s->cfg.sync == SEGLOG_SYNC_ALWAYS ? "always"
                                                            : "interval";
     sl_log(SL_LOG_INFO,
-           "started data_dir=%s workers=%d sync=%s sync_interval_ms=%" PRIu32
+           "started data_dir=%s workers=%d produce_on=%s sync=%s sync_interval_ms=%" PRIu32
            " segment_bytes=%" PRIu64 " max_record_bytes=%" PRIu32 " max_message_bytes=%" PRIu64
            " drop_message_bytes=%" PRIu64 " pub_hwm=%d topics=%zu",
-           s->cfg.data_dir, s->nworkers, sync, s->cfg.sync_interval_ms, s->cfg.segment_bytes,
+           s->cfg.data_dir, s->nworkers, s->fe_produces ? "frontend" : "workers", sync,
+           s->cfg.sync_interval_ms, s->cfg.segment_bytes,
            s->cfg.max_record_bytes, seglog_server_max_message_bytes(&s->cfg),
            seglog_server_drop_message_bytes(&s->cfg), s->cfg.pub_hwm,
            sl_topics_count(s->topics));
@@ -1004,4 +1016,5 @@ void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out)
     out->bad_requests = SL_STAT_GET(&s->stats, bad_requests);
     out->published = SL_STAT_GET(&s->stats, published);
     out->heartbeats = SL_STAT_GET(&s->stats, heartbeats);
+    out->frontend_produces = SL_STAT_GET(&s->stats, frontend_produces);
 }

@@ -57,6 +57,13 @@ static void test_values(void **state)
     assert_int_equal(o.server.max_record_bytes, 64 << 10);
     assert_int_equal(o.server.pub_hwm, 5);
     assert_string_equal(o.endpoints_file, "/tmp/e");
+    assert_int_equal(o.server.produce_on, SEGLOG_PRODUCE_AUTO);
+    sl_options_free(&o);
+    assert_int_equal(s_parse(&o, err, 2, "--produce-on", "workers"), 0);
+    assert_int_equal(o.server.produce_on, SEGLOG_PRODUCE_WORKERS);
+    sl_options_free(&o);
+    assert_int_equal(s_parse(&o, err, 1, "--produce-on=frontend"), 0);
+    assert_int_equal(o.server.produce_on, SEGLOG_PRODUCE_FRONTEND);
     sl_options_free(&o);
     assert_int_equal(s_parse(&o, err, 2, "--sync", "always"), 0);
     assert_int_equal(o.server.sync, SEGLOG_SYNC_ALWAYS);
@@ -78,6 +85,7 @@ static void test_rejects(void **state)
         {"--pub-hwm", "0"},       {"--max-record-bytes", "0"},
         {"--bogus", "1"},         {"--data-dir", ""},
         {"--log-level", "loud"},  {"--segment-bytes", "99999999999999999999"},
+        {"--produce-on", "both"}, {"--produce-on", ""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

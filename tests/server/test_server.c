@@ -438,11 +438,12 @@ static void test_exactly_1000_in_flight(void **state)
  * before it, but sees its record only once it passed its acknowledgement
  * point (the visible end): before that, the consume gets nothing at the
  * visible end, or OFFSET_OUT_OF_RANGE past it; never another record. */
-static void s_mixed_pipeline_order(seglog_sync_t sync)
+static void s_mixed_pipeline_order(seglog_sync_t sync, seglog_produce_on_t on)
 {
     seglog_server_config_t cfg;
     ts_config(&cfg);
     cfg.sync = sync;
+    cfg.produce_on = on;
     ts_t *t = ts_start(&cfg);
     assert_non_null(t);
     tc_t *c = tc_new(seglog_server_endpoint(t->srv), TC_DEALER);
@@ -510,13 +511,27 @@ static void s_mixed_pipeline_order(seglog_sync_t sync)
         }
     }
     tc_destroy(&c);
+    seglog_server_stats_t st;
+    seglog_server_stats(t->srv, &st);
+    if (on == SEGLOG_PRODUCE_WORKERS)
+        assert_int_equal(st.frontend_produces, 0);
+    else
+        assert_true(st.frontend_produces > 0); /* whenever the worker was idle */
     ts_stop(&t, 1);
 }
 
 static void test_mixed_pipeline_order(void **state)
 {
     (void)state;
-    s_mixed_pipeline_order(SEGLOG_SYNC_NONE);
+    s_mixed_pipeline_order(SEGLOG_SYNC_NONE, SEGLOG_PRODUCE_FRONTEND);
+}
+
+/* The same with every produce served by the connection's worker. */
+static void test_mixed_pipeline_order_workers(void **state)
+{
+    (void)state;
+    s_mixed_pipeline_order(SEGLOG_SYNC_NONE, SEGLOG_PRODUCE_WORKERS);
+    s_mixed_pipeline_order(SEGLOG_SYNC_ALWAYS, SEGLOG_PRODUCE_WORKERS);
 }
 
 /* Under always, bursts of [produce, consume of it, offsets] from one
@@ -561,7 +576,7 @@ static void test_parked_reply_keeps_order(void **state)
 static void test_mixed_pipeline_order_always(void **state)
 {
     (void)state;
-    s_mixed_pipeline_order(SEGLOG_SYNC_ALWAYS);
+    s_mixed_pipeline_order(SEGLOG_SYNC_ALWAYS, SEGLOG_PRODUCE_FRONTEND);
 }
 
 typedef struct {
@@ -569,13 +584,14 @@ typedef struct {
     int id, n;
     uint64_t *offsets;
     int rc;
+    const char *topic; /* NULL: "conc" */
 } producer_arg_t;
 
 static void *s_producer(void *arg)
 {
     producer_arg_t *a = arg;
     tc_t *c = tc_new(a->endpoint, TC_DEALER); /* each thread owns its socket */
-    a->rc = c ? s_pipeline(c, "conc", a->id, a->n, 500, a->offsets) : -1;
+    a->rc = c ? s_pipeline(c, a->topic ? a->topic : "conc", a->id, a->n, 500, a->offsets) : -1;
     tc_destroy(&c);
     return NULL;
 }
@@ -595,7 +611,7 @@ static void test_concurrent_8x5000(void **state)
     producer_arg_t args[CLIENTS];
     uint64_t *all = calloc(CLIENTS * PER, sizeof *all);
     for (int i = 0; i < CLIENTS; i++) {
-        args[i] = (producer_arg_t){seglog_server_endpoint(t->srv), i, PER, all + i * PER, -1};
+        args[i] = (producer_arg_t){seglog_server_endpoint(t->srv), i, PER, all + i * PER, -1, NULL};
         assert_int_equal(pthread_create(&th[i], NULL, s_producer, &args[i]), 0);
     }
     for (int i = 0; i < CLIENTS; i++) {
@@ -623,6 +639,52 @@ static void test_concurrent_8x5000(void **state)
     for (int i = 0; i < CLIENTS * PER; i++)
         assert_int_equal(all[i], i);
     free(all);
+    ts_stop(&t, 1);
+}
+
+/* --produce-on workers: 8 pipelining clients over 4 topics on 2 workers.
+ * Every produce is served by a worker (none by the front end), each
+ * client's offsets grow in its send order, and each topic's offsets are
+ * dense and distinct, whichever workers appended to it. */
+static void test_concurrent_topics_workers(void **state)
+{
+    (void)state;
+    seglog_server_config_t cfg;
+    ts_config(&cfg);
+    cfg.produce_on = SEGLOG_PRODUCE_WORKERS;
+    ts_t *t = ts_start(&cfg);
+    assert_non_null(t);
+    enum { CLIENTS = 8, TOPICS = 4, PER = 3000 };
+    static const char *const topics[TOPICS] = {"w0", "w1", "w2", "w3"};
+    pthread_t th[CLIENTS];
+    producer_arg_t args[CLIENTS];
+    uint64_t *all = calloc(CLIENTS * PER, sizeof *all);
+    assert_non_null(all);
+    for (int i = 0; i < CLIENTS; i++) {
+        args[i] = (producer_arg_t){seglog_server_endpoint(t->srv), i, PER, all + i * PER, -1,
+                                   topics[i % TOPICS]};
+        assert_int_equal(pthread_create(&th[i], NULL, s_producer, &args[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, 0);
+        for (int k = 1; k < PER; k++)
+            assert_true(args[i].offsets[k] > args[i].offsets[k - 1]);
+    }
+    for (int tp = 0; tp < TOPICS; tp++) { /* clients tp and tp + 4 share topic tp */
+        uint64_t *o = calloc(2 * PER, sizeof *o);
+        assert_non_null(o);
+        memcpy(o, args[tp].offsets, PER * sizeof *o);
+        memcpy(o + PER, args[tp + TOPICS].offsets, PER * sizeof *o);
+        qsort(o, 2 * PER, sizeof *o, s_cmp_u64);
+        for (int i = 0; i < 2 * PER; i++)
+            assert_int_equal(o[i], i);
+        free(o);
+    }
+    free(all);
+    seglog_server_stats_t st;
+    seglog_server_stats(t->srv, &st);
+    assert_int_equal(st.frontend_produces, 0);
     ts_stop(&t, 1);
 }
 
@@ -741,6 +803,8 @@ int main(void)
         cmocka_unit_test(test_exactly_1000_in_flight),
         cmocka_unit_test(test_mixed_pipeline_order),
         cmocka_unit_test(test_mixed_pipeline_order_always),
+        cmocka_unit_test(test_mixed_pipeline_order_workers),
+        cmocka_unit_test(test_concurrent_topics_workers),
         cmocka_unit_test(test_parked_reply_keeps_order),
         cmocka_unit_test(test_concurrent_8x5000),
         cmocka_unit_test(test_restart_keeps_records),
