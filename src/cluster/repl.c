@@ -55,6 +55,12 @@ static rtopic_t *s_topic_add(sl_repl_t *r, const char *name)
         return NULL;
     snprintf(rt->name, sizeof rt->name, "%s", name);
     rt->leader_id = -1;
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* the repl thread must not starve behind a stream of produces */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&rt->role_lk, &a);
+    pthread_rwlockattr_destroy(&a);
     pthread_mutex_lock(&r->mu);
     rt->next = r->topics;
     r->topics = rt;
@@ -83,8 +89,10 @@ void sl_repl_drop_leadership(sl_repl_t *r, rtopic_t *rt, const char *why)
     if (atomic_load(&rt->role) == RT_LEADER)
         sl_clog(SL_CLOG_WARN, "topic %s: no longer leader of epoch %d: %s", rt->name,
                 (int)rt->epoch, why);
+    pthread_rwlock_wrlock(&rt->role_lk); /* waits for the appends that checked before */
     atomic_store(&rt->lead, 0);
     atomic_store(&rt->role, RT_NONE);
+    pthread_rwlock_unlock(&rt->role_lk);
     sl_repl_parks_drop(r, rt);
     sl_repl_wake_acks(r);
 }
@@ -412,6 +420,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
             zmq_close(rt->dealer);
         if (rt->tp)
             atomic_store(&rt->tp->cluster, NULL);
+        pthread_rwlock_destroy(&rt->role_lk);
         free(rt);
         rt = next;
     }
@@ -449,7 +458,9 @@ static void s_verdict(sl_repl_t *r, rtopic_t *rt, uint32_t acks, sl_repl_produce
     int32_t lead = atomic_load(&rt->lead);
     if (role != RT_LEADER || lead == 0) {
         out->code = 22; /* NOT_LEADER */
+        pthread_mutex_lock(&r->mu);
         snprintf(out->leader, sizeof out->leader, "%s", rt->leader_ep);
+        pthread_mutex_unlock(&r->mu);
         snprintf(out->msg, sizeof out->msg, "node %d does not lead topic \"%s\"%s%s",
                  (int)r->cfg.node_id, rt->name, out->leader[0] ? "; the leader is " : " (no leader now)",
                  out->leader);
@@ -494,12 +505,11 @@ void sl_repl_produce_begin(sl_repl_t *r, const char *name, size_t len, uint32_t 
     until.tv_sec += CREATE_WAIT_MS / 1000;
     pthread_mutex_lock(&r->mu);
     int asked = 0;
+    rtopic_t *rt = NULL;
     for (;;) {
-        rtopic_t *rt = sl_repl_find(r, nm);
-        if (rt && atomic_load(&rt->have_state)) {
-            s_verdict(r, rt, acks, out);
+        rt = sl_repl_find(r, nm);
+        if (rt && atomic_load(&rt->have_state))
             break;
-        }
         if (!asked && r->ncreq < 16) {
             memcpy(r->creq[r->ncreq++], nm, sizeof nm);
             asked = 1;
@@ -510,10 +520,24 @@ void sl_repl_produce_begin(sl_repl_t *r, const char *name, size_t len, uint32_t 
             snprintf(out->msg, sizeof out->msg,
                      "topic \"%s\" could not be created in zookeeper in time (is it reachable?)",
                      nm);
-            break;
+            pthread_mutex_unlock(&r->mu);
+            return;
         }
     }
     pthread_mutex_unlock(&r->mu);
+    pthread_rwlock_rdlock(&rt->role_lk);
+    s_verdict(r, rt, acks, out);
+    if (out->code)
+        pthread_rwlock_unlock(&rt->role_lk);
+    else
+        out->hold = rt;
+}
+
+void sl_repl_produce_end(sl_repl_t *r, void *hold)
+{
+    (void)r;
+    if (hold)
+        pthread_rwlock_unlock(&((rtopic_t *)hold)->role_lk);
 }
 
 int sl_repl_ack_check(sl_repl_t *r, sl_topic_t *tp, uint64_t end, int32_t epoch,

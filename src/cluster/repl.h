@@ -79,12 +79,16 @@ typedef struct sl_repl_produce {
     char leader[256];    /* NOT_LEADER: the leader's request endpoint, or "" */
     int32_t epoch;       /* when code == 0: stamp the records with this */
     int acks_all;        /* when code == 0: wait for the HW before the reply */
+    void *hold;          /* when code == 0: pass to sl_repl_produce_end after the append */
 } sl_repl_produce_t;
 
 /* name/len as the request gave it ("" = default). May block up to a few
  * seconds the first time a topic is produced to (ZooKeeper creation). */
 void sl_repl_produce_begin(sl_repl_t *self, const char *name, size_t len, uint32_t acks,
                            sl_repl_produce_t *out);
+/* The append of a produce that begin allowed is done (or was refused):
+ * until this call the topic's leadership cannot end. */
+void sl_repl_produce_end(sl_repl_t *self, void *hold);
 /* Records were appended (any thread, never blocks). */
 void sl_repl_appended(sl_repl_t *self);
 

@@ -238,6 +238,12 @@ static void s_on_fetch(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__FetchRespon
             rt->retry_ms = sl_repl_now_ms() + 1000;
             return;
         }
+        /* Written to the OS, as the leader's acks=leader point: serve them up
+         * to the HW without waiting for the interval's fdatasync. */
+        if (seglog_log_flush(rt->tp->log) == 0) {
+            s_log_ends(rt, &lowest, &next);
+            sl_topic_acked(rt->tp, next);
+        }
         s_log_ends(rt, &lowest, &next);
     }
     uint64_t hw = f->high_watermark < next ? f->high_watermark : next;

@@ -43,6 +43,10 @@ typedef struct rtopic {
     _Atomic int isr_n;
     _Atomic int have_state;
     char leader_ep[SL_CL_ENDPOINT_MAX]; /* under mu */
+    /* Held for reading by a produce from its leadership check to the end of
+     * its append; taken for writing to end the leadership (lock order:
+     * role_lk before mu). */
+    pthread_rwlock_t role_lk;
     /* repl thread */
     sl_cl_topic_t meta;
     int32_t epoch;     /* epoch of the current role */

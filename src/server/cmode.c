@@ -83,7 +83,7 @@ static void s_error(sl_buf_t *out, uint64_t id, const sl_repl_produce_t *v)
 }
 
 int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
-                           int *acks_all, sl_buf_t *out)
+                           int *acks_all, void **hold, sl_buf_t *out)
 {
     sl_repl_produce_t v;
     sl_repl_produce_begin(r, req->topic, req->topic_len, req->acks, &v);
@@ -93,7 +93,13 @@ int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *
     }
     *epoch = v.epoch;
     *acks_all = v.acks_all;
+    *hold = v.hold;
     return 0;
+}
+
+void sl_cmode_produce_end(struct sl_repl *r, void *hold)
+{
+    sl_repl_produce_end(r, hold);
 }
 
 void sl_cmode_appended(struct sl_repl *r)
@@ -171,10 +177,15 @@ void sl_cmode_stop(struct sl_repl **r)
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */
-int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
-                           int *acks_all, sl_buf_t *out)
+void sl_cmode_produce_end(struct sl_repl *r, void *hold)
 {
-    (void)r, (void)epoch, (void)acks_all;
+    (void)r, (void)hold;
+}
+
+int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
+                           int *acks_all, void **hold, sl_buf_t *out)
+{
+    (void)r, (void)epoch, (void)acks_all, (void)hold;
     if (sl_codec_encode_error(out, req->id, SL_WIRE_INTERNAL, "cluster mode not built"))
         out->len = 0;
     return 1;

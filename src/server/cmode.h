@@ -29,11 +29,16 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
 void sl_cmode_stop(struct sl_repl **r);
 
 /* Before a produce's append: 0 = append, stamping records with *epoch,
- * and (*acks_all) wait for the HW before the reply; 1 = the reply (an
- * Error: NOT_LEADER with the leader's endpoint, NOT_ENOUGH_REPLICAS, ...)
- * is in out. May block for the topic's creation in ZooKeeper. */
+ * and (*acks_all) wait for the HW before the reply, then call
+ * sl_cmode_produce_end(*hold) once the append is done (or refused): until
+ * then this node cannot stop leading the topic, so no append of an old
+ * leader lands between a follower's truncation and its fetches. 1 = the
+ * reply (an Error: NOT_LEADER with the leader's endpoint,
+ * NOT_ENOUGH_REPLICAS, ...) is in out, nothing held. May block for the
+ * topic's creation in ZooKeeper. */
 int sl_cmode_produce_begin(struct sl_repl *r, const sl_request_t *req, int32_t *epoch,
-                           int *acks_all, sl_buf_t *out);
+                           int *acks_all, void **hold, sl_buf_t *out);
+void sl_cmode_produce_end(struct sl_repl *r, void *hold);
 /* After the append (wakes long-polled fetches). */
 void sl_cmode_appended(struct sl_repl *r);
 /* An acks=all produce [.., end) of tp, stamped epoch, appended at since:

@@ -74,7 +74,9 @@ static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, c
 
 /* ---- requests ----------------------------------------------------------- */
 
-static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+/* epoch, acks_all: cluster mode's (s_produce); 0 standalone. */
+static void s_produce_as(sl_worker_t *w, slot_t *slot, const sl_request_t *req, int32_t epoch,
+                         int acks_all)
 {
     /* Refuse oversized records before the topic lookup, which would create
      * the topic for a produce that appends nothing. */
@@ -88,16 +90,6 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             sl_log_client(SL_LOG_WARN, "record too large worker=%s bytes=%zu limit=%" PRIu32,
                           w->name, r->key_len + r->value_len, w->cfg.max_record_bytes);
             sl_wk_reply_error(w, slot, req->id, SEGLOG_E_RECORD_TOO_LARGE, msg);
-            return;
-        }
-    }
-    /* Cluster mode: only the leader appends, stamping its epoch. */
-    int32_t epoch = 0;
-    int acks_all = 0;
-    if (w->cfg.repl) {
-        w->out.len = 0;
-        if (sl_cmode_produce_begin(w->cfg.repl, req, &epoch, &acks_all, &w->out)) {
-            sl_wk_reply_buf(w, slot);
             return;
         }
     }
@@ -171,6 +163,26 @@ static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     slot->id = req->id;
     slot->first = first;
     slot->count = (uint32_t)req->nrecords;
+}
+
+/* Cluster mode: only the leader appends, stamping its epoch; the leader
+ * role cannot end between that check and the append (cmode.h's hold). */
+static void s_produce(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    if (!w->cfg.repl) {
+        s_produce_as(w, slot, req, 0, 0);
+        return;
+    }
+    int32_t epoch = 0;
+    int acks_all = 0;
+    void *hold = NULL;
+    w->out.len = 0;
+    if (sl_cmode_produce_begin(w->cfg.repl, req, &epoch, &acks_all, &hold, &w->out)) {
+        sl_wk_reply_buf(w, slot);
+        return;
+    }
+    s_produce_as(w, slot, req, epoch, acks_all);
+    sl_cmode_produce_end(w->cfg.repl, hold);
 }
 
 /* An empty ConsumeResponse at `offset` (the visible end). */
