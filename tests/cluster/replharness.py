@@ -138,7 +138,17 @@ class Node:
         check(self.p.wait(timeout=60) == 0, "node %d: unclean exit" % self.id)
 
     def pause(self):
+        """SIGSTOP, and wait until it took effect: kill() returns before
+        the process stops, and it may answer requests meanwhile."""
         self.p.send_signal(signal.SIGSTOP)
+        deadline = time.time() + 10
+        while True:
+            with open("/proc/%d/stat" % self.p.pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state in ("T", "t"):
+                return
+            check(time.time() < deadline, "node %d did not stop" % self.id)
+            time.sleep(0.001)
 
     def resume(self):
         self.p.send_signal(signal.SIGCONT)
