@@ -33,6 +33,32 @@ static void test_node_roundtrip(void **state)
     free(s);
 }
 
+/* The optional replication endpoint: absent reads as "", present must be a
+ * printable string like the others. */
+static void test_node_repl(void **state)
+{
+    (void) state;
+    sl_cl_node_t n = {.id = 3}, m;
+    strcpy(n.endpoint, "tcp://h:1");
+    strcpy(n.repl, "tcp://h:3");
+    char *s = sl_cl_node_encode(&n);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"repl\":\"tcp://h:3\""));
+    assert_int_equal(sl_cl_node_decode(s, (int) strlen(s), &m), 0);
+    assert_string_equal(m.repl, "tcp://h:3");
+    free(s);
+    const char *old = "{\"version\":1,\"id\":3,\"endpoint\":\"tcp://h:1\",\"pub\":\"\"}";
+    assert_int_equal(sl_cl_node_decode(old, (int) strlen(old), &m), 0);
+    assert_string_equal(m.repl, "");
+    const char *bad[] = {
+        "{\"version\":1,\"id\":3,\"endpoint\":\"tcp://h:1\",\"pub\":\"\",\"repl\":5}",
+        "{\"version\":1,\"id\":3,\"endpoint\":\"tcp://h:1\",\"pub\":\"\",\"repl\":\"a b\"}",
+        "{\"version\":1,\"id\":3,\"endpoint\":\"tcp://h:1\",\"pub\":\"\",\"repl\":null}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(sl_cl_node_decode(bad[i], (int) strlen(bad[i]), &m), SL_CL_EBADDATA);
+}
+
 static void test_node_hostile(void **state)
 {
     (void) state;
@@ -244,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_roundtrip),
         cmocka_unit_test(test_node_hostile),
+        cmocka_unit_test(test_node_repl),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_hostile),
         cmocka_unit_test(test_replicas_epoch_controller),
