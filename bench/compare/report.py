@@ -52,8 +52,9 @@ class Figures:
                 if p in r:
                     self.s[key + (p,)].append(r[p])
         elif w == "workers":
-            n = int(r["label"].split("=")[1])
-            self.s[("workers", n, r["topics"], r["clients"], sysname, "rate")].append(r["rate"])
+            lab = dict(kv.split("=", 1) for kv in r["label"].split())
+            n, mode = int(lab["workers"]), lab.get("on", "default")
+            self.s[("workers", n, mode, r["topics"], r["clients"], sysname, "rate")].append(r["rate"])
         elif w == "echo":
             self.s[("echo", size, r["batch"], r["clients"], "rate")].append(r["rate"])
         elif w == "write":
@@ -134,21 +135,23 @@ def plain_section(f, L, targets):
                         need = 2.0 if clients >= 4 else 1.5
                         targets.append((f"project client, 100 B, {clients} client(s), W=64: "
                                         f">= {need}x Redis", v / rd if rd else None, need))
-    wk = sorted({k[1:5] for k in f.s if k[0] == "workers"})
+    wk = sorted({k[2:6] for k in f.s if k[0] == "workers"})
     if wk:
         L.append("")
         L.append("### Worker pool (issue 12): clients spread over topics (client i on topic i % T), "
                  "100 B single records, window 64, records/s")
         L.append("")
-        L.append("| client | topics × clients | seglogd --workers 1 | --workers 2 | 2 ÷ 1 |")
-        L.append("|---|---|---|---|---|")
-        for topics, clients, sysname in sorted({(k[1], k[2], k[3]) for k in wk}):
+        L.append("| client | --produce-on | topics × clients | seglogd --workers 1 | --workers 2 "
+                 "| 2 ÷ 1 |")
+        L.append("|---|---|---|---|---|---|")
+        for mode, topics, clients, sysname in wk:
             name = dict(PLAIN_SYSTEMS).get(sysname, sysname)
-            w1 = f.med("workers", 1, topics, clients, sysname, "rate")
-            w2 = f.med("workers", 2, topics, clients, sysname, "rate")
-            L.append(f"| {name} | {topics} × {clients} | "
-                     f"{f.cell('workers', 1, topics, clients, sysname, 'rate')} | "
-                     f"{f.cell('workers', 2, topics, clients, sysname, 'rate')} | {ratio(w2, w1)} |")
+            w1 = f.med("workers", 1, mode, topics, clients, sysname, "rate")
+            w2 = f.med("workers", 2, mode, topics, clients, sysname, "rate")
+            L.append(f"| {name} | {mode} | {topics} × {clients} | "
+                     f"{f.cell('workers', 1, mode, topics, clients, sysname, 'rate')} | "
+                     f"{f.cell('workers', 2, mode, topics, clients, sysname, 'rate')} | "
+                     f"{ratio(w2, w1)} |")
 
 
 def main(out):

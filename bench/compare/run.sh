@@ -14,6 +14,8 @@
 #   --plain-records N   records per plain-client and worker-pool workload (default 500000)
 #   --plain-sizes LIST  record sizes of the plain-client group (default 100,1024; smoke 100)
 #   --plain-clients LIST  client counts of the plain-client group (default 1,4; smoke 4)
+#   --worker-modes LIST the workers group's --produce-on values (default frontend,workers;
+#                       "default" passes none, for a seglogd older than the flag)
 #   --only LIST         comma list of produce,durable,consume,latency,tail,limits,plain,workers
 #   --seglogd PATH      the seglogd to measure (default: the one in --build-dir), e.g.
 #                       one built from an older commit for a before/after comparison
@@ -39,7 +41,7 @@ smoke=0
 [ "${1:-}" = "--smoke" ] && { smoke=1; shift; }
 runs=3 records=1000000 durable_records="" latency_n=20000 tail_n=20000 sync_n=5000
 plain_records=500000 step_timeout=900
-plain_sizes="100 1024" plain_nclients="1 4"
+plain_sizes="100 1024" plain_nclients="1 4" worker_modes="frontend workers"
 if [ $smoke = 1 ]; then # the plain group: every driver once per window, 4 clients
   runs=1 records=10000 latency_n=1000 tail_n=2000 sync_n=200 plain_records=4000 step_timeout=120
   plain_sizes="100" plain_nclients="4"
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
     --plain-records) plain_records="$2"; shift 2 ;;
     --plain-sizes) plain_sizes="${2//,/ }"; shift 2 ;;
     --plain-clients) plain_nclients="${2//,/ }"; shift 2 ;;
+    --worker-modes) worker_modes="${2//,/ }"; shift 2 ;;
     --seglogd) seglogd="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -64,6 +67,7 @@ while [ $# -gt 0 ]; do
     --no-install) install=0; shift ;;
     *) echo "usage: $0 [--smoke] [--runs N] [--records N] [--durable-records N] [--latency N]" \
             "[--tail N] [--plain-records N] [--plain-sizes LIST] [--plain-clients LIST]" \
+            "[--worker-modes LIST]" \
             "[--only LIST] [--out DIR] [--build-dir DIR]" \
             "[--seglogd PATH] [--no-build] [--no-install]" >&2
        exit 2 ;;
@@ -320,19 +324,24 @@ plain_clients() {
 }
 
 # The worker pool: 4 topics x 4 clients (client i on topic i % 4), 100 B
-# single records, window 64, seglogd --workers 1 and --workers 2; the
-# project's client and the plain one. Workload "workers", label workers=N.
+# single records, window 64, seglogd --workers 1 and --workers 2, with each
+# --produce-on of --worker-modes; the project's client and the plain one.
+# Workload "workers", label "workers=N on=MODE".
 worker_pool() {
-  local n args
-  for n in 1 2; do
-    args=(--size 100 --clients 4 --topics 4 --window 64 --records "$plain_records"
-          --label "workers=$n")
-    start_seglog interval:1000 --workers "$n"
-    drive workers 0 "$CMP/cmp_seglog" produce --endpoint "$EP" "${args[@]}"
-    stop_server
-    start_seglog interval:1000 --workers "$n"
-    drive workers 0 "$CMP/cmp_plain" produce --endpoint "$EP" "${args[@]}"
-    stop_server
+  local n m args flags
+  for m in $worker_modes; do
+    for n in 1 2; do
+      args=(--size 100 --clients 4 --topics 4 --window 64 --records "$plain_records"
+            --label "workers=$n on=$m")
+      flags=(--workers "$n")
+      [ "$m" = default ] || flags+=(--produce-on "$m")
+      start_seglog interval:1000 "${flags[@]}"
+      drive workers 0 "$CMP/cmp_seglog" produce --endpoint "$EP" "${args[@]}"
+      stop_server
+      start_seglog interval:1000 "${flags[@]}"
+      drive workers 0 "$CMP/cmp_plain" produce --endpoint "$EP" "${args[@]}"
+      stop_server
+    done
   done
 }
 
