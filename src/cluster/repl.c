@@ -272,6 +272,10 @@ static void s_creates(sl_repl_t *r)
         int rc = sl_cluster_topic_create(r->cl, name, r->cfg.replication_factor, &t, &created);
         if (rc) {
             sl_clog(SL_CLOG_WARN, "topic %s: creation failed: %s", name, sl_cl_strerror(rc));
+            pthread_mutex_lock(&r->mu);
+            memcpy(r->cfail, name, sizeof name);
+            r->cfail_rc = rc;
+            pthread_mutex_unlock(&r->mu);
             sl_repl_wake_acks(r);
             continue;
         }
@@ -510,7 +514,18 @@ void sl_repl_produce_begin(sl_repl_t *r, const char *name, size_t len, uint32_t 
         rt = sl_repl_find(r, nm);
         if (rt && atomic_load(&rt->have_state))
             break;
+        if (asked && r->cfail_rc && strcmp(r->cfail, nm) == 0) {
+            int rc = r->cfail_rc;
+            out->code = rc == SL_CL_ENOREPLICAS ? 12 /* NOT_ENOUGH_REPLICAS */ : 22;
+            snprintf(out->msg, sizeof out->msg, "topic \"%s\" could not be created: %s%s", nm,
+                     sl_cl_strerror(rc),
+                     rc == SL_CL_ENOREPLICAS ? " (--replication-factor above the live nodes)" : "");
+            pthread_mutex_unlock(&r->mu);
+            return;
+        }
         if (!asked && r->ncreq < 16) {
+            if (r->cfail_rc && strcmp(r->cfail, nm) == 0)
+                r->cfail_rc = 0; /* an older failure: try again */
             memcpy(r->creq[r->ncreq++], nm, sizeof nm);
             asked = 1;
             s_efd_write(r->efd);

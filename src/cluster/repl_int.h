@@ -89,6 +89,8 @@ struct sl_repl {
     rtopic_t *topics; /* list: appended under mu, never freed before destroy */
     char creq[16][SL_CL_TOPIC_MAX + 1]; /* under mu: topics to create */
     int ncreq;
+    char cfail[SL_CL_TOPIC_MAX + 1]; /* under mu: the last creation that failed, */
+    int cfail_rc;                    /* and why (0: none) */
     _Atomic int64_t lease_until;
     /* repl thread */
     sl_cluster_t *cl;

@@ -176,9 +176,15 @@ def t_isr(c, args):
               "with 2 of 3 down: %s" % r)
         if dt < 0.5 and "nothing was appended" in r.error.message:
             at_once = dt
+    # A new topic needs 3 live nodes (--replication-factor 3): refused, not hung.
+    t1 = time.time()
+    r = conn.call(h.produce_req("t2", [b"x"], pb.ACKS_ALL), 20000)
+    check(r is not None and r.WhichOneof("body") == "error" and
+          r.error.code == pb.NOT_ENOUGH_REPLICAS and "could not be created" in r.error.message,
+          "new topic with 1 live node: %s" % r)
     conn.close()
-    print("  node %d down too: NOT_ENOUGH_REPLICAS at once (%.1f ms) after %.1f s" %
-          (f2.id, at_once * 1000, time.time() - t0))
+    print("  node %d down too: NOT_ENOUGH_REPLICAS at once (%.1f ms) after %.1f s; a new "
+          "topic refused in %.0f ms" % (f2.id, at_once * 1000, t1 - t0, (time.time() - t1) * 1000))
     f1.start()
     f2.start()
     h.wait_count(c, joins(f1), 1, 60)
@@ -225,7 +231,8 @@ def main():
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
     print("test_repl %s seed=%d" % (args.test, args.seed), flush=True)
-    c = h.Cluster(args.seglogd, args.zkctl, session_ms=args.session_ms, lag_ms=2000)
+    extra = ["--replication-factor", "3"] if args.test == "isr" else []
+    c = h.Cluster(args.seglogd, args.zkctl, session_ms=args.session_ms, lag_ms=2000, extra=extra)
     ok = False
     try:
         TESTS[args.test](c, args)
