@@ -422,6 +422,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
         sl_repl_parks_drop(r, rt);
         if (rt->dealer)
             zmq_close(rt->dealer);
+        seglog_iter_destroy(&rt->iter); /* before the server closes the logs */
         if (rt->tp)
             atomic_store(&rt->tp->cluster, NULL);
         pthread_rwlock_destroy(&rt->role_lk);
@@ -429,6 +430,10 @@ void sl_repl_destroy(sl_repl_t **self_p)
         rt = next;
     }
     free(r->parks);
+    free(r->f_recs);
+    free(r->f_ptrs);
+    free(r->f_at);
+    free(r->f_bytes);
     sl_cluster_destroy(&r->cl);
     if (r->router)
         zmq_close(r->router);

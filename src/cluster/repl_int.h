@@ -55,6 +55,7 @@ typedef struct rtopic {
     rfollower_t fol[SL_CL_MAX_REPLICAS];
     int nfol;
     int64_t isr_checked_ms;
+    seglog_iter_t *iter; /* the leader's reader for fetches (repl thread) */
     /* follower */
     int fstate;
     void *dealer;
@@ -105,6 +106,13 @@ struct sl_repl {
     uint64_t next_id;
     int64_t woke_ms;
     sl_cl_node_t nodes_tmp[REPL_MAX_NODES]; /* s_read_nodes' scratch */
+    /* s_fetch_reply's buffers, kept between fetches (fresh ones page-faulted) */
+    Seglog__V1__StoredRecord *f_recs;
+    Seglog__V1__StoredRecord **f_ptrs;
+    size_t *f_at;
+    size_t f_cap;
+    uint8_t *f_bytes;
+    size_t f_bcap;
 };
 
 /* repl.c */

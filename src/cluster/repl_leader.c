@@ -80,55 +80,50 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
     }
     if (max_bytes == 0 || max_bytes > REPL_FETCH_BYTES)
         max_bytes = REPL_FETCH_BYTES;
-    size_t cap = 64, n = 0, used = 0, bcap = 0;
-    Seglog__V1__StoredRecord *recs = NULL, **ptrs = NULL;
-    uint8_t *bytes = NULL;
-    size_t *at = NULL;
-    seglog_iter_t *it = NULL;
-    if (offset < leo && seglog_iter_new(log, &it) == 0 &&
-        seglog_iter_seek(it, offset, 0, max_bytes) == 0) {
-        recs = malloc(cap * sizeof *recs);
-        at = malloc(cap * sizeof *at);
+    size_t n = 0, used = 0;
+    if (offset < leo && (rt->iter || seglog_iter_new(log, &rt->iter) == 0) &&
+        seglog_iter_seek(rt->iter, offset, 0, max_bytes) == 0) {
         uint64_t off;
         const void *data;
         size_t len;
-        while (recs && at && seglog_iter_next(it, &off, &data, &len) == 1) {
-            if (n == cap) {
-                cap *= 2;
-                void *a = realloc(recs, cap * sizeof *recs), *b = realloc(at, cap * sizeof *at);
+        while (seglog_iter_next(rt->iter, &off, &data, &len) == 1) {
+            if (n == r->f_cap) {
+                size_t nc = r->f_cap ? r->f_cap * 2 : 256;
+                void *a = realloc(r->f_recs, nc * sizeof *r->f_recs);
                 if (a)
-                    recs = a;
+                    r->f_recs = a;
+                void *b = realloc(r->f_ptrs, nc * sizeof *r->f_ptrs);
                 if (b)
-                    at = b;
-                if (!a || !b)
+                    r->f_ptrs = b;
+                void *c = realloc(r->f_at, nc * sizeof *r->f_at);
+                if (c)
+                    r->f_at = c;
+                if (!a || !b || !c)
                     break;
+                r->f_cap = nc;
             }
-            if (used + len > bcap) {
-                size_t nc = (used + len) * 2 + 4096;
-                uint8_t *nb = realloc(bytes, nc);
+            if (used + len > r->f_bcap) {
+                size_t nc = (used + len) * 2 + 65536;
+                uint8_t *nb = realloc(r->f_bytes, nc);
                 if (!nb)
                     break;
-                bytes = nb;
-                bcap = nc;
+                r->f_bytes = nb;
+                r->f_bcap = nc;
             }
-            memcpy(bytes + used, data, len);
-            recs[n] = (Seglog__V1__StoredRecord)SEGLOG__V1__STORED_RECORD__INIT;
-            recs[n].offset = off;
-            recs[n].leader_epoch = sl_repl_stored_epoch(data, len);
-            recs[n].stored.len = len;
-            at[n] = used;
+            memcpy(r->f_bytes + used, data, len);
+            Seglog__V1__StoredRecord *rec = &r->f_recs[n];
+            *rec = (Seglog__V1__StoredRecord)SEGLOG__V1__STORED_RECORD__INIT;
+            rec->offset = off;
+            rec->leader_epoch = sl_repl_stored_epoch(data, len);
+            rec->stored.len = len;
+            r->f_at[n] = used;
             used += len;
             n++;
         }
     }
-    seglog_iter_destroy(&it);
-    if (n)
-        ptrs = malloc(n * sizeof *ptrs);
-    if (n && !ptrs)
-        n = 0;
     for (size_t i = 0; i < n; i++) {
-        recs[i].stored.data = bytes + at[i];
-        ptrs[i] = &recs[i];
+        r->f_recs[i].stored.data = r->f_bytes + r->f_at[i];
+        r->f_ptrs[i] = &r->f_recs[i];
     }
     rfollower_t *f = s_fol(rt, replica);
     if (f) {
@@ -137,7 +132,7 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
     }
     Seglog__V1__FetchResponse fr = SEGLOG__V1__FETCH_RESPONSE__INIT;
     fr.n_records = n;
-    fr.records = ptrs;
+    fr.records = n ? r->f_ptrs : NULL;
     fr.high_watermark = atomic_load(&rt->hw);
     fr.leader_epoch = rt->epoch;
     fr.log_start = lowest;
@@ -147,10 +142,6 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
     resp.body_case = SEGLOG__V1__RESPONSE__BODY_FETCH;
     resp.fetch = &fr;
     sl_repl_send(r->router, rid, &resp);
-    free(ptrs);
-    free(recs);
-    free(at);
-    free(bytes);
 }
 
 /* Checks common to Fetch and OffsetForLeaderEpoch: 0 = serve, else answered. */
