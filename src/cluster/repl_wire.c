@@ -90,31 +90,23 @@ int sl_repl_epoch_end(seglog_log_t *log, uint64_t epoch, uint64_t *end)
     return rc;
 }
 
-static void s_free(void *data, void *hint)
+/* Send [rid][m] without blocking; m is closed either way. The frame's
+ * bytes were allocated by libzmq (zmq_msg_init_size), so libzmq also frees
+ * them, on its I/O thread: no free callback of ours runs there. */
+static int s_send_msg(void *sock, zmq_msg_t *rid, zmq_msg_t *m)
 {
-    (void)hint;
-    free(data);
-}
-
-static int s_send_packed(void *sock, zmq_msg_t *rid, void *buf, size_t len)
-{
-    zmq_msg_t m;
-    if (zmq_msg_init_data(&m, buf, len, s_free, NULL)) {
-        free(buf);
-        return -1;
-    }
     if (rid) {
         zmq_msg_t r;
         zmq_msg_init(&r);
         zmq_msg_copy(&r, rid);
         if (zmq_msg_send(&r, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&r);
-            zmq_msg_close(&m);
+            zmq_msg_close(m);
             return -1;
         }
     }
-    if (zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
+    if (zmq_msg_send(m, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(m);
         return -1;
     }
     return 0;
@@ -122,22 +114,20 @@ static int s_send_packed(void *sock, zmq_msg_t *rid, void *buf, size_t len)
 
 int sl_repl_send(void *sock, zmq_msg_t *rid, const Seglog__V1__Response *resp)
 {
-    size_t len = seglog__v1__response__get_packed_size(resp);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, seglog__v1__response__get_packed_size(resp)))
         return -1;
-    seglog__v1__response__pack(resp, buf);
-    return s_send_packed(sock, rid, buf, len);
+    seglog__v1__response__pack(resp, zmq_msg_data(&m));
+    return s_send_msg(sock, rid, &m);
 }
 
 int sl_repl_send_req(void *sock, const Seglog__V1__Request *req)
 {
-    size_t len = seglog__v1__request__get_packed_size(req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, seglog__v1__request__get_packed_size(req)))
         return -1;
-    seglog__v1__request__pack(req, buf);
-    return s_send_packed(sock, NULL, buf, len);
+    seglog__v1__request__pack(req, zmq_msg_data(&m));
+    return s_send_msg(sock, NULL, &m);
 }
 
 int sl_repl_send_error(void *sock, zmq_msg_t *rid, uint64_t id, int code, const char *msg)
