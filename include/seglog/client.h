@@ -120,6 +120,7 @@ enum {
     SEGLOG_CLIENT_E_INTERNAL = -309,
     SEGLOG_CLIENT_E_STORAGE = -310,
     SEGLOG_CLIENT_E_CORRUPT = -311,
+    SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS = -312, /* cluster: ISR below --min-insync */
     SEGLOG_CLIENT_E_UNAUTHENTICATED = -320,
     SEGLOG_CLIENT_E_PERMISSION_DENIED = -321,
     SEGLOG_CLIENT_E_NOT_LEADER = -322,
@@ -153,19 +154,32 @@ typedef struct seglog_record {
 
 typedef struct seglog_client seglog_client_t;
 
+/* When a cluster-mode produce is acknowledged (ProduceRequest.acks). A
+ * standalone server ignores it. */
+typedef enum seglog_acks {
+    SEGLOG_ACKS_DEFAULT = 0, /* the server's default: ACKS_ALL in cluster mode */
+    SEGLOG_ACKS_LEADER = 1,  /* after the leader's own write */
+    SEGLOG_ACKS_ALL = 2,     /* once every in-sync replica has the batch */
+} seglog_acks_t;
+
 typedef struct seglog_client_options {
     int timeout_ms; /* wait for a connection, then for one reply, > 0; default 2000 */
     int retries;    /* resends after the first attempt, >= 0; default 2 (see
                        "Timeouts and retries" for what is and is not resent) */
+    int acks;       /* seglog_acks_t for every produce of this client and its
+                       producers; default SEGLOG_ACKS_DEFAULT (not sent) */
 } seglog_client_options_t;
 
 void seglog_client_options_default(seglog_client_options_t *opts);
 
-/* Connect to a server. endpoint is its request (ROUTER) socket,
- * pub_endpoint its PUB socket (needed only for tails; may be NULL).
+/* Connect to a server. endpoint is its request (ROUTER) socket, or a
+ * comma-separated bootstrap list of cluster nodes' request endpoints
+ * ("tcp://a:5555,tcp://b:5555"; see "Cluster mode" above); pub_endpoint its
+ * PUB socket (needed only for tails; may be NULL).
  * ZeroMQ connects in the background, so this does not wait for the
- * server; SEGLOG_CLIENT_E_INVAL means an endpoint ZeroMQ rejects. opts may
- * be NULL for the defaults. */
+ * server; SEGLOG_CLIENT_E_INVAL means an endpoint ZeroMQ rejects (or an
+ * empty entry in a list, or more than 16 entries). opts may be NULL for
+ * the defaults. */
 int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
                           const seglog_client_options_t *opts, seglog_client_t **client_p);
 
@@ -273,6 +287,41 @@ int seglog_client_list_topics(seglog_client_t *client, const seglog_topic_info_t
  * answers SEGLOG_CLIENT_E_UNKNOWN_TOPIC for a topic it does not hold. A
  * later produce creates a new, empty log with a new epoch. */
 int seglog_client_delete_topic(seglog_client_t *client, const char *topic);
+
+/* Cluster metadata (MetadataRequest; docs/CLUSTER.md). Every pointer is
+ * borrowed from the client's reply arena, as for list_topics. */
+typedef struct seglog_node_info {
+    int32_t id;
+    const char *endpoint;     /* request endpoint ("" for a node that is not alive) */
+    const char *pub_endpoint; /* PUB endpoint, may be "" */
+    int alive;                /* registered in ZooKeeper now */
+} seglog_node_info_t;
+
+typedef struct seglog_topic_meta {
+    const char *name;
+    const int32_t *replicas; /* node ids; the first is the preferred leader */
+    size_t nreplicas;
+    int32_t leader; /* node id, -1: offline */
+    int32_t leader_epoch;
+    const int32_t *isr; /* in-sync replicas */
+    size_t nisr;
+    uint64_t high_watermark; /* as the answering node knows it */
+} seglog_topic_meta_t;
+
+typedef struct seglog_cluster_info {
+    int32_t node_id; /* the node that answered */
+    const seglog_node_info_t *nodes;
+    size_t nnodes;
+    const seglog_topic_meta_t *topics;
+    size_t ntopics;
+} seglog_cluster_info_t;
+
+/* The cluster's nodes and, per topic, replicas, leader, epoch, ISR and HW,
+ * as one node sees them: the client's current node (the endpoint given, or
+ * with a bootstrap list the first node that answers). A standalone server
+ * answers SEGLOG_CLIENT_E_BAD_REQUEST. The client also refreshes its
+ * routing (which node leads which topic) from the answer. */
+int seglog_client_metadata(seglog_client_t *client, seglog_cluster_info_t *out);
 
 /* ------------------------------------------------------------------ */
 /* Producer: asynchronous and pipelined                                */

@@ -30,6 +30,7 @@ typedef struct cli_common {
     int topic_given; /* -t was used (truncate insists on it) */
     int timeout_ms;
     int retries;
+    int acks; /* seglog_acks_t (produce --acks) */
 } cli_common_t;
 
 /* getopt_long ids of the common long options. */
@@ -88,7 +89,7 @@ int cli_check_topic(const cli_common_t *c);
 const char *cli_quote(char *buf, size_t cap, const char *topic);
 
 /* Check the topic (cli_check_topic), then connect with the common
- * options. 0, CLI_EXIT_USAGE for a bad topic or an endpoint ZeroMQ
+ * options (the endpoint may be a comma-separated list of cluster nodes). 0, CLI_EXIT_USAGE for a bad topic or an endpoint ZeroMQ
  * rejects, CLI_EXIT_ERROR otherwise; the error is printed. */
 int cli_connect(const cli_common_t *c, seglog_client_t **client_p);
 
@@ -104,5 +105,6 @@ int cli_offsets(int argc, char **argv, cli_common_t *c);
 int cli_truncate(int argc, char **argv, cli_common_t *c);
 int cli_topics(int argc, char **argv, cli_common_t *c);
 int cli_delete(int argc, char **argv, cli_common_t *c);
+int cli_cluster(int argc, char **argv, cli_common_t *c);
 
 #endif

@@ -22,14 +22,20 @@ const char cli_common_help[] =
     "common options (also accepted before COMMAND):\n"
     "  -t, --topic TOPIC      topic name, [A-Za-z0-9._-]{1,128}, not starting with\n"
     "                         '-' (default \"default\"; -t \"\" is refused)\n"
-    "  --endpoint ENDPOINT    server request socket\n"
-    "                         (default $SEGLOG_ENDPOINT, else " CLI_DEFAULT_ENDPOINT ")\n"
+    "  --endpoint ENDPOINT[,ENDPOINT...]\n"
+    "                         server request socket, or a list of cluster nodes\n"
+    "                         (default $SEGLOG_ENDPOINT, else " CLI_DEFAULT_ENDPOINT ");\n"
+    "                         produce goes to each topic's leader; other commands\n"
+    "                         read from the endpoint given (from a list: the first\n"
+    "                         node that answers)\n"
     "  --pub-endpoint ENDPOINT\n"
     "                         server publish socket, for tail\n"
     "                         (default $SEGLOG_PUB_ENDPOINT, else " CLI_DEFAULT_PUB_ENDPOINT ")\n"
     "  --timeout MS           wait this long for a connection, then for each reply\n"
     "                         (default 2000); no connection within MS means the\n"
     "                         server is not running: fail at once, no retries\n"
+    "                         (cluster: a call, failover included, ends within\n"
+    "                         MS x (1 + retries))\n"
     "  --retries N            resend an unanswered request on a new connection\n"
     "                         this many times (default 2)\n"
     "  --help                 this help\n";
@@ -47,6 +53,7 @@ static void s_usage(FILE *f)
             "  truncate --before N    drop whole segments below offset N\n"
             "  topics                 list the topics and their offsets\n"
             "  delete -t TOPIC        delete a topic and all its records\n"
+            "  cluster                print the cluster's nodes, leaders, epochs, ISRs, HWs\n"
             "\n"
             "'seglog COMMAND --help' describes each command.\n"
             "exit codes: 0 success, 1 server or connection error, 2 usage error\n"
@@ -212,11 +219,13 @@ int cli_connect(const cli_common_t *c, seglog_client_t **client_p)
         o.timeout_ms = c->timeout_ms;
     if (c->retries >= 0)
         o.retries = c->retries;
+    o.acks = c->acks;
     rc = seglog_client_connect(c->endpoint, c->pub_endpoint, &o, client_p);
     if (rc) {
         if (rc == SEGLOG_CLIENT_E_INVAL)
             return cli_usage_error(c->cmd,
-                                   "invalid endpoint '%s' (want tcp://HOST:PORT or ipc://PATH)",
+                                   "invalid endpoint '%s' (want tcp://HOST:PORT or ipc://PATH, or a "
+                                   "comma-separated list of them)",
                                    c->endpoint);
         else
             cli_error("cannot connect: %s", seglog_client_strerror(rc));
@@ -231,7 +240,7 @@ static const struct {
 } s_commands[] = {
     {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
     {"offsets", cli_offsets}, {"truncate", cli_truncate}, {"topics", cli_topics},
-    {"delete", cli_delete},
+    {"delete", cli_delete},   {"cluster", cli_cluster},
 };
 
 int main(int argc, char **argv)

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +36,13 @@
 #define PROGRESS_AFTER  5000 /* lines read before a progress line appears */
 #define PROGRESS_PERIOD 200  /* ms between progress updates */
 #define RECORD_OVERHEAD 64   /* bound on the framing of one record, wire or store */
+#define STDIN_WAIT_MS   50   /* acks are handled this often while stdin is idle */
 
-enum { OPT_KEY = CLI_OPT_FIRST_FREE, OPT_KEY_SEPARATOR };
+enum { OPT_KEY = CLI_OPT_FIRST_FREE, OPT_KEY_SEPARATOR, OPT_ACKS };
 
 static const char s_usage[] =
-    "usage: seglog produce [-t TOPIC] [-q] [--key KEY | --key-separator SEP] [VALUE...]\n"
+    "usage: seglog produce [-t TOPIC] [-q] [--key KEY | --key-separator SEP]\n"
+    "                      [--acks all|leader] [VALUE...]\n"
     "\n"
     "Append records to TOPIC. With VALUEs, they are appended as one atomic batch.\n"
     "Without, every line of stdin is one record (without its newline), sent in\n"
@@ -54,6 +57,15 @@ static const char s_usage[] =
     "  --key KEY              give every record this key\n"
     "  --key-separator SEP    stdin only: each line is KEY SEP VALUE, split at the\n"
     "                         first SEP; a line without SEP is an error\n"
+    "  --acks all|leader      cluster mode: acknowledged once every in-sync replica\n"
+    "                         has the records (all, the server's default), or after\n"
+    "                         the leader's own write (leader); standalone: ignored\n"
+    "\n"
+    "Cluster mode (--endpoint of a cluster node, or a list): records go to the\n"
+    "topic's leader, following it across a failover; batches in flight then are\n"
+    "sent again to the new leader, so a line may be stored twice (at-least-once;\n"
+    "every printed offset holds its line). A batch not acknowledged within\n"
+    "--timeout x (1 + --retries) stops the stream.\n"
     "\n";
 
 static int64_t s_now_ms(void)
@@ -73,6 +85,9 @@ void produce_print_offsets(produce_t *p, uint64_t first, uint64_t count)
         return;
     for (uint64_t i = 0; i < count; i++)
         printf("%" PRIu64 "\n", first + i);
+    /* One write per acknowledged batch: a reader of a pipe sees each
+     * acknowledgement as it happens (a stdin stream may run for hours). */
+    fflush(stdout);
     p->out_err = cli_write_error(stdout);
 }
 
@@ -229,6 +244,45 @@ static void s_limits(produce_t *p, seglog_client_t *client)
         p->batch_bytes = (size_t)in.max_batch_bytes;
 }
 
+/* 1 if stdio holds stdin bytes not read yet (glibc; elsewhere 0, which
+ * only makes batches smaller). */
+static int s_stdin_buffered(void)
+{
+#ifdef __GLIBC__
+    return stdin->_IO_read_ptr < stdin->_IO_read_end;
+#else
+    return 0;
+#endif
+}
+
+/* Before reading a line: if stdin has nothing ready (an interactive or
+ * slow writer), send the lines read so far and report acks (following a
+ * failover in cluster mode) until it has. 0 or the producer's error. */
+static int s_wait_stdin(produce_t *p, seglog_producer_t *prod, batch_t *b)
+{
+    struct pollfd pf = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (s_stdin_buffered() || poll(&pf, 1, 0) != 0)
+        return 0;
+    if (b->n) {
+        int rc = s_send(p, prod, b);
+        if (rc)
+            return rc;
+    }
+    while (!p->failed && !p->out_err) {
+        if (!seglog_producer_in_flight(prod)) {
+            while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+                ;
+            return 0;
+        }
+        int rc = seglog_producer_poll(prod, STDIN_WAIT_MS);
+        if (rc)
+            return rc;
+        if (poll(&pf, 1, 0) != 0)
+            return 0;
+    }
+    return 0;
+}
+
 static int s_from_stdin(produce_t *p, seglog_client_t *client)
 {
     seglog_producer_t *prod = NULL;
@@ -263,7 +317,8 @@ static int s_from_stdin(produce_t *p, seglog_client_t *client)
     size_t keylen = p->key ? strlen(p->key) : 0;
     ssize_t len;
     rc = 0;
-    while (!p->failed && !p->out_err && (len = getline(&line, &line_cap, stdin)) >= 0) {
+    while (!p->failed && !p->out_err && (rc = s_wait_stdin(p, prod, &b)) == 0 &&
+           !p->failed && (len = getline(&line, &line_cap, stdin)) >= 0) {
         if (len > 0 && line[len - 1] == '\n')
             len--;
         read++;
@@ -335,6 +390,7 @@ int cli_produce(int argc, char **argv, cli_common_t *c)
                                              {"key", required_argument, NULL, OPT_KEY},
                                              {"key-separator", required_argument, NULL,
                                               OPT_KEY_SEPARATOR},
+                                             {"acks", required_argument, NULL, OPT_ACKS},
                                              {NULL, 0, NULL, 0}};
     produce_t p = {.c = c};
     int opt, exit_code;
@@ -347,6 +403,12 @@ int cli_produce(int argc, char **argv, cli_common_t *c)
             p.key = optarg;
         else if (opt == OPT_KEY_SEPARATOR)
             p.sep = optarg;
+        else if (opt == OPT_ACKS && strcmp(optarg, "all") == 0)
+            c->acks = SEGLOG_ACKS_ALL;
+        else if (opt == OPT_ACKS && strcmp(optarg, "leader") == 0)
+            c->acks = SEGLOG_ACKS_LEADER;
+        else if (opt == OPT_ACKS)
+            return cli_usage_error(argv[0], "--acks wants all or leader, not '%s'", optarg);
         else
             return cli_usage_error(argv[0], "unknown option");
     }

@@ -40,7 +40,13 @@ int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
         seglog_client_destroy(&c);
         return SEGLOG_CLIENT_E_NOMEM;
     }
-    int rc = slc_rpc_init(&c->rpc, c->ctx, endpoint, o.timeout_ms, o.retries, 1000);
+    int rc = slc_route_parse(c, endpoint);
+    for (int i = 1; rc == 0 && i < c->nboot; i++) { /* every entry must be one ZeroMQ takes */
+        rc = slc_rpc_init(&c->rpc, c->ctx, c->boot[i], o.timeout_ms, o.retries, 1000);
+        slc_rpc_fini(&c->rpc);
+    }
+    if (rc == 0)
+        rc = slc_rpc_init(&c->rpc, c->ctx, c->boot[0], o.timeout_ms, o.retries, 1000);
     if (rc) {
         seglog_client_destroy(&c);
         return rc;
@@ -55,6 +61,7 @@ void seglog_client_destroy(seglog_client_t **client_p)
         return;
     seglog_client_t *c = *client_p;
     slc_rpc_fini(&c->rpc);
+    slc_route_fini(c);
     if (c->ctx)
         zmq_ctx_term(c->ctx); /* every socket has linger 0: this does not wait */
     slc_arena_destroy(&c->arena);
@@ -70,7 +77,7 @@ const char *seglog_client_errmsg(const seglog_client_t *client)
 
 static int s_call(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
 {
-    return slc_rpc_call(&c->rpc, req, c->arena, resp);
+    return slc_client_call(c, req, resp);
 }
 
 int seglog_client_produce(seglog_client_t *c, const char *topic, const void *value, size_t len,
@@ -90,10 +97,30 @@ int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
     int rc = slc_limits_check(c, records, n, NULL, 0);
     if (rc)
         return rc;
-    slc_request_t req = {
-        .kind = SLC_PRODUCE, .topic = slc_topic(topic), .records = records, .nrecords = n};
+    slc_request_t req = {.kind = SLC_PRODUCE,
+                         .topic = slc_topic(topic),
+                         .records = records,
+                         .nrecords = n,
+                         .acks = c->opts.acks};
     slc_response_t resp;
-    rc = s_call(c, &req, &resp);
+    int64_t deadline = slc_route_deadline(c);
+    if (c->mode == 0 && c->nboot > 1) { /* a list: is it a cluster? */
+        rc = slc_route_refresh(c, deadline, NULL, NULL);
+        if (rc && rc != SEGLOG_CLIENT_E_BAD_REQUEST)
+            return rc;
+    }
+    if (c->mode == 1) {
+        rc = slc_route_produce(c, &req, &resp, deadline);
+    } else {
+        /* A single endpoint (or a standalone server): as before, until a
+         * node says it does not lead the topic. */
+        rc = s_call(c, &req, &resp);
+        if (rc == SEGLOG_CLIENT_E_NOT_LEADER) {
+            c->mode = 1;
+            slc_route_set(c, req.topic, resp.leader_endpoint);
+            rc = slc_route_produce(c, &req, &resp, deadline);
+        }
+    }
     if (rc)
         return rc;
     if (resp.count != n)
@@ -196,6 +223,23 @@ int seglog_client_list_topics(seglog_client_t *c, const seglog_topic_info_t **to
         return rc;
     *topics = resp.topics;
     *n = resp.ntopics;
+    return 0;
+}
+
+int seglog_client_metadata(seglog_client_t *c, seglog_cluster_info_t *out)
+{
+    if (!c || !out)
+        return SEGLOG_CLIENT_E_INVAL;
+    *out = (seglog_cluster_info_t){0};
+    slc_request_t req = {.kind = SLC_METADATA};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    *out = resp.cluster;
+    /* Route from it too (copies; the answer stays in the arena). */
+    seglog_cluster_info_t copy = resp.cluster;
+    slc_route_learn(c, &copy);
     return 0;
 }
 

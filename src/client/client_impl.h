@@ -9,6 +9,25 @@
 #include "rpc.h"
 #include "seglog/client.h"
 
+#define SLC_MAX_BOOT 16 /* endpoints in a bootstrap list */
+#define SLC_POOL     8  /* the client's connections to other nodes (route.c) */
+
+/* A node from the last Metadata answer (owned copies). */
+typedef struct slc_node {
+    int32_t id;
+    char *endpoint;
+    char *pub_endpoint;
+    int alive;
+} slc_node_t;
+
+/* Where produces to a topic go: the leader's endpoint, or NULL when the
+ * topic is known and has no reachable leader (offline, or forgotten after
+ * a failure: ask Metadata again). */
+typedef struct slc_route {
+    char *topic;
+    char *endpoint;
+} slc_route_t;
+
 struct seglog_client {
     void *ctx;          /* ZeroMQ context, owned; producers and tails borrow it */
     slc_rpc_t rpc;      /* request/reply channel of the synchronous calls */
@@ -21,7 +40,65 @@ struct seglog_client {
     seglog_server_info_t info;
     int info_state;
     unsigned info_gen;
+    /* Cluster mode (route.c). boot: the endpoints given (nboot 1: a single
+     * endpoint, which the synchronous reads never leave). mode: 0 not known
+     * yet, 1 a cluster, -1 standalone. */
+    char *boot[SLC_MAX_BOOT];
+    int nboot;
+    int home;        /* index in boot of c->rpc's endpoint (a list only) */
+    int mode;
+    slc_node_t *nodes;
+    size_t nnodes;
+    slc_route_t *routes;
+    size_t nroutes, routes_cap;
+    slc_rpc_t pool[SLC_POOL]; /* to leaders and metadata sources; ids from route_id */
+    int npool, pool_evict;
+    uint64_t route_id;
 };
+
+/* ---- route.c: bootstrap lists, Metadata, leaders ---- */
+
+/* Split a comma-separated list into c->boot (spaces around entries are
+ * dropped). 0 or SEGLOG_CLIENT_E_INVAL (empty entry, > SLC_MAX_BOOT),
+ * SEGLOG_CLIENT_E_NOMEM. */
+int slc_route_parse(seglog_client_t *c, const char *list);
+
+void slc_route_fini(seglog_client_t *c);
+
+/* When a call that starts now must end: timeout_ms x (1 + retries). */
+int64_t slc_route_deadline(const seglog_client_t *c);
+
+/* A synchronous request to the client's node: a single endpoint exactly
+ * as before (slc_rpc_call); with a list, the first node that answers (one
+ * attempt each, moving on after a timeout), within slc_route_deadline. */
+int slc_client_call(seglog_client_t *c, slc_request_t *req, slc_response_t *resp);
+
+/* Ask Metadata (the known live nodes first, then the bootstrap list, avoid
+ * last) and store nodes and leaders. 0, BAD_REQUEST (a standalone server),
+ * or TIMEOUT when no node answered before deadline. The reply stays in
+ * *resp (c->arena) when resp is not NULL. */
+int slc_route_refresh(seglog_client_t *c, int64_t deadline, const char *avoid,
+                      slc_response_t *resp);
+
+/* Store a Metadata answer: nodes, and each topic's leader; mode = 1. */
+void slc_route_learn(seglog_client_t *c, const seglog_cluster_info_t *ci);
+
+/* The route of a topic: NULL if never seen, else its entry. */
+slc_route_t *slc_route_find(seglog_client_t *c, const char *topic);
+
+/* Set (endpoint NULL: forget) the leader of a topic. */
+void slc_route_set(seglog_client_t *c, const char *topic, const char *endpoint);
+
+/* Forget every route that points at endpoint (it did not answer). */
+void slc_route_forget_endpoint(seglog_client_t *c, const char *endpoint);
+
+/* A produce in cluster mode: to the topic's leader, following NOT_LEADER
+ * and refreshing Metadata after a timeout, until deadline. */
+int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *resp,
+                      int64_t deadline);
+
+/* Sleep ms (bounded waits between retries). */
+void slc_sleep_ms(int ms);
 
 /* Check a batch against the server's limits before it is sent, asking
  * for them first if needed (seglog_client_info). 0, or the error with its

@@ -27,6 +27,7 @@ static const struct {
     {SLC_WIRE(UNAUTHENTICATED), SEGLOG_CLIENT_E_UNAUTHENTICATED},
     {SLC_WIRE(PERMISSION_DENIED), SEGLOG_CLIENT_E_PERMISSION_DENIED},
     {SLC_WIRE(NOT_LEADER), SEGLOG_CLIENT_E_NOT_LEADER},
+    {SLC_WIRE(NOT_ENOUGH_REPLICAS), SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS},
 };
 
 int slc_codec_error(int wire_code)
@@ -48,6 +49,7 @@ static int s_encode_produce(const slc_request_t *req, slc_arena_t *arena,
                             Seglog__V1__ProduceRequest *pr)
 {
     pr->topic = (char *)(uintptr_t)req->topic;
+    pr->acks = (Seglog__V1__Acks)req->acks;
     pr->n_records = req->nrecords;
     if (!req->nrecords)
         return 0;
@@ -120,6 +122,8 @@ static int s_encode_produce_fast(const slc_request_t *req, zmq_msg_t *msg)
     size_t body = tlen ? s_lsize(tlen) : 0;
     for (size_t i = 0; i < req->nrecords; i++)
         body += s_lsize(s_record_size(&req->records[i]));
+    if (req->acks)
+        body += 1 + s_vsize((uint64_t)req->acks);
     size_t size = (req->id ? 1 + s_vsize(req->id) : 0) + 1 + s_vsize(body) + body;
     if (zmq_msg_init_size(msg, size) != 0)
         return SEGLOG_CLIENT_E_NOMEM;
@@ -145,6 +149,10 @@ static int s_encode_produce_fast(const slc_request_t *req, zmq_msg_t *msg)
             p = s_vput(p, r->timestamp_ms);
         }
     }
+    if (req->acks) {
+        *p++ = 5 << 3; /* ProduceRequest.acks */
+        p = s_vput(p, (uint64_t)req->acks);
+    }
     return 0;
 }
 
@@ -165,6 +173,7 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__InfoRequest ir = SEGLOG__V1__INFO_REQUEST__INIT;
     Seglog__V1__ListTopicsRequest lr = SEGLOG__V1__LIST_TOPICS_REQUEST__INIT;
     Seglog__V1__DeleteTopicRequest dr = SEGLOG__V1__DELETE_TOPIC_REQUEST__INIT;
+    Seglog__V1__MetadataRequest mr = SEGLOG__V1__METADATA_REQUEST__INIT;
     char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
 
     rq.id = req->id;
@@ -208,6 +217,10 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
         dr.topic = topic;
         rq.body_case = SEGLOG__V1__REQUEST__BODY_DELETE_TOPIC;
         rq.delete_topic = &dr;
+        break;
+    case SLC_METADATA:
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_METADATA;
+        rq.metadata = &mr;
         break;
     default:
         return SEGLOG_CLIENT_E_INVAL;
@@ -353,6 +366,50 @@ static int s_decode_topics(slc_arena_t *arena, const Seglog__V1__ListTopicsRespo
     return 0;
 }
 
+static int s_decode_metadata(slc_arena_t *arena, const Seglog__V1__MetadataResponse *m,
+                             slc_response_t *out)
+{
+    seglog_cluster_info_t *ci = &out->cluster;
+    ci->node_id = m->node_id;
+    if (m->n_nodes) {
+        seglog_node_info_t *n = slc_arena_alloc(arena, m->n_nodes * sizeof *n);
+        if (!n)
+            return SEGLOG_CLIENT_E_NOMEM;
+        for (size_t i = 0; i < m->n_nodes; i++) {
+            const Seglog__V1__NodeInfo *x = m->nodes[i];
+            if (!x)
+                return SEGLOG_CLIENT_E_PROTOCOL;
+            n[i] = (seglog_node_info_t){.id = x->id,
+                                        .endpoint = x->endpoint ? x->endpoint : "",
+                                        .pub_endpoint = x->pub_endpoint ? x->pub_endpoint : "",
+                                        .alive = x->alive ? 1 : 0};
+        }
+        ci->nodes = n;
+        ci->nnodes = m->n_nodes;
+    }
+    if (m->n_topics) {
+        seglog_topic_meta_t *t = slc_arena_alloc(arena, m->n_topics * sizeof *t);
+        if (!t)
+            return SEGLOG_CLIENT_E_NOMEM;
+        for (size_t i = 0; i < m->n_topics; i++) {
+            const Seglog__V1__TopicMetadata *x = m->topics[i];
+            if (!x)
+                return SEGLOG_CLIENT_E_PROTOCOL;
+            t[i] = (seglog_topic_meta_t){.name = x->name ? x->name : "",
+                                         .replicas = x->replicas,
+                                         .nreplicas = x->n_replicas,
+                                         .leader = x->leader,
+                                         .leader_epoch = x->leader_epoch,
+                                         .isr = x->isr,
+                                         .nisr = x->n_isr,
+                                         .high_watermark = x->high_watermark};
+        }
+        ci->topics = t;
+        ci->ntopics = m->n_topics;
+    }
+    return 0;
+}
+
 int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t len,
                                  slc_response_t *out)
 {
@@ -395,7 +452,11 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
         out->kind = SLC_ERROR;
         out->err = slc_codec_error((int)r->error->code);
         out->message = r->error->message ? r->error->message : "";
+        out->leader_endpoint = r->error->leader_endpoint ? r->error->leader_endpoint : "";
         return 0;
+    case SEGLOG__V1__RESPONSE__BODY_METADATA:
+        out->kind = SLC_METADATA;
+        return s_decode_metadata(arena, r->metadata, out);
     default:
         return SEGLOG_CLIENT_E_PROTOCOL; /* no body: not a valid response */
     }

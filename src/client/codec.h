@@ -33,6 +33,7 @@ typedef enum {
     SLC_INFO = 6,
     SLC_LIST_TOPICS = 7,
     SLC_DELETE_TOPIC = 8,
+    SLC_METADATA = 9,
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -42,6 +43,7 @@ typedef struct slc_request {
     /* produce */
     const seglog_record_t *records;
     size_t nrecords;
+    int acks; /* seglog_acks_t; 0 (default) is not encoded */
     /* consume (offset), truncate (offset = lowest) */
     uint64_t offset;
     uint32_t max_records, max_bytes;
@@ -53,6 +55,7 @@ typedef struct slc_response {
     /* error */
     int err;             /* client code for the wire ErrorCode */
     const char *message; /* NUL-terminated, arena memory */
+    const char *leader_endpoint; /* NOT_LEADER: "" or the leader's endpoint, arena memory */
     /* produce */
     uint64_t offset;
     uint32_t count;
@@ -67,6 +70,8 @@ typedef struct slc_response {
     /* list topics */
     seglog_topic_info_t *topics; /* arena memory */
     size_t ntopics;
+    /* metadata (arrays in arena memory) */
+    seglog_cluster_info_t cluster;
 } slc_response_t;
 
 typedef enum { SLC_EVENT_RECORD = 1, SLC_EVENT_HEARTBEAT = 2 } slc_event_kind_t;

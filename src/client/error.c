@@ -32,6 +32,8 @@ const char *seglog_client_strerror(int err)
         return "server storage error";
     case SEGLOG_CLIENT_E_CORRUPT:
         return "stored data corrupt";
+    case SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS:
+        return "not enough in-sync replicas";
     case SEGLOG_CLIENT_E_UNAUTHENTICATED:
         return "unauthenticated";
     case SEGLOG_CLIENT_E_PERMISSION_DENIED:

@@ -17,7 +17,7 @@ static int s_refresh(seglog_client_t *c)
         return 0;
     slc_request_t req = {.kind = SLC_INFO};
     slc_response_t resp;
-    int rc = slc_rpc_call(&c->rpc, &req, c->arena, &resp);
+    int rc = slc_client_call(c, &req, &resp);
     if (rc == SEGLOG_CLIENT_E_BAD_REQUEST) {
         /* A server older than Info: it checks what it checks. */
         c->info_state = -1;

@@ -19,6 +19,18 @@
  * with TIMEOUT at the first silence. The socket has ZMQ_IMMEDIATE (rpc.h),
  * and it is replaced before the TIMEOUT acks, so no batch acked with
  * TIMEOUT is sent afterwards.
+ *
+ * Cluster mode (the client was given a bootstrap list of cluster nodes, or
+ * a node answered NOT_LEADER): each batch goes to its topic's leader, on one
+ * socket per node (conns[0] is rpc). A batch answered NOT_LEADER is sent
+ * again to the leader named in the answer (or, after asking Metadata, the
+ * one it names); a node that stays silent for timeout_ms while it has
+ * batches outstanding has its socket replaced (discarding what it queued)
+ * and its batches sent again to the leader Metadata names next. A batch not
+ * acknowledged within timeout_ms x (1 + retries) of its first send is acked
+ * with TIMEOUT; it is not queued on any socket by then. Acked batches keep
+ * their offsets; a batch resent after a failover may be stored twice
+ * (at-least-once), and may land after batches sent later.
  */
 #include "client_impl.h"
 
@@ -32,6 +44,10 @@ typedef struct slot {
     int done;      /* reply stored below */
     seglog_ack_t ack;
     char message[256];
+    /* cluster mode */
+    int conn;         /* index in conns it is outstanding on; -1: to be sent */
+    int64_t deadline; /* acked with TIMEOUT when not answered by then */
+    char topic[130];  /* where it goes (names are at most 128 bytes) */
 } slot_t;
 
 struct seglog_producer {
@@ -47,7 +63,19 @@ struct seglog_producer {
     int64_t last_progress; /* when a reply last arrived, or batches were (re)sent */
     int attempts;          /* sends of the outstanding window without an answer */
     int window_sent;       /* a batch of the outstanding window reached a connection */
+    /* cluster mode: conns[0] is &rpc */
+    int cluster;
+    slc_rpc_t extra[SLC_POOL - 1];
+    slc_rpc_t *conns[SLC_POOL];
+    int nconns;
+    int conn_out[SLC_POOL];       /* batches outstanding on each */
+    int64_t conn_quiet[SLC_POOL]; /* since when each has been silent */
+    int64_t retry_at, refresh_at; /* backoff before sending / asking Metadata again */
+    int backoff;
+    int timed_out; /* batches were acked with TIMEOUT in this call */
 };
+
+static int s_cpump(seglog_producer_t *p, int64_t deadline, int until_empty);
 
 int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
                         void *arg, seglog_producer_t **producer_p)
@@ -77,6 +105,8 @@ int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_
         return rc;
     }
     p->client = client;
+    p->conns[0] = &p->rpc;
+    p->nconns = 1;
     p->on_ack = on_ack;
     p->arg = arg;
     p->oldest = p->next = 1;
@@ -93,6 +123,8 @@ void seglog_producer_destroy(seglog_producer_t **producer_p)
         if (p->slots[i].used)
             zmq_msg_close(&p->slots[i].msg);
     slc_rpc_fini(&p->rpc);
+    for (int i = 1; i < p->nconns; i++)
+        slc_rpc_fini(p->conns[i]);
     slc_arena_destroy(&p->arena);
     free(p->slots);
     free(p);
@@ -144,6 +176,26 @@ static void s_complete(slot_t *s, uint64_t seq, int err, const char *message, ui
     s->done = 1;
 }
 
+/* From now on every batch follows its topic's leader; the outstanding
+ * ones are on rpc (conns[0]). */
+static void s_enter_cluster(seglog_producer_t *p)
+{
+    if (p->cluster)
+        return;
+    p->cluster = 1;
+    p->client->mode = 1;
+    int64_t now = slc_now_ms(), deadline = slc_route_deadline(p->client);
+    p->conn_out[0] = 0;
+    p->conn_quiet[0] = now;
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = s_slot(p, seq);
+        s->deadline = deadline;
+        s->conn = s->done ? -1 : 0;
+        p->conn_out[0] += !s->done;
+    }
+    p->backoff = 50;
+}
+
 /* Store one reply in its slot. */
 static int s_take(seglog_producer_t *p, const slc_response_t *r)
 {
@@ -152,6 +204,15 @@ static int s_take(seglog_producer_t *p, const slc_response_t *r)
     slot_t *s = s_slot(p, r->id);
     if (s->done)
         return 0;
+    if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
+        /* A cluster node: follow the leader from here on. */
+        s_enter_cluster(p);
+        p->conn_out[0]--;
+        s->conn = -1;
+        snprintf(s->message, sizeof s->message, "%s", r->message);
+        slc_route_set(p->client, s->topic, r->leader_endpoint);
+        return 0;
+    }
     if (r->kind == SLC_ERROR) {
         s_complete(s, r->id, r->err, r->message, 0, 0);
         return 0;
@@ -213,6 +274,8 @@ static int s_on_silence(seglog_producer_t *p)
  * handled) for replies; returns 0, AGAIN at the deadline, or an error. */
 static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
 {
+    if (p->cluster)
+        return s_cpump(p, deadline, until_empty);
     for (;;) {
         if (p->oldest == p->next)
             return 0;
@@ -228,6 +291,8 @@ static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
             rc = s_take(p, &r);
             if (rc)
                 return rc;
+            if (p->cluster)
+                return s_cpump(p, deadline, until_empty);
             s_report(p);
             if (!until_empty)
                 return 0;
@@ -246,6 +311,239 @@ static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
     }
 }
 
+/* ---- cluster mode ------------------------------------------------------ */
+
+#define CONNECT_WAIT_MS 500
+#define BACKOFF_MAX_MS  500
+
+static void s_backoff(seglog_producer_t *p, int64_t now)
+{
+    p->retry_at = now + p->backoff;
+    p->backoff = p->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff * 2;
+}
+
+/* The connection to endpoint (opened on first use); -1 if none is free. */
+static int s_conn_for(seglog_producer_t *p, const char *endpoint)
+{
+    for (int i = 0; i < p->nconns; i++)
+        if (p->conns[i]->endpoint && strcmp(p->conns[i]->endpoint, endpoint) == 0)
+            return i;
+    int i = -1;
+    if (p->nconns < SLC_POOL) {
+        i = p->nconns;
+        p->conns[i] = &p->extra[i - 1];
+    } else {
+        for (int k = 1; k < p->nconns && i < 0; k++)
+            if (!p->conn_out[k])
+                i = k; /* an idle one: close it */
+        if (i < 0)
+            return -1;
+        slc_rpc_fini(p->conns[i]);
+    }
+    seglog_client_t *c = p->client;
+    if (slc_rpc_init(p->conns[i], c->ctx, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
+        snprintf(p->rpc.errmsg, sizeof p->rpc.errmsg, "%s", p->conns[i]->errmsg);
+        if (i == p->nconns) /* not counted: the slot is free again */
+            return -1;
+        return -1;
+    }
+    if (i == p->nconns)
+        p->nconns++;
+    p->conn_out[i] = 0;
+    return i;
+}
+
+/* A live node for a topic the cluster does not know yet (a first produce
+ * creates it, and that node redirects). */
+static const char *s_any_node(seglog_client_t *c, uint64_t turn)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        alive += c->nodes[i].alive && *c->nodes[i].endpoint;
+    size_t k = alive ? turn % alive : 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].alive && *c->nodes[i].endpoint && k-- == 0)
+            return c->nodes[i].endpoint;
+    return c->rpc.endpoint;
+}
+
+/* Send every batch waiting to be (re)sent, oldest first; ack with TIMEOUT
+ * those past their deadline (none of them is queued anywhere). */
+static int s_dispatch(seglog_producer_t *p)
+{
+    seglog_client_t *c = p->client;
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = s_slot(p, seq);
+        if (s->done || s->conn >= 0)
+            continue;
+        int64_t now = slc_now_ms();
+        if (now >= s->deadline) {
+            char why[256];
+            snprintf(why, sizeof why, "not acknowledged within %d ms: %.200s",
+                     c->opts.timeout_ms * (1 + c->opts.retries),
+                     *s->message ? s->message : "no leader");
+            s_complete(s, seq, SEGLOG_CLIENT_E_TIMEOUT, why, 0, 0);
+            slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_TIMEOUT, "%s", why);
+            p->timed_out = 1;
+            continue;
+        }
+        if (now < p->retry_at)
+            return 0;
+        slc_route_t *r = slc_route_find(c, s->topic);
+        if ((!r || !r->endpoint) && now >= p->refresh_at) {
+            int64_t until = now + c->opts.timeout_ms;
+            slc_route_refresh(c, until < s->deadline ? until : s->deadline, NULL, NULL);
+            p->refresh_at = slc_now_ms() + p->backoff;
+            r = slc_route_find(c, s->topic);
+        }
+        char ep[256];
+        if (r && r->endpoint)
+            snprintf(ep, sizeof ep, "%s", r->endpoint);
+        else if (!r)
+            snprintf(ep, sizeof ep, "%s", s_any_node(c, seq));
+        else {
+            snprintf(s->message, sizeof s->message, "topic '%.128s' has no leader", s->topic);
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        int i = s_conn_for(p, ep);
+        if (i < 0) {
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        int rc = slc_rpc_send(p->conns[i], &s->msg, CONNECT_WAIT_MS);
+        if (rc == SEGLOG_CLIENT_E_AGAIN) { /* no connection: that node is down */
+            snprintf(s->message, sizeof s->message, "no connection to %.200s", ep);
+            slc_route_forget_endpoint(c, ep);
+            p->refresh_at = 0;
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        if (rc)
+            return slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc));
+        s->conn = i;
+        if (p->conn_out[i]++ == 0)
+            p->conn_quiet[i] = slc_now_ms();
+    }
+    return 0;
+}
+
+/* A reply on connection i. */
+static int s_ctake(seglog_producer_t *p, int i, const slc_response_t *r)
+{
+    if (r->id < p->oldest || r->id >= p->next)
+        return 0;
+    slot_t *s = s_slot(p, r->id);
+    if (s->done || s->conn != i)
+        return 0; /* not outstanding there: stale */
+    p->conn_quiet[i] = slc_now_ms();
+    p->conn_out[i]--;
+    s->conn = -1;
+    if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
+        const char *hint = r->leader_endpoint;
+        snprintf(s->message, sizeof s->message, "%.250s", r->message);
+        if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0) {
+            slc_route_set(p->client, s->topic, hint);
+        } else {
+            slc_route_set(p->client, s->topic, NULL);
+            p->refresh_at = 0;
+            s_backoff(p, slc_now_ms());
+        }
+        return 0;
+    }
+    if (r->kind == SLC_ERROR) {
+        s_complete(s, r->id, r->err, r->message, 0, 0);
+        return 0;
+    }
+    if (r->kind != SLC_PRODUCE)
+        return slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_PROTOCOL, "non-produce reply to a produce");
+    s_complete(s, r->id, 0, "", r->offset, r->count);
+    p->backoff = 50;
+    return 0;
+}
+
+/* Connection i was silent for timeout_ms with batches outstanding: drop
+ * the socket (and what it queued) and send them again elsewhere. */
+static int s_csilence(seglog_producer_t *p, int i)
+{
+    slc_rpc_t *conn = p->conns[i];
+    char ep[256];
+    snprintf(ep, sizeof ep, "%s", conn->endpoint);
+    int rc = slc_rpc_reconnect(conn);
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = s_slot(p, seq);
+        if (!s->done && s->conn == i) {
+            s->conn = -1;
+            snprintf(s->message, sizeof s->message, "no reply from %.200s within %d ms", ep,
+                     conn->timeout_ms);
+        }
+    }
+    p->conn_out[i] = 0;
+    slc_route_forget_endpoint(p->client, ep);
+    p->refresh_at = 0;
+    return rc;
+}
+
+static int s_cpump(seglog_producer_t *p, int64_t deadline, int until_empty)
+{
+    p->timed_out = 0;
+    for (;;) {
+        uint64_t before = p->oldest;
+        int rc = s_dispatch(p);
+        s_report(p);
+        if (rc)
+            return rc;
+        if (p->oldest == p->next || (!until_empty && p->oldest != before))
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
+        int64_t now = slc_now_ms();
+        int64_t wake = deadline >= 0 ? deadline : now + 1000;
+        zmq_pollitem_t items[SLC_POOL];
+        int idx[SLC_POOL], n = 0, pending = 0;
+        for (int i = 0; i < p->nconns; i++) {
+            if (!p->conn_out[i])
+                continue;
+            int64_t quiet = p->conn_quiet[i] + p->conns[i]->timeout_ms;
+            if (quiet < wake)
+                wake = quiet;
+            items[n] = (zmq_pollitem_t){p->conns[i]->sock, 0, ZMQ_POLLIN, 0};
+            idx[n++] = i;
+        }
+        for (uint64_t seq = p->oldest; seq < p->next && !pending; seq++) {
+            slot_t *s = s_slot(p, seq);
+            pending = !s->done && s->conn < 0;
+        }
+        if (pending) {
+            int64_t at = p->retry_at > now ? p->retry_at : now + 10;
+            if (at < wake)
+                wake = at;
+        }
+        int wait = wake > now ? (int)(wake - now) : 0;
+        if (zmq_poll(items, n, wait) < 0)
+            return slc_rpc_fail(&p->rpc, errno, "%s", zmq_strerror(errno));
+        for (int k = 0; k < n; k++) {
+            int i = idx[k];
+            slc_response_t r;
+            while (p->conn_out[i] && slc_rpc_recv(p->conns[i], 0, p->arena, &r) == 0) {
+                rc = s_ctake(p, i, &r);
+                if (rc)
+                    return rc;
+            }
+        }
+        now = slc_now_ms();
+        for (int i = 0; i < p->nconns; i++)
+            if (p->conn_out[i] && now >= p->conn_quiet[i] + p->conns[i]->timeout_ms) {
+                rc = s_csilence(p, i);
+                if (rc)
+                    return rc;
+            }
+        s_report(p);
+        if (p->oldest == p->next || (!until_empty && p->oldest != before))
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
+        if (deadline >= 0 && slc_now_ms() >= deadline)
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : SEGLOG_CLIENT_E_AGAIN;
+    }
+}
+
 int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_record_t *records,
                          size_t n, uint64_t *seq)
 {
@@ -255,6 +553,14 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     int rc = slc_limits_check(p->client, records, n, p->rpc.errmsg, sizeof p->rpc.errmsg);
     if (rc)
         return rc;
+    seglog_client_t *c = p->client;
+    if (!p->cluster && c->mode == 0 && c->nboot > 1) { /* a list: is it a cluster? */
+        rc = slc_route_refresh(c, slc_route_deadline(c), NULL, NULL);
+        if (rc && rc != SEGLOG_CLIENT_E_BAD_REQUEST)
+            return slc_rpc_fail(&p->rpc, rc, "%s", c->rpc.errmsg);
+    }
+    if (!p->cluster && c->mode == 1)
+        s_enter_cluster(p);
     while (p->next - p->oldest >= p->cap) {
         rc = s_pump(p, -1, 0);
         if (rc)
@@ -265,7 +571,8 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
                          .kind = SLC_PRODUCE,
                          .topic = slc_topic(topic),
                          .records = records,
-                         .nrecords = n};
+                         .nrecords = n,
+                         .acks = c->opts.acks};
     slc_arena_reset(p->arena);
     rc = slc_codec_encode(&req, p->arena, &s->msg);
     if (rc)
@@ -274,6 +581,20 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     if (rc) {
         zmq_msg_close(&s->msg);
         return rc;
+    }
+    snprintf(s->topic, sizeof s->topic, "%s", req.topic);
+    s->conn = -1;
+    if (p->cluster) {
+        s->used = 1;
+        s->done = 0;
+        s->deadline = slc_route_deadline(c);
+        if (seq)
+            *seq = p->next;
+        p->next++;
+        p->timed_out = 0;
+        rc = s_dispatch(p);
+        s_report(p);
+        return rc ? rc : p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
     }
     if (p->oldest == p->next) { /* the window was empty: the silence clock starts now */
         p->last_progress = slc_now_ms();
@@ -289,6 +610,7 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     }
     s->used = 1;
     s->done = 0;
+    s->conn = 0;
     if (seq)
         *seq = p->next;
     p->next++;

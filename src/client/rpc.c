@@ -197,15 +197,19 @@ static const char *s_kind_name(slc_kind_t k)
         return "list-topics";
     case SLC_DELETE_TOPIC:
         return "delete-topic";
+    case SLC_METADATA:
+        return "metadata";
     default:
         return "error";
     }
 }
 
 /* Wait for the reply to id until deadline. */
-static int s_await(slc_rpc_t *rpc, const slc_request_t *req, int64_t deadline, slc_arena_t *arena,
-                   slc_response_t *resp)
+static int s_await_id(slc_rpc_t *rpc, uint64_t id, slc_kind_t kind, int64_t deadline,
+                      slc_arena_t *arena, slc_response_t *resp)
 {
+    const slc_request_t r = {.id = id, .kind = kind};
+    const slc_request_t *req = &r;
     for (;;) {
         int left = s_remaining(deadline);
         if (left <= 0)
@@ -249,6 +253,33 @@ int slc_rpc_timed_out(slc_rpc_t *rpc, int attempts, int sent)
     return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT,
                         "no reply from %s: %d attempt%s of %d ms each", rpc->endpoint, attempts,
                         attempts > 1 ? "s" : "", rpc->timeout_ms);
+}
+
+static int s_await(slc_rpc_t *rpc, const slc_request_t *req, int64_t deadline, slc_arena_t *arena,
+                   slc_response_t *resp)
+{
+    return s_await_id(rpc, req->id, req->kind, deadline, arena, resp);
+}
+
+int slc_rpc_once(slc_rpc_t *rpc, zmq_msg_t *msg, uint64_t id, slc_kind_t kind, int connect_ms,
+                 int reply_ms, slc_arena_t *arena, slc_response_t *resp)
+{
+    int rc = slc_rpc_send(rpc, msg, connect_ms);
+    if (rc == SEGLOG_CLIENT_E_AGAIN)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_AGAIN, "no connection to %s within %d ms",
+                            rpc->endpoint, connect_ms);
+    if (rc == 0)
+        rc = s_await_id(rpc, id, kind, slc_now_ms() + reply_ms, arena, resp);
+    if (rc == 0 || (rc < 0 && rc != SEGLOG_CLIENT_E_AGAIN && rc != SEGLOG_CLIENT_E_PROTOCOL))
+        return rc; /* a reply */
+    /* Sent, and no reply: discard what the socket still queues. */
+    if (rc == SEGLOG_CLIENT_E_AGAIN)
+        rc = slc_rpc_fail(rpc, SEGLOG_CLIENT_E_TIMEOUT, "no reply from %s within %d ms",
+                          rpc->endpoint, reply_ms);
+    else if (rc > 0)
+        rc = slc_rpc_fail(rpc, rc, "%s", zmq_strerror(rc));
+    int rc2 = slc_rpc_reconnect(rpc);
+    return rc2 && rc == 0 ? rc2 : rc;
 }
 
 int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_response_t *resp)

@@ -91,6 +91,16 @@ int slc_rpc_timed_out(slc_rpc_t *rpc, int attempts, int sent);
  * SEGLOG_CLIENT_E_TIMEOUT, SEGLOG_CLIENT_E_PROTOCOL or an errno. */
 int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_response_t *resp);
 
+/* One attempt of an encoded request (msg stays the caller's) whose id is
+ * id: wait up to connect_ms for a connection, then up to reply_ms for the
+ * reply. 0, the server's error code, SEGLOG_CLIENT_E_AGAIN when it found
+ * no connection (nothing was sent), SEGLOG_CLIENT_E_TIMEOUT when it was
+ * sent and no reply came (the socket was then replaced, discarding what it
+ * still queued), SEGLOG_CLIENT_E_PROTOCOL or an errno. The cluster routing
+ * (route.c) is built on it. */
+int slc_rpc_once(slc_rpc_t *rpc, zmq_msg_t *msg, uint64_t id, slc_kind_t kind, int connect_ms,
+                 int reply_ms, slc_arena_t *arena, slc_response_t *resp);
+
 /* Set errmsg, printf style. Returns err, for `return slc_rpc_fail(...)`. */
 int slc_rpc_fail(slc_rpc_t *rpc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""test_cluster_clients.py - issue 13's client side against a real 3-node
+cluster (replharness.py: a real ZooKeeper and three real seglogd):
+
+  follower  `seglog produce --endpoint FOLLOWER` (a single endpoint) ends at
+            the leader (the records are on the leader at the printed
+            offsets); `seglog cluster` (text and json) shows what each
+            node's Metadata shows; with the leader killed, `seglog consume
+            --endpoint FOLLOWER` still reads every record from that follower
+            (a single endpoint is honoured, not redirected).
+  cli       kill -9 the leader while `seglog produce --endpoint A,B,C` reads
+            stdin: it keeps going, exits 0, prints one offset per line, and
+            every printed offset holds its line in the final log (lines
+            stored twice, from attempts that were not acknowledged, are
+            counted and printed, not hidden); `seglog cluster --format json`
+            shows the new leader.
+  python    the Python client with a bootstrap list: produce across a kill
+            -9 of the leader; every acknowledged offset holds its value;
+            metadata() shows the new leader.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import replharness as h
+from replharness import check
+
+import seglog_client as sc
+
+TOPIC = "ct"
+
+
+def leader_node(c, topic, exclude=None, timeout_s=30):
+    """The node every live node's Metadata names as the topic's leader."""
+    deadline = time.time() + timeout_s
+    while True:
+        live = [nd for nd in c.nodes if nd.alive()]
+        views = []
+        for nd in live:
+            try:
+                views.append(h.metadata(c, nd, 2000))
+            except h.Fail:
+                views.append(None)
+        leaders = set()
+        for m in views:
+            t = None if m is None else next((x for x in m.topics if x.name == topic), None)
+            leaders.add(None if t is None else t.leader)
+        if len(leaders) == 1:
+            lid = leaders.pop()
+            nd = next((n for n in live if n.id == lid), None)
+            if nd is not None and nd is not exclude:
+                return nd
+        check(time.time() < deadline, "no agreed leader for %s: %s" % (topic, leaders))
+        time.sleep(0.1)
+
+
+def run(args, cmd, stdin=None, timeout=60):
+    p = subprocess.run([args.seglog] + cmd, input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def final_log(c, topic):
+    live = [nd for nd in c.nodes if nd.alive()]
+    h.converge(c, topic, live)
+    lead = leader_node(c, topic)
+    return {o: rec.value for o, _, rec in h.consume_all(c, lead, topic)}
+
+
+def report_duplicates(log, what):
+    seen = {}
+    for v in log.values():
+        seen[v] = seen.get(v, 0) + 1
+    dups = sorted(v for v, n in seen.items() if n > 1)
+    print("  %s: %d records in the final log, %d values stored more than once%s" %
+          (what, len(log), len(dups), (": " + ", ".join(d.decode() for d in dups[:20])) if dups else ""))
+    return dups
+
+
+def t_follower(c, args):
+    # Create the topic, learn its leader and a follower.
+    rc, out, err = run(args, ["produce", "-t", TOPIC, "--endpoint", c.nodes[0].endpoint, "first"])
+    check(rc == 0, "first produce: %d %s" % (rc, err))
+    lead = leader_node(c, TOPIC)
+    fol = next(nd for nd in c.nodes if nd is not lead)
+    rc, out, err = run(args, ["produce", "-t", TOPIC, "--endpoint", fol.endpoint, "a", "b", "c"])
+    check(rc == 0, "produce through follower %d: %d %s" % (fol.id, rc, err))
+    offs = [int(x) for x in out.split()]
+    check(len(offs) == 3, "three offsets: %r" % out)
+    recs = {o: r.value for o, _, r in h.consume_all(c, lead, TOPIC)}
+    for o, v in zip(offs, [b"a", b"b", b"c"]):
+        check(recs.get(o) == v, "leader %d offset %d holds %r, not %r" % (lead.id, o, recs.get(o), v))
+    print("  produce via follower %d: offsets %s, on leader %d" % (fol.id, offs, lead.id))
+    # seglog cluster: text and json agree with the node's own Metadata.
+    m = h.metadata(c, fol)
+    t = next(x for x in m.topics if x.name == TOPIC)
+    rc, out, err = run(args, ["cluster", "--endpoint", fol.endpoint, "--format", "json"])
+    check(rc == 0, "cluster json: %d %s" % (rc, err))
+    j = json.loads(out)
+    check(j["node_id"] == fol.id, "answered by %s" % j["node_id"])
+    check(sorted(n["id"] for n in j["nodes"] if n["alive"]) == [1, 2, 3], "nodes %s" % j["nodes"])
+    jt = next(x for x in j["topics"] if x["name"] == TOPIC)
+    check(jt["leader"] == lead.id and jt["leader_epoch"] == t.leader_epoch and
+          sorted(jt["isr"]) == sorted(t.isr) and sorted(jt["replicas"]) == sorted(t.replicas),
+          "json topic %s vs metadata %s" % (jt, t))
+    rc, out, err = run(args, ["cluster", "--endpoint", fol.endpoint])
+    check(rc == 0 and ("topic %s leader=%d epoch=%d" % (TOPIC, lead.id, t.leader_epoch)) in out,
+          "cluster text: %r %s" % (out, err))
+    # Wait until the follower has every record (its HW), then kill the
+    # leader: consume given the follower's endpoint still reads them all.
+    end = h.converge(c, TOPIC, c.nodes)
+    lead.kill()
+    rc, out, err = run(args, ["consume", "-t", TOPIC, "--endpoint", fol.endpoint, "--format", "raw"])
+    check(rc == 0, "consume from follower %d with the leader dead: %d %s" % (fol.id, rc, err))
+    check(out.split("\n")[:-1] == ["first", "a", "b", "c"] and end == 4,
+          "follower's records: %r (end %d)" % (out, end))
+    print("  consume --endpoint follower %d with leader %d dead: %d records" % (fol.id, lead.id, end))
+
+
+class Feeder:
+    """Feeds lines to `seglog produce` and collects its stdout as it comes."""
+
+    def __init__(self, args, endpoints, extra=()):
+        self.p = subprocess.Popen([args.seglog, "produce", "-t", TOPIC, "--endpoint",
+                                   ",".join(endpoints), "--timeout", "2000", "--retries", "4"]
+                                  + list(extra),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        h._procs.append(self.p)
+        self.offsets = []
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.sent = 0
+
+    def _read(self):
+        for line in self.p.stdout:
+            with self.lock:
+                self.offsets.append(int(line))
+
+    def acked(self):
+        with self.lock:
+            return len(self.offsets)
+
+    def feed(self, n, pace=0.002):
+        for _ in range(n):
+            self.p.stdin.write(b"line-%d\n" % self.sent)
+            self.p.stdin.flush()
+            self.sent += 1
+            time.sleep(pace)
+
+    def wait_acked(self, n, timeout_s):
+        deadline = time.time() + timeout_s
+        while self.acked() < n:
+            if self.p.poll() is not None:
+                raise h.Fail("seglog produce exited early (%d): %s" %
+                             (self.p.returncode, self.p.stderr.read().decode()))
+            check(time.time() < deadline, "only %d of %d lines acknowledged" % (self.acked(), n))
+            time.sleep(0.02)
+
+    def finish(self, timeout_s=60):
+        self.p.stdin.close()
+        rc = self.p.wait(timeout=timeout_s)
+        self.t.join(10)
+        return rc, self.p.stderr.read().decode()
+
+
+def t_cli(c, args):
+    f = Feeder(args, [nd.endpoint for nd in c.nodes])
+    f.feed(300)
+    f.wait_acked(300, 30)
+    lead = leader_node(c, TOPIC)
+    # Keep lines flowing while the leader dies: some are in flight.
+    t_kill = time.time()
+    feeder = threading.Thread(target=f.feed, args=(400, 0.005))
+    feeder.start()
+    time.sleep(0.3)
+    lead.kill()
+    feeder.join()
+    f.wait_acked(700, 60)
+    print("  leader %d killed; 700 lines acknowledged %.1f s after the kill" %
+          (lead.id, time.time() - t_kill))
+    f.feed(100)
+    rc, err = f.finish()
+    check(rc == 0, "seglog produce across the kill: exit %d: %s" % (rc, err))
+    check(len(f.offsets) == f.sent == 800, "printed %d offsets for %d lines" % (len(f.offsets), f.sent))
+    log = final_log(c, TOPIC)
+    for i, o in enumerate(f.offsets):
+        v = b"line-%d" % i
+        check(log.get(o) == v, "printed offset %d of input line %d holds %r" % (o, i + 1, log.get(o)))
+    dups = report_duplicates(log, "cli")
+    acked_values = {b"line-%d" % i for i in range(f.sent)}
+    check(all(d in acked_values for d in dups), "a duplicate that is no input line")
+    new = leader_node(c, TOPIC)
+    rc, out, err = run(args, ["cluster", "--format", "json", "--endpoint",
+                              ",".join(nd.endpoint for nd in c.nodes)])
+    check(rc == 0, "cluster json after the kill: %d %s" % (rc, err))
+    j = json.loads(out)
+    jt = next(x for x in j["topics"] if x["name"] == TOPIC)
+    check(jt["leader"] == new.id != lead.id, "cluster json: leader %s, want %d" % (jt["leader"], new.id))
+    check(lead.id not in jt["isr"], "dead node %d still in the isr %s" % (lead.id, jt["isr"]))
+    check(not any(n["alive"] for n in j["nodes"] if n["id"] == lead.id), "dead node shown alive")
+    print("  new leader %d (epoch %d, isr %s); every printed offset holds its line" %
+          (new.id, jt["leader_epoch"], jt["isr"]))
+
+
+def t_python(c, args):
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    cl = sc.Client(eps, None, timeout_ms=2000, retries=4)
+    try:
+        acked = {}
+        for i in range(100):
+            acked[b"py-%d" % i] = cl.produce(TOPIC, b"py-%d" % i)
+        m = cl.metadata()
+        t = next(x for x in m.topics if x.name == TOPIC)
+        lead = next(nd for nd in c.nodes if nd.id == t.leader)
+        lead.kill()
+        t0 = time.time()
+        first_after = None
+        for i in range(100, 300):
+            acked[b"py-%d" % i] = cl.produce(TOPIC, b"py-%d" % i)
+            if first_after is None:
+                first_after = time.time() - t0
+        print("  python: leader %d killed, first produce after it took %.1f s" %
+              (lead.id, first_after))
+        log = final_log(c, TOPIC)
+        for v, o in acked.items():
+            check(log.get(o) == v, "python acked %r at %d, the log holds %r" % (v, o, log.get(o)))
+        report_duplicates(log, "python")
+        m = cl.cluster()
+        t = next(x for x in m.topics if x.name == TOPIC)
+        check(t.leader != lead.id and t.leader == leader_node(c, TOPIC).id,
+              "python metadata: leader %d" % t.leader)
+        check(not any(n.alive for n in m.nodes if n.id == lead.id), "dead node alive")
+        print("  python: new leader %d epoch %d isr %s" % (t.leader, t.leader_epoch, list(t.isr)))
+    finally:
+        cl.close()
+
+
+TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("test", choices=sorted(TESTS))
+    ap.add_argument("--seglogd", required=True)
+    ap.add_argument("--seglog", required=True)
+    ap.add_argument("--zkctl", required=True)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    c = h.Cluster(args.seglogd, args.zkctl)
+    ok = False
+    try:
+        TESTS[args.test](c, args)
+        ok = True
+    except h.Fail as e:
+        print("FAIL: %s (logs in %s)" % (e, c.root))
+    finally:
+        c.close(keep=args.keep or not ok)
+    print("test_cluster_clients %s: %s" % (args.test, "ok" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
