@@ -41,6 +41,24 @@ once, then waits for new ones; the algorithm is the C library's (subscribe
 first, fetch the backlog over request/reply, switch to the PUB stream,
 drop duplicates by offset, fetch any gap a record or a heartbeat reveals).
 
+Cluster mode (docs/CLUSTER.md, "Clients"): endpoint may be a comma-separated
+bootstrap list of cluster nodes ("tcp://a:5555,tcp://b:5555"). The client then
+asks Metadata of the first node that answers, sends each produce to its
+topic's leader, and on NOT_LEADER (going to Error.leader_endpoint first), on
+a node that does not answer within timeout_ms, or on a topic without a
+leader, refreshes the metadata and tries again, until timeout_ms x (1 +
+retries) have passed (then SeglogTimeout). NOT_ENOUGH_REPLICAS is raised as
+the ServerError it is. A produce resent after a failover may be stored twice
+(at-least-once); an acknowledged offset never changes. Reads (consume,
+offsets, ...) go to the client's node: a single endpoint is never left (so
+a follower's endpoint reads that follower, up to its high watermark); with a
+list, the next node is used when one does not answer. A single endpoint
+behaves exactly as before until a node answers NOT_LEADER; from then on
+produces follow the leader too. metadata() (also cluster()) returns the
+nodes and, per topic, replicas, leader, epoch, ISR and HW. Every socket has
+ZMQ_IMMEDIATE and is closed after an attempt without a reply, so the rule
+above (nothing reaches a server started later) holds per connection.
+
 Objects are not thread-safe: use one Client per thread. No global state:
 each Client has its own zmq.Context unless one is passed in.
 
@@ -74,6 +92,11 @@ ServerInfo = collections.namedtuple(
     "ServerInfo", "version max_record_bytes max_message_bytes max_batch_records max_batch_bytes "
     "max_consume_bytes max_in_flight sync segment_bytes")
 TopicInfo = collections.namedtuple("TopicInfo", "name lowest_offset next_offset epoch")
+NodeInfo = collections.namedtuple("NodeInfo", "id endpoint pub_endpoint alive")
+TopicMeta = collections.namedtuple(
+    "TopicMeta", "name replicas leader leader_epoch isr high_watermark")
+ClusterInfo = collections.namedtuple("ClusterInfo", "node_id nodes topics")
+ACKS_DEFAULT, ACKS_LEADER, ACKS_ALL = 0, 1, 2
 TailStats = collections.namedtuple(
     "TailStats", "delivered live fetches gaps hb_behind duplicates heartbeats epochs")
 
@@ -97,9 +120,10 @@ class ServerError(SeglogError):
     """An Error reply. .code is the ErrorCode name ("OFFSET_TRUNCATED"),
     .wire_code its number."""
 
-    def __init__(self, wire_code, message):
+    def __init__(self, wire_code, message, leader_endpoint=""):
         super().__init__(message, _error_name(wire_code))
         self.wire_code = wire_code
+        self.leader_endpoint = leader_endpoint  # NOT_LEADER: the leader's endpoint, or ""
 
 
 class SeglogTimeout(SeglogError):
@@ -213,10 +237,39 @@ class _Channel:
             if resp.id != req.id and not undecodable:
                 continue  # the reply to an earlier, abandoned request
             if body == "error":
-                raise ServerError(resp.error.code, resp.error.message)
+                raise ServerError(resp.error.code, resp.error.message,
+                                  resp.error.leader_endpoint)
             if body != kind:
                 raise ProtocolError("%s reply to a %s request" % (body, kind))
             return getattr(resp, body)
+
+    def once(self, data, req, kind, connect_ms, reply_ms):
+        """One attempt of req (already serialized as data, its id set):
+        the reply body; None when no connection came within connect_ms
+        (nothing was sent); raise _NoReply when it was sent and no reply
+        came within reply_ms (the socket is then replaced); ServerError."""
+        if not self.sock.poll(connect_ms, zmq.POLLOUT):
+            return None
+        try:
+            self.sock.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        saved = self.timeout_ms
+        self.timeout_ms = reply_ms
+        replied = False
+        try:
+            body = self._await(req, kind)
+            replied = body is not None
+        except SeglogError:
+            replied = True
+            raise
+        finally:
+            self.timeout_ms = saved
+            if not replied:
+                self.reconnect()  # discard what it still queues
+        if body is None:
+            raise _NoReply("no reply from %s within %d ms" % (self.endpoint, reply_ms))
+        return body
 
     def call(self, req, kind):
         """Send req (its id is set here) and return the reply's body of the
@@ -254,26 +307,49 @@ class _Channel:
             self.endpoint, attempts, "s" if attempts > 1 else "", self.timeout_ms))
 
 
+class _NoReply(Exception):
+    pass
+
+
+_CONNECT_WAIT_MS = 500  # cluster mode: a node not connected by then is taken as down
+_BACKOFF_MAX_MS = 500
+
+
 class Client:
-    """Request/reply calls to one seglogd. close() (or a with block) frees it."""
+    """Request/reply calls to one seglogd, or to a cluster given a bootstrap
+    list. close() (or a with block) frees it. acks (ACKS_DEFAULT,
+    ACKS_LEADER, ACKS_ALL) is sent with every produce; the default is the
+    server's (ACKS_ALL in cluster mode)."""
 
     def __init__(self, endpoint=DEFAULT_ENDPOINT, pub_endpoint=DEFAULT_PUB_ENDPOINT,
-                 timeout_ms=2000, retries=2, context=None):
+                 timeout_ms=2000, retries=2, context=None, acks=ACKS_DEFAULT):
         if timeout_ms <= 0 or retries < 0:
             raise ValueError("timeout_ms must be > 0 and retries >= 0")
+        boot = [e.strip() for e in endpoint.split(",")]
+        if not all(boot) or len(boot) > 16:
+            raise ValueError("endpoint: one endpoint or a comma-separated list of up to 16")
         self._own_ctx = context is None
         self.ctx = context if context is not None else zmq.Context()
-        self.endpoint = endpoint
+        self._boot = boot
+        self.endpoint = boot[0]  # the client's node (reads, tails)
         self.pub_endpoint = pub_endpoint
         self.timeout_ms = timeout_ms
         self.retries = retries
-        self._ch = _Channel(self.ctx, endpoint, timeout_ms, retries)
+        self.acks = acks
+        self._ch = _Channel(self.ctx, self.endpoint, timeout_ms, retries)
         self._info = None  # (generation, ServerInfo or None for an old server)
+        self._mode = None  # None: not known yet, "cluster" or "standalone"
+        self._nodes = []   # NodeInfo of the last Metadata
+        self._routes = {}  # topic -> leader endpoint, or None (no leader known)
+        self._pool = {}    # endpoint -> _Channel (retries 0) for leaders and Metadata
 
     def close(self):
         """Close the client. With its own context this also closes any Tail
         still open on it (zmq.Context.destroy), so close() never hangs."""
         self._ch.close()
+        for ch in self._pool.values():
+            ch.close()
+        self._pool = {}
         if self._own_ctx:
             self.ctx.destroy(linger=0)
             self._own_ctx = False
@@ -294,7 +370,7 @@ class Client:
         req = pb.Request()
         req.info.SetInParent()
         try:
-            i = self._ch.call(req, "info")
+            i = self._call(req, "info")
             value = ServerInfo(i.version, i.max_record_bytes, i.max_message_bytes,
                                i.max_batch_records, i.max_batch_bytes, i.max_consume_bytes,
                                i.max_in_flight, i.sync, i.segment_bytes)
@@ -330,6 +406,163 @@ class Client:
                              "most %d bytes" % (size, self.endpoint, info.max_message_bytes),
                              "MESSAGE_TOO_LARGE")
 
+    # ---- cluster mode -------------------------------------------------
+
+    def _call(self, req, kind):
+        """A request to the client's node; with a list, the next node after
+        one that does not answer (one attempt each), within the budget."""
+        if len(self._boot) == 1:
+            return self._ch.call(req, kind)
+        deadline = time.monotonic() + self.timeout_ms * (1 + self.retries) / 1000.0
+        while True:
+            saved, self._ch.retries = self._ch.retries, 0
+            try:
+                return self._ch.call(req, kind)
+            except SeglogTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+            finally:
+                self._ch.retries = saved
+            self._move_home()
+
+    def _move_home(self):
+        cand = list(self._boot)
+        cand += [n.endpoint for n in self._nodes if n.alive and n.endpoint and n.endpoint not in cand]
+        i = cand.index(self.endpoint) if self.endpoint in cand else -1
+        self.endpoint = cand[(i + 1) % len(cand)]
+        gen = self._ch.generation
+        self._ch.close()
+        self._ch = _Channel(self.ctx, self.endpoint, self.timeout_ms, self.retries)
+        self._ch.generation = gen + 1  # another server: ask its limits again
+
+    def _conn(self, endpoint):
+        ch = self._pool.get(endpoint)
+        if ch is None:
+            if len(self._pool) >= 8:
+                old = next(iter(self._pool))
+                self._pool.pop(old).close()
+            ch = self._pool[endpoint] = _Channel(self.ctx, endpoint, self.timeout_ms, 0)
+        return ch
+
+    def _learn(self, m):
+        info = ClusterInfo(m.node_id,
+                           [NodeInfo(n.id, n.endpoint, n.pub_endpoint, n.alive) for n in m.nodes],
+                           [TopicMeta(t.name, list(t.replicas), t.leader, t.leader_epoch,
+                                      list(t.isr), t.high_watermark) for t in m.topics])
+        self._nodes = info.nodes
+        eps = {n.id: n.endpoint for n in info.nodes if n.alive and n.endpoint}
+        for t in info.topics:
+            self._routes[t.name] = eps.get(t.leader) if t.leader >= 0 else None
+        self._mode = "cluster"
+        return info
+
+    def _refresh(self, deadline, avoid=None):
+        """Ask Metadata of the live nodes, then the bootstrap list (avoid
+        last); True if one answered."""
+        cand = []
+        for ep in [n.endpoint for n in self._nodes if n.alive and n.endpoint] + self._boot:
+            if ep not in cand and ep != avoid:
+                cand.append(ep)
+        if avoid:
+            cand.append(avoid)
+        for ep in cand:
+            left = int((deadline - time.monotonic()) * 1000)
+            if left <= 0:
+                break
+            req = pb.Request()
+            req.metadata.SetInParent()
+            ch = self._conn(ep)
+            req.id = ch.next_id
+            ch.next_id += 1
+            try:
+                m = ch.once(req.SerializeToString(), req, "metadata",
+                            min(_CONNECT_WAIT_MS, left), min(self.timeout_ms, left))
+            except _NoReply:
+                continue
+            except ServerError as e:
+                if e.code == "BAD_REQUEST" and self._mode is None:
+                    self._mode = "standalone"
+                    return False
+                continue
+            if m is not None:
+                self._learn(m)
+                return True
+        return False
+
+    def metadata(self):
+        """The cluster as the client's node sees it: a ClusterInfo(node_id,
+        nodes [NodeInfo(id, endpoint, pub_endpoint, alive)], topics
+        [TopicMeta(name, replicas, leader, leader_epoch, isr,
+        high_watermark)]). A standalone server raises ServerError
+        BAD_REQUEST. Also refreshes the client's routing."""
+        req = pb.Request()
+        req.metadata.SetInParent()
+        return self._learn(self._call(req, "metadata"))
+
+    cluster = metadata
+
+    def _produce_cluster(self, req, deadline):
+        """Send req to its topic's leader, following leader changes."""
+        topic = req.produce.topic
+        backoff = 0.05
+        refreshed = False
+        why = "no leader known"
+        turn = 0
+        while True:
+            left = int((deadline - time.monotonic()) * 1000)
+            if left <= 0:
+                raise SeglogTimeout("produce to '%s' not acknowledged within %d ms: %s"
+                                    % (topic, self.timeout_ms * (1 + self.retries), why))
+            known = topic in self._routes
+            ep = self._routes.get(topic)
+            if ep is None and not refreshed:
+                refreshed = True
+                if self._refresh(deadline):
+                    continue
+            if ep is None and known:
+                why = "topic '%s' has no leader (offline, or electing one)" % topic
+                time.sleep(min(backoff, left / 1000.0))
+                backoff = min(backoff * 2, _BACKOFF_MAX_MS / 1000.0)
+                refreshed = False
+                continue
+            if ep is None:  # a new topic: any node creates it, and redirects
+                alive = [n.endpoint for n in self._nodes if n.alive and n.endpoint]
+                ep = alive[turn % len(alive)] if alive else self.endpoint
+                turn += 1
+            ch = self._conn(ep)
+            req.id = ch.next_id
+            ch.next_id += 1
+            try:
+                body = ch.once(req.SerializeToString(), req, "produce",
+                               min(_CONNECT_WAIT_MS, left), min(self.timeout_ms, left))
+                if body is not None:
+                    return body
+                why = "no connection to %s" % ep
+            except _NoReply as e:
+                why = str(e)
+                body = None
+            except ServerError as e:
+                if e.code != "NOT_LEADER":
+                    raise
+                why = "%s answered NOT_LEADER: %s" % (ep, e.message)
+                if e.leader_endpoint and e.leader_endpoint != ep:
+                    self._routes[topic] = e.leader_endpoint
+                    continue
+                self._routes[topic] = None
+                time.sleep(min(backoff, left / 1000.0))
+                backoff = min(backoff * 2, _BACKOFF_MAX_MS / 1000.0)
+                refreshed = False
+                continue
+            # ep did not answer: forget it, ask where the leader is now.
+            for t, e in list(self._routes.items()):
+                if e == ep:
+                    self._routes[t] = None
+            if self._refresh(deadline, avoid=ep) and self._routes.get(topic) not in (None, ep):
+                continue
+            time.sleep(min(backoff, max(0, deadline - time.monotonic())))
+            backoff = min(backoff * 2, _BACKOFF_MAX_MS / 1000.0)
+            refreshed = False
+
     def produce(self, topic, value, key=None, timestamp_ms=0):
         """Append one record; returns its offset."""
         return self.produce_batch(topic, [(key, value, timestamp_ms)])
@@ -353,9 +586,27 @@ class Client:
                 if len(r) > 2:
                     rec.timestamp_ms = r[2]
             n += 1
+        if self.acks:
+            req.produce.acks = self.acks
         data = req.SerializeToString()
         self._check(req.produce.records, len(data) + 12)  # + the id set in call()
-        resp = self._ch.call(req, "produce")
+        deadline = time.monotonic() + self.timeout_ms * (1 + self.retries) / 1000.0
+        if self._mode is None and len(self._boot) > 1:
+            if not self._refresh(deadline) and self._mode is None:
+                raise SeglogTimeout("no node of %s answered a Metadata request"
+                                    % ",".join(self._boot))
+        if self._mode == "cluster":
+            resp = self._produce_cluster(req, deadline)
+        else:
+            try:
+                resp = self._call(req, "produce")
+            except ServerError as e:
+                if e.code != "NOT_LEADER":
+                    raise
+                # A cluster node: follow the leader from here on.
+                self._mode = "cluster"
+                self._routes[req.produce.topic] = e.leader_endpoint or None
+                resp = self._produce_cluster(req, deadline)
         if resp.count != n:
             raise ProtocolError("the server appended %d records of a batch of %d"
                                 % (resp.count, n))
@@ -369,7 +620,7 @@ class Client:
         req.consume.offset = offset
         req.consume.max_records = max_records
         req.consume.max_bytes = max_bytes
-        resp = self._ch.call(req, "consume")
+        resp = self._call(req, "consume")
         recs = [_record(r) for r in resp.records]
         for i, r in enumerate(recs):
             if r.offset != offset + i:
@@ -384,7 +635,7 @@ class Client:
     def offsets(self, topic):
         req = pb.Request()
         req.offsets.topic = _topic(topic)
-        r = self._ch.call(req, "offsets")
+        r = self._call(req, "offsets")
         return Offsets(r.lowest_offset, r.next_offset, r.committed_offset, r.epoch)
 
     def truncate(self, topic, lowest):
@@ -392,13 +643,13 @@ class Client:
         req = pb.Request()
         req.truncate.topic = _topic(topic)
         req.truncate.lowest_offset = lowest
-        return self._ch.call(req, "truncate").lowest_offset
+        return self._call(req, "truncate").lowest_offset
 
     def list_topics(self):
         """Every topic the server holds, in name order: a list of TopicInfo."""
         req = pb.Request()
         req.list_topics.SetInParent()
-        r = self._ch.call(req, "list_topics")
+        r = self._call(req, "list_topics")
         return [TopicInfo(t.name, t.lowest_offset, t.next_offset, t.epoch) for t in r.topics]
 
     def delete_topic(self, topic):
@@ -408,7 +659,7 @@ class Client:
             raise ValueError("delete_topic needs a topic name")
         req = pb.Request()
         req.delete_topic.topic = topic
-        self._ch.call(req, "delete_topic")
+        self._call(req, "delete_topic")
 
     def open_tail(self, topic, from_offset=EARLIEST, **options):
         """A Tail object (see Tail) for finer control than tail()."""
