@@ -144,7 +144,26 @@ static void s_check_reply(const uint8_t *req, size_t req_len, const void *reply,
     case SEGLOG__V1__RESPONSE__BODY_TRUNCATE:
         CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_TRUNCATE);
         break;
-    default:
+    case SEGLOG__V1__RESPONSE__BODY_INFO:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_INFO);
+        CHECK(r->info->max_batch_records <= 10000);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_LIST_TOPICS:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_LIST_TOPICS);
+        for (size_t i = 0; i < r->list_topics->n_topics; i++) {
+            const Seglog__V1__TopicInfo *t = r->list_topics->topics[i];
+            CHECK(t->name[0] != '\0');
+            CHECK(t->lowest_offset <= t->next_offset);
+            CHECK(i == 0 || strcmp(r->list_topics->topics[i - 1]->name, t->name) < 0);
+        }
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_DELETE_TOPIC);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_METADATA:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_METADATA);
+        break;
+    default: /* fetch and offset_for_leader_epoch: the replication socket's only */
         CHECK(!"unknown response body");
     }
     seglog__v1__request__free_unpacked(q, NULL);
