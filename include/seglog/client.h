@@ -2,7 +2,8 @@
  * seglog/client.h - the C client of a seglog server.
  *
  * What it is
- *   A client talks to one seglogd over ZeroMQ: request/reply on the
+ *   A client talks to one seglogd (or a cluster of them, see "Cluster
+ *   mode") over ZeroMQ: request/reply on the
  *   server's ROUTER socket (produce, consume, offsets, truncate, info,
  *   list topics, delete topic) and the
  *   server's PUB socket for live records (tail). The wire contract is
@@ -83,6 +84,47 @@
  *   A producer's batches are the same: acked with TIMEOUT means unknown;
  *   an EINTR from send, poll or flush leaves the batches in flight (the
  *   next call goes on waiting for them).
+ *
+ * Cluster mode (docs/CLUSTER.md)
+ *   The endpoint given to seglog_client_connect may be a comma-separated
+ *   bootstrap list of cluster nodes' request endpoints (the CLI also takes
+ *   it from SEGLOG_ENDPOINT). With a list, the first produce asks Metadata
+ *   of the first node that answers: a standalone server (BAD_REQUEST)
+ *   makes the client behave as with a single endpoint. With a single
+ *   endpoint nothing changes (no Metadata request) until a node answers a
+ *   produce with NOT_LEADER. In cluster mode:
+ *   - every produce (seglog_client_produce*, and each producer batch) goes
+ *     to its topic's leader, on a socket per node. On NOT_LEADER it goes to
+ *     the node the answer names (Error.leader_endpoint) at once; when the
+ *     answer names none, when the topic has no leader, or when the node
+ *     finds no connection within 500 ms or sends no reply within
+ *     timeout_ms, the client asks Metadata again (live nodes first, then
+ *     the bootstrap list; restarted nodes are found through Metadata) and
+ *     tries again, with a short backoff (50 ms doubling to 500 ms). All of
+ *     it ends within timeout_ms x (1 + retries) of the call (a producer
+ *     batch: of its first send), then SEGLOG_CLIENT_E_TIMEOUT. Any other
+ *     error, SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS included, is returned as
+ *     it is, without a retry.
+ *   - A topic that does not exist yet is sent to any live node: the first
+ *     produce creates it, and that node redirects.
+ *   - The rule above holds per connection: each socket has ZMQ_IMMEDIATE
+ *     and is closed (linger 0) after an attempt that got no reply, before
+ *     the request is tried elsewhere, so no request reaches a server
+ *     process started after it was queued, and none that returned (or was
+ *     acked) TIMEOUT is sent again.
+ *   - Acknowledged records keep their offsets. A batch resent after a
+ *     failover (answered NOT_LEADER, or outstanding on a leader that died)
+ *     may have been stored by the old leader too: at-least-once, and a
+ *     resent batch may land after batches sent later. Acks are still
+ *     reported in send order.
+ *   - Every other call (consume, offsets, info, list, truncate, delete,
+ *     metadata, tails) goes to the client's node: a single endpoint is
+ *     never left, so a follower's endpoint reads that follower, up to its
+ *     high watermark; with a list, the next node is used after one that
+ *     does not answer (one attempt each, within the same budget).
+ *   With the server's default --zk-session-ms 6000 a failover takes about
+ *   6 s: a client that must ride it out needs timeout_ms x (1 + retries)
+ *   above that (e.g. 2000 and 4).
  *
  * Caveats
  *   - A retried produce may append twice, when the first attempt reached
