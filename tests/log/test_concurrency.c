@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "testutil.h"
 
@@ -390,6 +391,10 @@ static void truncate_under_readers(void **state)
         if (seq % 2000 == 0)
             assert_int_equal(seglog_log_truncate(fx->log, seq - 1000, NULL), 0);
     }
+    /* Under valgrind (one thread at a time) the readers may not have run
+     * yet: give them up to 10 s to read before they are told to stop. */
+    for (int w = 0; w < 10000 && atomic_load(&t.reads) == 0; w++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     atomic_store(&t.done, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(rt[i], NULL);
