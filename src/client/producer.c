@@ -32,50 +32,12 @@
  * their offsets; a batch resent after a failover may be stored twice
  * (at-least-once), and may land after batches sent later.
  */
-#include "client_impl.h"
+#include "producer_impl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct slot {
-    zmq_msg_t msg; /* the packed request, kept for resending */
-    int used;      /* sent, not yet reported */
-    int done;      /* reply stored below */
-    seglog_ack_t ack;
-    char message[256];
-    /* cluster mode */
-    int conn;         /* index in conns it is outstanding on; -1: to be sent */
-    int64_t deadline; /* acked with TIMEOUT when not answered by then */
-    char topic[130];  /* where it goes (names are at most 128 bytes) */
-} slot_t;
-
-struct seglog_producer {
-    seglog_client_t *client; /* borrowed: limits (seglog_client_info) */
-    slc_rpc_t rpc;
-    slc_arena_t *arena;
-    slot_t *slots;
-    uint32_t cap;
-    uint64_t oldest; /* sequence number of the oldest outstanding batch */
-    uint64_t next;   /* sequence number of the next batch */
-    seglog_ack_fn *on_ack;
-    void *arg;
-    int64_t last_progress; /* when a reply last arrived, or batches were (re)sent */
-    int attempts;          /* sends of the outstanding window without an answer */
-    int window_sent;       /* a batch of the outstanding window reached a connection */
-    /* cluster mode: conns[0] is &rpc */
-    int cluster;
-    slc_rpc_t extra[SLC_POOL - 1];
-    slc_rpc_t *conns[SLC_POOL];
-    int nconns;
-    int conn_out[SLC_POOL];       /* batches outstanding on each */
-    int64_t conn_quiet[SLC_POOL]; /* since when each has been silent */
-    int64_t retry_at, refresh_at; /* backoff before sending / asking Metadata again */
-    int backoff;
-    int timed_out; /* batches were acked with TIMEOUT in this call */
-};
-
-static int s_cpump(seglog_producer_t *p, int64_t deadline, int until_empty);
 
 int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_ack_fn *on_ack,
                         void *arg, seglog_producer_t **producer_p)
@@ -141,16 +103,16 @@ const char *seglog_producer_errmsg(const seglog_producer_t *p)
     return p ? p->rpc.errmsg : "";
 }
 
-static slot_t *s_slot(seglog_producer_t *p, uint64_t seq)
+slot_t *slc_producer_slot(seglog_producer_t *p, uint64_t seq)
 {
     return &p->slots[seq % p->cap];
 }
 
 /* Report every completed batch at the head of the window, in order. */
-static void s_report(seglog_producer_t *p)
+void slc_producer_report(seglog_producer_t *p)
 {
     while (p->oldest < p->next) {
-        slot_t *s = s_slot(p, p->oldest);
+        slot_t *s = slc_producer_slot(p, p->oldest);
         if (!s->done)
             break;
         zmq_msg_close(&s->msg);
@@ -160,7 +122,7 @@ static void s_report(seglog_producer_t *p)
     }
 }
 
-static void s_complete(slot_t *s, uint64_t seq, int err, const char *message, uint64_t offset,
+void slc_producer_complete(slot_t *s, uint64_t seq, int err, const char *message, uint64_t offset,
                        uint32_t count)
 {
     size_t n = strlen(message);
@@ -178,7 +140,7 @@ static void s_complete(slot_t *s, uint64_t seq, int err, const char *message, ui
 
 /* From now on every batch follows its topic's leader; the outstanding
  * ones are on rpc (conns[0]). */
-static void s_enter_cluster(seglog_producer_t *p)
+void slc_producer_enter_cluster(seglog_producer_t *p)
 {
     if (p->cluster)
         return;
@@ -188,7 +150,7 @@ static void s_enter_cluster(seglog_producer_t *p)
     p->conn_out[0] = 0;
     p->conn_quiet[0] = now;
     for (uint64_t seq = p->oldest; seq < p->next; seq++) {
-        slot_t *s = s_slot(p, seq);
+        slot_t *s = slc_producer_slot(p, seq);
         s->deadline = deadline;
         s->conn = s->done ? -1 : 0;
         p->conn_out[0] += !s->done;
@@ -201,12 +163,12 @@ static int s_take(seglog_producer_t *p, const slc_response_t *r)
 {
     if (r->id < p->oldest || r->id >= p->next)
         return 0; /* an answer to a batch already reported (a resent duplicate) */
-    slot_t *s = s_slot(p, r->id);
+    slot_t *s = slc_producer_slot(p, r->id);
     if (s->done)
         return 0;
     if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
         /* A cluster node: follow the leader from here on. */
-        s_enter_cluster(p);
+        slc_producer_enter_cluster(p);
         p->conn_out[0]--;
         s->conn = -1;
         snprintf(s->message, sizeof s->message, "%s", r->message);
@@ -214,12 +176,12 @@ static int s_take(seglog_producer_t *p, const slc_response_t *r)
         return 0;
     }
     if (r->kind == SLC_ERROR) {
-        s_complete(s, r->id, r->err, r->message, 0, 0);
+        slc_producer_complete(s, r->id, r->err, r->message, 0, 0);
         return 0;
     }
     if (r->kind != SLC_PRODUCE)
         return slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_PROTOCOL, "non-produce reply to a produce");
-    s_complete(s, r->id, 0, "", r->offset, r->count);
+    slc_producer_complete(s, r->id, 0, "", r->offset, r->count);
     return 0;
 }
 
@@ -230,7 +192,7 @@ static int s_resend(seglog_producer_t *p)
     if (rc)
         return rc;
     for (uint64_t seq = p->oldest; seq < p->next; seq++) {
-        slot_t *s = s_slot(p, seq);
+        slot_t *s = slc_producer_slot(p, seq);
         if (s->done)
             continue;
         rc = slc_rpc_send(&p->rpc, &s->msg, p->rpc.timeout_ms);
@@ -247,11 +209,11 @@ static int s_resend(seglog_producer_t *p)
 static void s_fail_all(seglog_producer_t *p, int err)
 {
     for (uint64_t seq = p->oldest; seq < p->next; seq++) {
-        slot_t *s = s_slot(p, seq);
+        slot_t *s = slc_producer_slot(p, seq);
         if (!s->done)
-            s_complete(s, seq, err, p->rpc.errmsg, 0, 0);
+            slc_producer_complete(s, seq, err, p->rpc.errmsg, 0, 0);
     }
-    s_report(p);
+    slc_producer_report(p);
 }
 
 /* Handle silence: resend, or give up after the last retry. */
@@ -275,7 +237,7 @@ static int s_on_silence(seglog_producer_t *p)
 static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
 {
     if (p->cluster)
-        return s_cpump(p, deadline, until_empty);
+        return slc_producer_cpump(p, deadline, until_empty);
     for (;;) {
         if (p->oldest == p->next)
             return 0;
@@ -292,8 +254,8 @@ static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
             if (rc)
                 return rc;
             if (p->cluster)
-                return s_cpump(p, deadline, until_empty);
-            s_report(p);
+                return slc_producer_cpump(p, deadline, until_empty);
+            slc_producer_report(p);
             if (!until_empty)
                 return 0;
             continue;
@@ -308,239 +270,6 @@ static int s_pump(seglog_producer_t *p, int64_t deadline, int until_empty)
         }
         if (deadline >= 0 && slc_now_ms() >= deadline)
             return SEGLOG_CLIENT_E_AGAIN;
-    }
-}
-
-/* ---- cluster mode ------------------------------------------------------ */
-
-#define CONNECT_WAIT_MS 500
-#define BACKOFF_MAX_MS  500
-
-static void s_backoff(seglog_producer_t *p, int64_t now)
-{
-    p->retry_at = now + p->backoff;
-    p->backoff = p->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff * 2;
-}
-
-/* The connection to endpoint (opened on first use); -1 if none is free. */
-static int s_conn_for(seglog_producer_t *p, const char *endpoint)
-{
-    for (int i = 0; i < p->nconns; i++)
-        if (p->conns[i]->endpoint && strcmp(p->conns[i]->endpoint, endpoint) == 0)
-            return i;
-    int i = -1;
-    if (p->nconns < SLC_POOL) {
-        i = p->nconns;
-        p->conns[i] = &p->extra[i - 1];
-    } else {
-        for (int k = 1; k < p->nconns && i < 0; k++)
-            if (!p->conn_out[k])
-                i = k; /* an idle one: close it */
-        if (i < 0)
-            return -1;
-        slc_rpc_fini(p->conns[i]);
-    }
-    seglog_client_t *c = p->client;
-    if (slc_rpc_init(p->conns[i], c->ctx, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
-        snprintf(p->rpc.errmsg, sizeof p->rpc.errmsg, "%s", p->conns[i]->errmsg);
-        if (i == p->nconns) /* not counted: the slot is free again */
-            return -1;
-        return -1;
-    }
-    if (i == p->nconns)
-        p->nconns++;
-    p->conn_out[i] = 0;
-    return i;
-}
-
-/* A live node for a topic the cluster does not know yet (a first produce
- * creates it, and that node redirects). */
-static const char *s_any_node(seglog_client_t *c, uint64_t turn)
-{
-    size_t alive = 0;
-    for (size_t i = 0; i < c->nnodes; i++)
-        alive += c->nodes[i].alive && *c->nodes[i].endpoint;
-    size_t k = alive ? turn % alive : 0;
-    for (size_t i = 0; i < c->nnodes; i++)
-        if (c->nodes[i].alive && *c->nodes[i].endpoint && k-- == 0)
-            return c->nodes[i].endpoint;
-    return c->rpc.endpoint;
-}
-
-/* Send every batch waiting to be (re)sent, oldest first; ack with TIMEOUT
- * those past their deadline (none of them is queued anywhere). */
-static int s_dispatch(seglog_producer_t *p)
-{
-    seglog_client_t *c = p->client;
-    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
-        slot_t *s = s_slot(p, seq);
-        if (s->done || s->conn >= 0)
-            continue;
-        int64_t now = slc_now_ms();
-        if (now >= s->deadline) {
-            char why[256];
-            snprintf(why, sizeof why, "not acknowledged within %d ms: %.200s",
-                     c->opts.timeout_ms * (1 + c->opts.retries),
-                     *s->message ? s->message : "no leader");
-            s_complete(s, seq, SEGLOG_CLIENT_E_TIMEOUT, why, 0, 0);
-            slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_TIMEOUT, "%s", why);
-            p->timed_out = 1;
-            continue;
-        }
-        if (now < p->retry_at)
-            return 0;
-        slc_route_t *r = slc_route_find(c, s->topic);
-        if ((!r || !r->endpoint) && now >= p->refresh_at) {
-            int64_t until = now + c->opts.timeout_ms;
-            slc_route_refresh(c, until < s->deadline ? until : s->deadline, NULL, NULL);
-            p->refresh_at = slc_now_ms() + p->backoff;
-            r = slc_route_find(c, s->topic);
-        }
-        char ep[256];
-        if (r && r->endpoint)
-            snprintf(ep, sizeof ep, "%s", r->endpoint);
-        else if (!r)
-            snprintf(ep, sizeof ep, "%s", s_any_node(c, seq));
-        else {
-            snprintf(s->message, sizeof s->message, "topic '%.128s' has no leader", s->topic);
-            s_backoff(p, slc_now_ms());
-            return 0;
-        }
-        int i = s_conn_for(p, ep);
-        if (i < 0) {
-            s_backoff(p, slc_now_ms());
-            return 0;
-        }
-        int rc = slc_rpc_send(p->conns[i], &s->msg, CONNECT_WAIT_MS);
-        if (rc == SEGLOG_CLIENT_E_AGAIN) { /* no connection: that node is down */
-            snprintf(s->message, sizeof s->message, "no connection to %.200s", ep);
-            slc_route_forget_endpoint(c, ep);
-            p->refresh_at = 0;
-            s_backoff(p, slc_now_ms());
-            return 0;
-        }
-        if (rc)
-            return slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc));
-        s->conn = i;
-        if (p->conn_out[i]++ == 0)
-            p->conn_quiet[i] = slc_now_ms();
-    }
-    return 0;
-}
-
-/* A reply on connection i. */
-static int s_ctake(seglog_producer_t *p, int i, const slc_response_t *r)
-{
-    if (r->id < p->oldest || r->id >= p->next)
-        return 0;
-    slot_t *s = s_slot(p, r->id);
-    if (s->done || s->conn != i)
-        return 0; /* not outstanding there: stale */
-    p->conn_quiet[i] = slc_now_ms();
-    p->conn_out[i]--;
-    s->conn = -1;
-    if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
-        const char *hint = r->leader_endpoint;
-        snprintf(s->message, sizeof s->message, "%.250s", r->message);
-        if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0) {
-            slc_route_set(p->client, s->topic, hint);
-        } else {
-            slc_route_set(p->client, s->topic, NULL);
-            p->refresh_at = 0;
-            s_backoff(p, slc_now_ms());
-        }
-        return 0;
-    }
-    if (r->kind == SLC_ERROR) {
-        s_complete(s, r->id, r->err, r->message, 0, 0);
-        return 0;
-    }
-    if (r->kind != SLC_PRODUCE)
-        return slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_PROTOCOL, "non-produce reply to a produce");
-    s_complete(s, r->id, 0, "", r->offset, r->count);
-    p->backoff = 50;
-    return 0;
-}
-
-/* Connection i was silent for timeout_ms with batches outstanding: drop
- * the socket (and what it queued) and send them again elsewhere. */
-static int s_csilence(seglog_producer_t *p, int i)
-{
-    slc_rpc_t *conn = p->conns[i];
-    char ep[256];
-    snprintf(ep, sizeof ep, "%s", conn->endpoint);
-    int rc = slc_rpc_reconnect(conn);
-    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
-        slot_t *s = s_slot(p, seq);
-        if (!s->done && s->conn == i) {
-            s->conn = -1;
-            snprintf(s->message, sizeof s->message, "no reply from %.200s within %d ms", ep,
-                     conn->timeout_ms);
-        }
-    }
-    p->conn_out[i] = 0;
-    slc_route_forget_endpoint(p->client, ep);
-    p->refresh_at = 0;
-    return rc;
-}
-
-static int s_cpump(seglog_producer_t *p, int64_t deadline, int until_empty)
-{
-    p->timed_out = 0;
-    for (;;) {
-        uint64_t before = p->oldest;
-        int rc = s_dispatch(p);
-        s_report(p);
-        if (rc)
-            return rc;
-        if (p->oldest == p->next || (!until_empty && p->oldest != before))
-            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
-        int64_t now = slc_now_ms();
-        int64_t wake = deadline >= 0 ? deadline : now + 1000;
-        zmq_pollitem_t items[SLC_POOL];
-        int idx[SLC_POOL], n = 0, pending = 0;
-        for (int i = 0; i < p->nconns; i++) {
-            if (!p->conn_out[i])
-                continue;
-            int64_t quiet = p->conn_quiet[i] + p->conns[i]->timeout_ms;
-            if (quiet < wake)
-                wake = quiet;
-            items[n] = (zmq_pollitem_t){p->conns[i]->sock, 0, ZMQ_POLLIN, 0};
-            idx[n++] = i;
-        }
-        for (uint64_t seq = p->oldest; seq < p->next && !pending; seq++) {
-            slot_t *s = s_slot(p, seq);
-            pending = !s->done && s->conn < 0;
-        }
-        if (pending) {
-            int64_t at = p->retry_at > now ? p->retry_at : now + 10;
-            if (at < wake)
-                wake = at;
-        }
-        int wait = wake > now ? (int)(wake - now) : 0;
-        if (zmq_poll(items, n, wait) < 0)
-            return slc_rpc_fail(&p->rpc, errno, "%s", zmq_strerror(errno));
-        for (int k = 0; k < n; k++) {
-            int i = idx[k];
-            slc_response_t r;
-            while (p->conn_out[i] && slc_rpc_recv(p->conns[i], 0, p->arena, &r) == 0) {
-                rc = s_ctake(p, i, &r);
-                if (rc)
-                    return rc;
-            }
-        }
-        now = slc_now_ms();
-        for (int i = 0; i < p->nconns; i++)
-            if (p->conn_out[i] && now >= p->conn_quiet[i] + p->conns[i]->timeout_ms) {
-                rc = s_csilence(p, i);
-                if (rc)
-                    return rc;
-            }
-        s_report(p);
-        if (p->oldest == p->next || (!until_empty && p->oldest != before))
-            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
-        if (deadline >= 0 && slc_now_ms() >= deadline)
-            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : SEGLOG_CLIENT_E_AGAIN;
     }
 }
 
@@ -560,13 +289,13 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
             return slc_rpc_fail(&p->rpc, rc, "%s", c->rpc.errmsg);
     }
     if (!p->cluster && c->mode == 1)
-        s_enter_cluster(p);
+        slc_producer_enter_cluster(p);
     while (p->next - p->oldest >= p->cap) {
         rc = s_pump(p, -1, 0);
         if (rc)
             return rc;
     }
-    slot_t *s = s_slot(p, p->next);
+    slot_t *s = slc_producer_slot(p, p->next);
     slc_request_t req = {.id = p->next,
                          .kind = SLC_PRODUCE,
                          .topic = slc_topic(topic),
@@ -592,8 +321,8 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
             *seq = p->next;
         p->next++;
         p->timed_out = 0;
-        rc = s_dispatch(p);
-        s_report(p);
+        rc = slc_producer_dispatch(p);
+        slc_producer_report(p);
         return rc ? rc : p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
     }
     if (p->oldest == p->next) { /* the window was empty: the silence clock starts now */

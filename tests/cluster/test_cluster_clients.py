@@ -17,6 +17,9 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
   python    the Python client with a bootstrap list: produce across a kill
             -9 of the leader; every acknowledged offset holds its value;
             metadata() shows the new leader.
+  isr       with both followers dead and the ISR shrunk to the leader, a
+            produce (CLI and Python, bootstrap list) fails at once with
+            NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
 """
 import argparse
 import json
@@ -240,7 +243,43 @@ def t_python(c, args):
         cl.close()
 
 
-TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python}
+def t_isr(c, args):
+    rc, out, err = run(args, ["produce", "-t", TOPIC, "--endpoint", c.nodes[0].endpoint, "x"])
+    check(rc == 0, "first produce: %d %s" % (rc, err))
+    lead = leader_node(c, TOPIC)
+    for nd in c.nodes:
+        if nd is not lead:
+            nd.kill()
+    deadline = time.time() + 30
+    while True:  # the leader drops the dead followers from the ISR (--replica-lag-ms)
+        t = next(x for x in h.metadata(c, lead).topics if x.name == TOPIC)
+        if list(t.isr) == [lead.id]:
+            break
+        check(time.time() < deadline, "isr never shrank: %s" % list(t.isr))
+        time.sleep(0.1)
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    t0 = time.time()
+    rc, out, err = run(args, ["produce", "-t", TOPIC, "--endpoint", eps, "--timeout", "2000",
+                              "--retries", "4", "y"])
+    took = time.time() - t0
+    check(rc == 1 and "not enough in-sync replicas" in err and not out,
+          "produce with the isr at 1: %d %r %r" % (rc, out, err))
+    check(took < 5, "NOT_ENOUGH_REPLICAS took %.1f s: retried?" % took)
+    cl = sc.Client(eps, None, timeout_ms=2000, retries=4)
+    try:
+        t0 = time.time()
+        try:
+            cl.produce(TOPIC, b"z")
+            raise h.Fail("python produce with the isr at 1 succeeded")
+        except sc.ServerError as e:
+            check(e.code == "NOT_ENOUGH_REPLICAS", "python: %s" % e)
+        check(time.time() - t0 < 5, "python NOT_ENOUGH_REPLICAS retried")
+    finally:
+        cl.close()
+    print("  isr [%d]: NOT_ENOUGH_REPLICAS reported in %.1f s, not retried" % (lead.id, took))
+
+
+TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr}
 
 
 def main():

@@ -1,0 +1,244 @@
+/*
+ * producer_cluster.c - the pipelined producer in cluster mode: each batch
+ * to its topic's leader, one socket per node, resent after NOT_LEADER or a
+ * silent node (see the comment at the top of producer.c).
+ */
+#include "producer_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- cluster mode ------------------------------------------------------ */
+
+#define CONNECT_WAIT_MS 500
+#define BACKOFF_MAX_MS  500
+
+static void s_backoff(seglog_producer_t *p, int64_t now)
+{
+    p->retry_at = now + p->backoff;
+    p->backoff = p->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff * 2;
+}
+
+/* The connection to endpoint (opened on first use); -1 if none is free. */
+static int s_conn_for(seglog_producer_t *p, const char *endpoint)
+{
+    for (int i = 0; i < p->nconns; i++)
+        if (p->conns[i]->endpoint && strcmp(p->conns[i]->endpoint, endpoint) == 0)
+            return i;
+    int i = -1;
+    if (p->nconns < SLC_POOL) {
+        i = p->nconns;
+        p->conns[i] = &p->extra[i - 1];
+    } else {
+        for (int k = 1; k < p->nconns && i < 0; k++)
+            if (!p->conn_out[k])
+                i = k; /* an idle one: close it */
+        if (i < 0)
+            return -1;
+        slc_rpc_fini(p->conns[i]);
+    }
+    seglog_client_t *c = p->client;
+    if (slc_rpc_init(p->conns[i], c->ctx, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
+        snprintf(p->rpc.errmsg, sizeof p->rpc.errmsg, "%s", p->conns[i]->errmsg);
+        if (i == p->nconns) /* not counted: the slot is free again */
+            return -1;
+        return -1;
+    }
+    if (i == p->nconns)
+        p->nconns++;
+    p->conn_out[i] = 0;
+    return i;
+}
+
+/* A live node for a topic the cluster does not know yet (a first produce
+ * creates it, and that node redirects). */
+static const char *s_any_node(seglog_client_t *c, uint64_t turn)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        alive += c->nodes[i].alive && *c->nodes[i].endpoint;
+    size_t k = alive ? turn % alive : 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].alive && *c->nodes[i].endpoint && k-- == 0)
+            return c->nodes[i].endpoint;
+    return c->rpc.endpoint;
+}
+
+/* Send every batch waiting to be (re)sent, oldest first; ack with TIMEOUT
+ * those past their deadline (none of them is queued anywhere). */
+int slc_producer_dispatch(seglog_producer_t *p)
+{
+    seglog_client_t *c = p->client;
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = slc_producer_slot(p, seq);
+        if (s->done || s->conn >= 0)
+            continue;
+        int64_t now = slc_now_ms();
+        if (now >= s->deadline) {
+            char why[256];
+            snprintf(why, sizeof why, "not acknowledged within %d ms: %.200s",
+                     c->opts.timeout_ms * (1 + c->opts.retries),
+                     *s->message ? s->message : "no leader");
+            slc_producer_complete(s, seq, SEGLOG_CLIENT_E_TIMEOUT, why, 0, 0);
+            slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_TIMEOUT, "%s", why);
+            p->timed_out = 1;
+            continue;
+        }
+        if (now < p->retry_at)
+            return 0;
+        slc_route_t *r = slc_route_find(c, s->topic);
+        if ((!r || !r->endpoint) && now >= p->refresh_at) {
+            int64_t until = now + c->opts.timeout_ms;
+            slc_route_refresh(c, until < s->deadline ? until : s->deadline, NULL, NULL);
+            p->refresh_at = slc_now_ms() + p->backoff;
+            r = slc_route_find(c, s->topic);
+        }
+        char ep[256];
+        if (r && r->endpoint)
+            snprintf(ep, sizeof ep, "%s", r->endpoint);
+        else if (!r)
+            snprintf(ep, sizeof ep, "%s", s_any_node(c, seq));
+        else {
+            snprintf(s->message, sizeof s->message, "topic '%.128s' has no leader", s->topic);
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        int i = s_conn_for(p, ep);
+        if (i < 0) {
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        int rc = slc_rpc_send(p->conns[i], &s->msg, CONNECT_WAIT_MS);
+        if (rc == SEGLOG_CLIENT_E_AGAIN) { /* no connection: that node is down */
+            snprintf(s->message, sizeof s->message, "no connection to %.200s", ep);
+            slc_route_forget_endpoint(c, ep);
+            p->refresh_at = 0;
+            s_backoff(p, slc_now_ms());
+            return 0;
+        }
+        if (rc)
+            return slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc));
+        s->conn = i;
+        if (p->conn_out[i]++ == 0)
+            p->conn_quiet[i] = slc_now_ms();
+    }
+    return 0;
+}
+
+/* A reply on connection i. */
+static int s_ctake(seglog_producer_t *p, int i, const slc_response_t *r)
+{
+    if (r->id < p->oldest || r->id >= p->next)
+        return 0;
+    slot_t *s = slc_producer_slot(p, r->id);
+    if (s->done || s->conn != i)
+        return 0; /* not outstanding there: stale */
+    p->conn_quiet[i] = slc_now_ms();
+    p->conn_out[i]--;
+    s->conn = -1;
+    if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
+        const char *hint = r->leader_endpoint;
+        snprintf(s->message, sizeof s->message, "%.250s", r->message);
+        if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0) {
+            slc_route_set(p->client, s->topic, hint);
+        } else {
+            slc_route_set(p->client, s->topic, NULL);
+            p->refresh_at = 0;
+            s_backoff(p, slc_now_ms());
+        }
+        return 0;
+    }
+    if (r->kind == SLC_ERROR) {
+        slc_producer_complete(s, r->id, r->err, r->message, 0, 0);
+        return 0;
+    }
+    if (r->kind != SLC_PRODUCE)
+        return slc_rpc_fail(&p->rpc, SEGLOG_CLIENT_E_PROTOCOL, "non-produce reply to a produce");
+    slc_producer_complete(s, r->id, 0, "", r->offset, r->count);
+    p->backoff = 50;
+    return 0;
+}
+
+/* Connection i was silent for timeout_ms with batches outstanding: drop
+ * the socket (and what it queued) and send them again elsewhere. */
+static int s_csilence(seglog_producer_t *p, int i)
+{
+    slc_rpc_t *conn = p->conns[i];
+    char ep[256];
+    snprintf(ep, sizeof ep, "%s", conn->endpoint);
+    int rc = slc_rpc_reconnect(conn);
+    for (uint64_t seq = p->oldest; seq < p->next; seq++) {
+        slot_t *s = slc_producer_slot(p, seq);
+        if (!s->done && s->conn == i) {
+            s->conn = -1;
+            snprintf(s->message, sizeof s->message, "no reply from %.200s within %d ms", ep,
+                     conn->timeout_ms);
+        }
+    }
+    p->conn_out[i] = 0;
+    slc_route_forget_endpoint(p->client, ep);
+    p->refresh_at = 0;
+    return rc;
+}
+
+int slc_producer_cpump(seglog_producer_t *p, int64_t deadline, int until_empty)
+{
+    p->timed_out = 0;
+    for (;;) {
+        uint64_t before = p->oldest;
+        int rc = slc_producer_dispatch(p);
+        slc_producer_report(p);
+        if (rc)
+            return rc;
+        if (p->oldest == p->next || (!until_empty && p->oldest != before))
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
+        int64_t now = slc_now_ms();
+        int64_t wake = deadline >= 0 ? deadline : now + 1000;
+        zmq_pollitem_t items[SLC_POOL];
+        int idx[SLC_POOL], n = 0, pending = 0;
+        for (int i = 0; i < p->nconns; i++) {
+            if (!p->conn_out[i])
+                continue;
+            int64_t quiet = p->conn_quiet[i] + p->conns[i]->timeout_ms;
+            if (quiet < wake)
+                wake = quiet;
+            items[n] = (zmq_pollitem_t){p->conns[i]->sock, 0, ZMQ_POLLIN, 0};
+            idx[n++] = i;
+        }
+        for (uint64_t seq = p->oldest; seq < p->next && !pending; seq++) {
+            slot_t *s = slc_producer_slot(p, seq);
+            pending = !s->done && s->conn < 0;
+        }
+        if (pending) {
+            int64_t at = p->retry_at > now ? p->retry_at : now + 10;
+            if (at < wake)
+                wake = at;
+        }
+        int wait = wake > now ? (int)(wake - now) : 0;
+        if (zmq_poll(items, n, wait) < 0)
+            return slc_rpc_fail(&p->rpc, errno, "%s", zmq_strerror(errno));
+        for (int k = 0; k < n; k++) {
+            int i = idx[k];
+            slc_response_t r;
+            while (p->conn_out[i] && slc_rpc_recv(p->conns[i], 0, p->arena, &r) == 0) {
+                rc = s_ctake(p, i, &r);
+                if (rc)
+                    return rc;
+            }
+        }
+        now = slc_now_ms();
+        for (int i = 0; i < p->nconns; i++)
+            if (p->conn_out[i] && now >= p->conn_quiet[i] + p->conns[i]->timeout_ms) {
+                rc = s_csilence(p, i);
+                if (rc)
+                    return rc;
+            }
+        slc_producer_report(p);
+        if (p->oldest == p->next || (!until_empty && p->oldest != before))
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : 0;
+        if (deadline >= 0 && slc_now_ms() >= deadline)
+            return p->timed_out ? SEGLOG_CLIENT_E_TIMEOUT : SEGLOG_CLIENT_E_AGAIN;
+    }
+}
+
