@@ -8,6 +8,10 @@
  * batches outstanding and reports acks in send order, so offsets print in
  * input order. A line is the bytes before '\n' (a final line without '\n'
  * counts too); every other byte, '\r' included, is part of the value.
+ * When stdin has nothing ready (a slow or interactive writer), the lines
+ * read so far are sent at once and acks are handled (every 50 ms, which in
+ * cluster mode also follows a failover) until more input comes; offsets
+ * are flushed to stdout per acknowledged batch.
  *
  * The first failure stops the stream: a line the server would refuse (too
  * large, learnt from its Info) or that lacks the key separator is found
