@@ -14,7 +14,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             stored twice, from attempts that were not acknowledged, are
             counted and printed, not hidden); `seglog cluster --format json`
             shows the new leader.
-  python    the Python client with a bootstrap list: produce across a kill
+  python    the Python client with a single follower endpoint ends at the
+            leader; with a bootstrap list: produce across a kill
             -9 of the leader; every acknowledged offset holds its value;
             metadata() shows the new leader.
   isr       with both followers dead and the ISR shrunk to the leader, a
@@ -220,6 +221,10 @@ def t_python(c, args):
         m = cl.metadata()
         t = next(x for x in m.topics if x.name == TOPIC)
         lead = next(nd for nd in c.nodes if nd.id == t.leader)
+        fol = next(nd for nd in c.nodes if nd is not lead)
+        with sc.Client(fol.endpoint, None) as one:  # a single endpoint: a follower's
+            acked[b"py-via-follower"] = one.produce(TOPIC, b"py-via-follower")
+            check(one.endpoint == fol.endpoint, "the single endpoint was left")
         lead.kill()
         t0 = time.time()
         first_after = None
