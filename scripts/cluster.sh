@@ -12,8 +12,8 @@
 #                         BASE+10*(i-1)+1, replication on BASE+10*(i-1)+2 (default 5555)
 #
 # Then, for example:
-#   seglog produce -e tcp://127.0.0.1:5555 -t t   (a follower answers NOT_LEADER with
-#                                                  the leader's endpoint)
+#   seglog produce --endpoint tcp://127.0.0.1:5555,tcp://127.0.0.1:5565,tcp://127.0.0.1:5575 -t t x
+#   seglog cluster --endpoint tcp://127.0.0.1:5555    (nodes, leaders, epochs, ISR, HW)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seglogd="${1:-build/src/server/seglogd}"
