@@ -1,7 +1,7 @@
 /*
  * codec.h - the only module that knows the wire encoding
  * (proto/seglog/v1/seglog.proto). The rest of the server works with the
- * plain structs below; the generated Seglog__V1__* names stay in codec.c.
+ * plain structs below; the generated Seglog__V1__* names stay in codec.c and codec_decode.c.
  *
  * Decoding: a ProduceRequest in canonical form is decoded by hand (the
  * hot path); everything else, including every error, by protobuf-c, which

@@ -124,7 +124,7 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
 /* Serve n jobs of a synchronous worker on the caller's thread, as the
  * worker thread serves a batch: on return each job holds its envelope and
  * its reply, as if it came back from a worker. The front end serves
- * produce requests this way (server.c). With wait, the group commit is
+ * produce requests this way (frontend.c). With wait, the group commit is
  * waited for; without, a produce that appended is left with job->commit
  * set and no reply, for sl_worker_complete(). Returns 0, or
  * SEGLOG_E_INVAL if w runs a thread. */
