@@ -242,3 +242,32 @@ int c_leader(void *arg)
     return sl_cluster_topic_get(w->reader->c, w->topic, 0, &w->t) == 0 &&
            w->t.state.leader == w->leader && w->t.state.leader_epoch == w->epoch;
 }
+
+zkproc_t *ct_zk;
+zhandle_t *ct_zkraw;
+
+int ct_zk_setup(void **state)
+{
+    (void) state;
+    ct_log_capture();
+    ct_zk = zkproc_start(100);
+    if (!ct_zk)
+        return -1;
+    ct_zkraw = ct_raw(zkproc_hosts(ct_zk));
+    return ct_zkraw ? 0 : -1;
+}
+
+int ct_zk_teardown(void **state)
+{
+    (void) state;
+    if (ct_zkraw)
+        zookeeper_close(ct_zkraw);
+    ct_zkraw = NULL;
+    zkproc_destroy(&ct_zk);
+    return 0;
+}
+
+void ct_hosts(char *buf, size_t cap, const char *chroot)
+{
+    snprintf(buf, cap, "%s%s", zkproc_hosts(ct_zk), chroot);
+}

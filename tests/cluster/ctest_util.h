@@ -12,6 +12,7 @@
 
 #include "cluster.h"
 #include "zk.h"
+#include "zkproc.h"
 
 typedef struct tnode {
     sl_cluster_t *c;
@@ -74,5 +75,15 @@ int c_leader(void *want);
 zhandle_t *ct_raw(const char *hosts);
 /* Same, taking over an existing session. */
 zhandle_t *ct_raw_session(const char *hosts, const clientid_t *cid);
+
+/* The group fixture of the tests that share one ZooKeeper: ct_zk_setup
+ * starts a real one (zkproc, tick 100 ms) and opens a raw handle on it,
+ * ct_zk_teardown closes both. ct_hosts writes its connect string plus
+ * chroot ("" for none). */
+extern zkproc_t *ct_zk;
+extern zhandle_t *ct_zkraw;
+int ct_zk_setup(void **state);
+int ct_zk_teardown(void **state);
+void ct_hosts(char *buf, size_t cap, const char *chroot);
 
 #endif

@@ -18,33 +18,6 @@
 #define SESSION_MS 2000
 #define WAIT_MS 15000
 
-static zkproc_t *s_zk;
-static zhandle_t *s_raw;
-
-static int setup(void **state)
-{
-    (void) state;
-    ct_log_capture();
-    s_zk = zkproc_start(100);
-    if (!s_zk)
-        return -1;
-    s_raw = ct_raw(zkproc_hosts(s_zk));
-    return s_raw ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    if (s_raw)
-        zookeeper_close(s_raw);
-    zkproc_destroy(&s_zk);
-    return 0;
-}
-
-static void s_hosts(char *buf, size_t cap, const char *chroot)
-{
-    snprintf(buf, cap, "%s%s", zkproc_hosts(s_zk), chroot);
-}
 
 /* ---- controller failover ---- */
 
@@ -52,7 +25,7 @@ static void test_failover_within_isr(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t5");
+    ct_hosts(hosts, sizeof hosts, "/t5");
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
@@ -120,7 +93,7 @@ static void test_controller_epoch_fence(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t8");
+    ct_hosts(hosts, sizeof hosts, "/t8");
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
@@ -136,7 +109,7 @@ static void test_controller_epoch_fence(void **state)
      * with, must be refused. */
     char next[16];
     snprintf(next, sizeof next, "%d", (int) e1 + 1);
-    assert_int_equal(zoo_set(s_raw, "/t8/seglog/controller_epoch", next, (int) strlen(next), -1),
+    assert_int_equal(zoo_set(ct_zkraw, "/t8/seglog/controller_epoch", next, (int) strlen(next), -1),
                      ZOK);
     tnode_t *victim = NULL;
     for (int i = 0; i < 3 && !victim; i++)
@@ -172,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_failover_within_isr),
         cmocka_unit_test(test_controller_epoch_fence),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ct_zk_setup, ct_zk_teardown);
 }

@@ -20,33 +20,6 @@
 #define SESSION_MS 2000
 #define WAIT_MS 15000
 
-static zkproc_t *s_zk;
-static zhandle_t *s_raw;
-
-static int setup(void **state)
-{
-    (void) state;
-    ct_log_capture();
-    s_zk = zkproc_start(100);
-    if (!s_zk)
-        return -1;
-    s_raw = ct_raw(zkproc_hosts(s_zk));
-    return s_raw ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    if (s_raw)
-        zookeeper_close(s_raw);
-    zkproc_destroy(&s_zk);
-    return 0;
-}
-
-static void s_hosts(char *buf, size_t cap, const char *chroot)
-{
-    snprintf(buf, cap, "%s%s", zkproc_hosts(s_zk), chroot);
-}
 
 
 /* ---- registration ---- */
@@ -87,7 +60,7 @@ static void test_register_and_leave(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t1");
+    ct_hosts(hosts, sizeof hosts, "/t1");
     tnode_t a, b, dup;
     tnode_t *both[] = {&a, &b};
     nodeset_t s = {both, 2};
@@ -102,14 +75,14 @@ static void test_register_and_leave(void **state)
     assert_string_equal(nodes[1].endpoint, "tcp://127.0.0.1:20002");
     assert_string_equal(nodes[1].pub, "tcp://127.0.0.1:30002");
     struct Stat st;
-    assert_int_equal(zoo_exists(s_raw, "/t1/seglog/nodes/2", 0, &st), ZOK);
+    assert_int_equal(zoo_exists(ct_zkraw, "/t1/seglog/nodes/2", 0, &st), ZOK);
     assert_true(st.ephemeralOwner != 0);
 
     /* Someone deletes node 2's registration: it registers again, once. */
-    assert_int_equal(zoo_delete(s_raw, "/t1/seglog/nodes/2", -1), ZOK);
+    assert_int_equal(zoo_delete(ct_zkraw, "/t1/seglog/nodes/2", -1), ZOK);
     nodeset_t sb = {(tnode_t *[]){&b}, 1};
     assert_true(ct_until(sb.n, 1, c_registered_twice, &b, WAIT_MS));
-    assert_int_equal(zoo_exists(s_raw, "/t1/seglog/nodes/2", 0, &st), ZOK);
+    assert_int_equal(zoo_exists(ct_zkraw, "/t1/seglog/nodes/2", 0, &st), ZOK);
     assert_int_equal(a.registered, 1);
 
     /* Closing node 2's session removes its znode; node 1 hears of it. */
@@ -117,7 +90,7 @@ static void test_register_and_leave(void **state)
     count_t want1 = {&a, 1};
     tnode_t *only_a[] = {&a};
     assert_true(ct_until(only_a, 1, c_nodes_event, &want1, WAIT_MS));
-    assert_int_equal(zoo_exists(s_raw, "/t1/seglog/nodes/2", 0, &st), ZNONODE);
+    assert_int_equal(zoo_exists(ct_zkraw, "/t1/seglog/nodes/2", 0, &st), ZNONODE);
 
     /* A second node with id 1 waits until the first one's session ends. */
     assert_int_equal(tn_start(&dup, hosts, 1, SESSION_MS), 0);
@@ -138,7 +111,7 @@ static int32_t s_raw_epoch(const char *path)
 {
     char buf[32];
     int len = sizeof buf - 1;
-    if (zoo_get(s_raw, path, 0, buf, &len, NULL) != ZOK || len < 0)
+    if (zoo_get(ct_zkraw, path, 0, buf, &len, NULL) != ZOK || len < 0)
         return -1;
     buf[len] = '\0';
     return atoi(buf);
@@ -148,7 +121,7 @@ static void test_election(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t2");
+    ct_hosts(hosts, sizeof hosts, "/t2");
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
@@ -219,7 +192,7 @@ static void test_topic_create_race(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t3");
+    ct_hosts(hosts, sizeof hosts, "/t3");
     tnode_t n3;
     nodeset_t s = {(tnode_t *[]){&n3}, 1};
     assert_int_equal(tn_start(&n3, hosts, 3, SESSION_MS), 0);
@@ -277,7 +250,7 @@ static void test_cas_stale_writer(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t4");
+    ct_hosts(hosts, sizeof hosts, "/t4");
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
@@ -355,7 +328,7 @@ static void test_expiry_fences(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t6");
+    ct_hosts(hosts, sizeof hosts, "/t6");
     tnode_t n1, n2;
     tnode_t *all[] = {&n1, &n2};
     nodeset_t s = {all, 2};
@@ -385,7 +358,7 @@ static void test_expiry_fences(void **state)
     char path[64];
     snprintf(path, sizeof path, "/t6/seglog/nodes/%d", (int) ctl->id);
     struct Stat st;
-    assert_int_equal(zoo_exists(s_raw, path, 0, &st), ZOK);
+    assert_int_equal(zoo_exists(ct_zkraw, path, 0, &st), ZOK);
     assert_true(st.ephemeralOwner == new_sid);
     /* A controller again, with a new epoch. */
     newctl_t x = {s, e1};
@@ -411,7 +384,7 @@ static void test_topic_watch(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t9");
+    ct_hosts(hosts, sizeof hosts, "/t9");
     tnode_t n1, n2;
     tnode_t *all[] = {&n1, &n2};
     nodeset_t s = {all, 2};
@@ -445,7 +418,7 @@ static void test_topic_watch(void **state)
 
 static void s_raw_create(const char *path, const char *data)
 {
-    int rc = zoo_create(s_raw, path, data, data ? (int) strlen(data) : -1, &ZOO_OPEN_ACL_UNSAFE,
+    int rc = zoo_create(ct_zkraw, path, data, data ? (int) strlen(data) : -1, &ZOO_OPEN_ACL_UNSAFE,
                         0, NULL, 0);
     assert_true(rc == ZOK || rc == ZNODEEXISTS);
 }
@@ -454,7 +427,7 @@ static void test_bad_data(void **state)
 {
     (void) state;
     char hosts[128];
-    s_hosts(hosts, sizeof hosts, "/t7");
+    ct_hosts(hosts, sizeof hosts, "/t7");
     tnode_t n1, n2, n3;
     tnode_t *all[] = {&n1, &n2, &n3};
     nodeset_t s = {all, 3};
@@ -521,5 +494,5 @@ int main(void)
         cmocka_unit_test(test_topic_watch),
         cmocka_unit_test(test_bad_data),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ct_zk_setup, ct_zk_teardown);
 }
