@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_BEFORE = CLI_OPT_FIRST_FREE, OPT_FORMAT };
+enum { OPT_BEFORE = CLI_OPT_FIRST_FREE };
 
 static const char s_offsets_usage[] =
     "usage: seglog offsets [-t TOPIC]\n"
@@ -55,16 +55,9 @@ static int s_finish(int exit_code)
 
 int cli_offsets(int argc, char **argv, cli_common_t *c)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int opt, exit_code;
-    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_offsets_usage, &exit_code)) !=
-           -1) {
-        if (opt == CLI_OPT_EXIT)
-            return exit_code;
-        return cli_usage_error(argv[0], "unknown option");
-    }
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    int exit_code = cli_parse_plain(argc, argv, c, s_offsets_usage, NULL);
+    if (exit_code >= 0)
+        return exit_code;
     seglog_client_t *client = NULL;
     int connect_rc = cli_connect(c, &client);
     if (connect_rc != 0)
@@ -128,22 +121,9 @@ int cli_truncate(int argc, char **argv, cli_common_t *c)
 
 int cli_topics(int argc, char **argv, cli_common_t *c)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS, {"format", required_argument, NULL, OPT_FORMAT}, {NULL, 0, NULL, 0}};
-    int opt, exit_code, json = 0;
-    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_topics_usage, &exit_code)) !=
-           -1) {
-        if (opt == CLI_OPT_EXIT)
-            return exit_code;
-        if (opt != OPT_FORMAT)
-            return cli_usage_error(argv[0], "unknown option");
-        if (strcmp(optarg, "json") == 0)
-            json = 1;
-        else if (strcmp(optarg, "text") != 0)
-            return cli_usage_error(argv[0], "--format wants text or json, not '%s'", optarg);
-    }
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    int json = 0, exit_code = cli_parse_plain(argc, argv, c, s_topics_usage, &json);
+    if (exit_code >= 0)
+        return exit_code;
     seglog_client_t *client = NULL;
     int connect_rc = cli_connect(c, &client);
     if (connect_rc != 0)
@@ -168,19 +148,12 @@ int cli_topics(int argc, char **argv, cli_common_t *c)
 
 int cli_delete(int argc, char **argv, cli_common_t *c)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int opt, exit_code;
-    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_delete_usage, &exit_code)) !=
-           -1) {
-        if (opt == CLI_OPT_EXIT)
-            return exit_code;
-        return cli_usage_error(argv[0], "unknown option");
-    }
+    int exit_code = cli_parse_plain(argc, argv, c, s_delete_usage, NULL);
+    if (exit_code >= 0)
+        return exit_code;
     /* Deletion destroys data: the topic must be named, not defaulted. */
     if (!c->topic_given)
         return cli_usage_error(argv[0], "delete needs -t TOPIC");
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     seglog_client_t *client = NULL;
     int connect_rc = cli_connect(c, &client);
     if (connect_rc != 0)

@@ -70,6 +70,12 @@ int cli_common_option(cli_common_t *c, int opt, const char *arg);
 int cli_next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
                     cli_common_t *c, const char *usage, int *exit_code);
 
+/* The whole command line of a subcommand that takes the common options,
+ * --format text|json when json is not NULL (*json = 1 for json), and no
+ * arguments. Returns -1 to go on, or the exit code to return now (after
+ * --help, or a usage error already printed). */
+int cli_parse_plain(int argc, char **argv, cli_common_t *c, const char *usage, int *json);
+
 /* Parse a non-negative decimal number; -1 if arg is not one. */
 int cli_parse_u64(const char *arg, uint64_t *out);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_FORMAT = CLI_OPT_FIRST_FREE };
 
 static const char s_usage[] =
     "usage: seglog cluster [--format text|json]\n"
@@ -99,21 +98,9 @@ static void s_print(const seglog_cluster_info_t *ci, int json)
 
 int cli_cluster(int argc, char **argv, cli_common_t *c)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS, {"format", required_argument, NULL, OPT_FORMAT}, {NULL, 0, NULL, 0}};
-    int opt, exit_code, json = 0;
-    while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, s_usage, &exit_code)) != -1) {
-        if (opt == CLI_OPT_EXIT)
-            return exit_code;
-        if (opt != OPT_FORMAT)
-            return cli_usage_error(argv[0], "unknown option");
-        if (strcmp(optarg, "json") == 0)
-            json = 1;
-        else if (strcmp(optarg, "text") != 0)
-            return cli_usage_error(argv[0], "--format wants text or json, not '%s'", optarg);
-    }
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    int json = 0, exit_code = cli_parse_plain(argc, argv, c, s_usage, &json);
+    if (exit_code >= 0)
+        return exit_code;
     seglog_client_t *client = NULL;
     int connect_rc = cli_connect(c, &client);
     if (connect_rc != 0)

@@ -165,6 +165,31 @@ int cli_next_option(int argc, char **argv, const char *shortopts, const struct o
     }
 }
 
+int cli_parse_plain(int argc, char **argv, cli_common_t *c, const char *usage, int *json)
+{
+    enum { OPT_FORMAT = CLI_OPT_FIRST_FREE };
+    static const struct option with_format[] = {
+        CLI_COMMON_LONGOPTS, {"format", required_argument, NULL, OPT_FORMAT}, {NULL, 0, NULL, 0}};
+    static const struct option common_only[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int opt, exit_code;
+    while ((opt = cli_next_option(argc, argv, ":t:h", json ? with_format : common_only, c, usage,
+                                  &exit_code)) != -1) {
+        if (opt == CLI_OPT_EXIT)
+            return exit_code;
+        if (opt != OPT_FORMAT || !json)
+            return cli_usage_error(argv[0], "unknown option");
+        if (strcmp(optarg, "json") == 0)
+            *json = 1;
+        else if (strcmp(optarg, "text") == 0)
+            *json = 0;
+        else
+            return cli_usage_error(argv[0], "--format wants text or json, not '%s'", optarg);
+    }
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
 int cli_fail(const char *what, int err, const char *detail)
 {
     if (detail && *detail && strcmp(detail, seglog_client_strerror(err)) != 0)
