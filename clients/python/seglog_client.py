@@ -215,9 +215,10 @@ class _Channel:
             return False
         return True
 
-    def _await(self, req, kind):
-        """The reply to req within timeout_ms, or None."""
-        deadline = time.monotonic() + self.timeout_ms / 1000.0
+    def _await(self, req, kind, extra_ms=0):
+        """The reply to req within timeout_ms (+ extra_ms: a long poll's
+        wait), or None."""
+        deadline = time.monotonic() + (self.timeout_ms + extra_ms) / 1000.0
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not self.sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
@@ -271,9 +272,10 @@ class _Channel:
             raise _NoReply("no reply from %s within %d ms" % (self.endpoint, reply_ms))
         return body
 
-    def call(self, req, kind):
+    def call(self, req, kind, extra_ms=0):
         """Send req (its id is set here) and return the reply's body of the
-        given kind; raise ServerError, SeglogTimeout or ProtocolError."""
+        given kind; raise ServerError, SeglogTimeout or ProtocolError.
+        extra_ms: the reply may take that much longer (a long poll)."""
         req.id = self.next_id
         self.next_id += 1
         data = req.SerializeToString()
@@ -286,7 +288,7 @@ class _Channel:
                 if self._send(data):
                     sent = True
                     try:
-                        body = self._await(req, kind)
+                        body = self._await(req, kind, extra_ms)
                     except SeglogError:
                         replied = True  # a reply came: nothing of ours is queued
                         raise
@@ -408,16 +410,16 @@ class Client:
 
     # ---- cluster mode -------------------------------------------------
 
-    def _call(self, req, kind):
+    def _call(self, req, kind, extra_ms=0):
         """A request to the client's node; with a list, the next node after
         one that does not answer (one attempt each), within the budget."""
         if len(self._boot) == 1:
-            return self._ch.call(req, kind)
+            return self._ch.call(req, kind, extra_ms)
         deadline = time.monotonic() + self.timeout_ms * (1 + self.retries) / 1000.0
         while True:
             saved, self._ch.retries = self._ch.retries, 0
             try:
-                return self._ch.call(req, kind)
+                return self._ch.call(req, kind, extra_ms)
             except SeglogTimeout:
                 if time.monotonic() >= deadline:
                     raise
@@ -612,15 +614,21 @@ class Client:
                                 % (resp.count, n))
         return resp.offset
 
-    def consume_range(self, topic, offset, max_records=1, max_bytes=0):
+    def consume_range(self, topic, offset, max_records=1, max_bytes=0, max_wait_ms=0):
         """Records from offset on (at most max_records, about max_bytes):
-        a Batch(records, next_offset, lowest_offset, end_offset)."""
+        a Batch(records, next_offset, lowest_offset, end_offset).
+        max_wait_ms (long poll, 0..60000): at the end of the log, the server
+        answers when records arrive or after max_wait_ms (an empty batch);
+        the call then waits up to timeout_ms + max_wait_ms for the reply."""
+        if not 0 <= max_wait_ms <= 60000:
+            raise ValueError("max_wait_ms must be 0..60000")
         req = pb.Request()
         req.consume.topic = _topic(topic)
         req.consume.offset = offset
         req.consume.max_records = max_records
         req.consume.max_bytes = max_bytes
-        resp = self._call(req, "consume")
+        req.consume.max_wait_ms = max_wait_ms
+        resp = self._call(req, "consume", max_wait_ms)
         recs = [_record(r) for r in resp.records]
         for i, r in enumerate(recs):
             if r.offset != offset + i:
@@ -628,9 +636,9 @@ class Client:
                                     % (offset, r.offset, i))
         return Batch(recs, resp.next_offset, resp.lowest_offset, resp.end_offset)
 
-    def consume(self, topic, offset, max_records=1, max_bytes=0):
+    def consume(self, topic, offset, max_records=1, max_bytes=0, max_wait_ms=0):
         """The list of records from offset on (see consume_range)."""
-        return self.consume_range(topic, offset, max_records, max_bytes).records
+        return self.consume_range(topic, offset, max_records, max_bytes, max_wait_ms).records
 
     def offsets(self, topic):
         req = pb.Request()

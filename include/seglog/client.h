@@ -260,6 +260,17 @@ typedef struct seglog_batch {
 int seglog_client_consume_range(seglog_client_t *client, const char *topic, uint64_t offset,
                                 uint32_t max_records, uint32_t max_bytes, seglog_batch_t *batch);
 
+/* Long poll: as seglog_client_consume_range, but when offset is the
+ * topic's visible end the server holds the reply until records arrive
+ * there (they come back at once) or max_wait_ms (at most 60000, else
+ * SEGLOG_CLIENT_E_BAD_REQUEST) passes (an empty batch). The call waits up
+ * to timeout_ms + max_wait_ms for the reply. Past the server's
+ * --max-waiters waiting long polls: SEGLOG_CLIENT_E_RESOURCE_EXHAUSTED.
+ * max_wait_ms 0 is consume_range. */
+int seglog_client_consume_wait(seglog_client_t *client, const char *topic, uint64_t offset,
+                               uint32_t max_records, uint32_t max_bytes, uint32_t max_wait_ms,
+                               seglog_batch_t *batch);
+
 typedef struct seglog_offsets {
     uint64_t lowest_offset;    /* first offset still stored (== next_offset if empty) */
     uint64_t next_offset;      /* offset the next record will get */

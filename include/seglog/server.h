@@ -59,6 +59,7 @@ enum {
     SEGLOG_SERVER_E_UNKNOWN_TOPIC = -102,   /* topic does not exist */
     SEGLOG_SERVER_E_TOO_MANY_TOPICS = -103, /* max_topics reached (or exceeded at start) */
     SEGLOG_SERVER_E_CLUSTER = -104,         /* cluster mode could not start (logged) */
+    SEGLOG_SERVER_E_TOO_MANY_WAITERS = -110, /* max_waiters long-poll consumes wait already */
 };
 
 /* Describe any error: the server's, the log core's or an errno. */
@@ -85,6 +86,7 @@ typedef struct seglog_server_config {
     int pub_hwm;               /* PUB send high-water mark in messages; default 10000 */
     int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
     uint32_t max_topics;       /* topics that may exist; default 1024 */
+    uint32_t max_waiters;      /* long-poll consumes waiting at once; 0 or default: 1024 */
     const seglog_vfs_t *vfs; /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
     /* Cluster mode (docs/CLUSTER.md), on when zookeeper is set. Needs a
      * build with the cluster layer (libzookeeper-mt-dev, libcjson-dev). */

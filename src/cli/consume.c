@@ -14,11 +14,12 @@
 
 #define CONSUME_BATCH 1000
 #define TAIL_WAIT_MS  250 /* bound on one wait, so a signal is never missed for long */
+#define FOLLOW_WAIT_MS 1000 /* --follow: one long poll's max_wait_ms */
 
-enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT };
+enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT, OPT_FOLLOW };
 
 static const char s_consume_usage[] =
-    "usage: seglog consume [-t TOPIC] [--from N|earliest] [--count N]\n"
+    "usage: seglog consume [-t TOPIC] [--from N|earliest] [--count N] [--follow]\n"
     "                      [--format text|json|raw]\n"
     "\n"
     "Print the records of TOPIC from an offset (default: earliest) to the end of\n"
@@ -26,6 +27,9 @@ static const char s_consume_usage[] =
     "\n"
     "  --from N|earliest      first offset to print (default earliest)\n"
     "  --count N              print at most N records\n"
+    "  --follow               at the end, wait for new records (long-poll consume,\n"
+    "                         request/reply; 'seglog tail' uses the PUB stream) until\n"
+    "                         --count records or interrupted (Ctrl-C, SIGTERM: exit 0)\n"
     "  --format FORMAT        text: \"offset<TAB>value\" (default)\n"
     "                         json: one object per line: offset, timestamp_ms, key,\n"
     "                               value (base64 with \"value_encoding\":\"base64\"\n"
@@ -49,7 +53,10 @@ typedef struct read_opts {
     uint64_t from;
     uint64_t count; /* UINT64_MAX: no limit */
     cli_format_t fmt;
+    int follow; /* consume --follow */
 } read_opts_t;
+
+static volatile sig_atomic_t s_stop;
 
 /* Options shared by consume and tail; returns -1 to go on, else an exit
  * code. */
@@ -60,6 +67,7 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                                              {"from", required_argument, NULL, OPT_FROM},
                                              {"count", required_argument, NULL, OPT_COUNT},
                                              {"format", required_argument, NULL, OPT_FORMAT},
+                                             {"follow", no_argument, NULL, OPT_FOLLOW},
                                              {NULL, 0, NULL, 0}};
     int opt, exit_code;
     while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, usage, &exit_code)) != -1) {
@@ -81,6 +89,11 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                 return cli_usage_error(argv[0], "unknown option '--count'");
             if (cli_parse_u64(optarg, &r->count) != 0)
                 return cli_usage_error(argv[0], "--count wants a number, not '%s'", optarg);
+            break;
+        case OPT_FOLLOW:
+            if (tail)
+                return cli_usage_error(argv[0], "unknown option '--follow'");
+            r->follow = 1;
             break;
         case OPT_FORMAT:
             if (cli_format_parse(optarg, &r->fmt) != 0)
@@ -113,6 +126,8 @@ static int s_fail_topic(const char *verb, const char *topic, int rc, const char 
     return cli_fail(what, rc, detail);
 }
 
+static void s_catch_signals(void);
+
 static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r)
 {
     uint64_t offset = r->from;
@@ -123,19 +138,22 @@ static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_
             return s_fail_topic("consume", c->topic, rc, seglog_client_errmsg(client));
         offset = o.lowest_offset;
     }
-    uint64_t left = r->count, end = 0;
-    int have_end = 0;
-    while (left > 0 && (!have_end || offset < end)) {
+    uint64_t left = r->count, end = UINT64_MAX;
+    int have_end = r->follow; /* --follow: no end */
+    while (left > 0 && (!have_end || offset < end) && !s_stop) {
         uint32_t want = left < CONSUME_BATCH ? (uint32_t)left : CONSUME_BATCH;
         seglog_batch_t b;
-        int rc = seglog_client_consume_range(client, c->topic, offset, want, 0, &b);
+        int rc = seglog_client_consume_wait(client, c->topic, offset, want, 0,
+                                            r->follow ? FOLLOW_WAIT_MS : 0, &b);
+        if (rc == EINTR && s_stop)
+            break;
         if (rc)
             return s_fail_topic("consume", c->topic, rc, seglog_client_errmsg(client));
         if (!have_end) {
             end = b.end_offset; /* stop where the log ended when we started */
             have_end = 1;
         }
-        if (b.count == 0)
+        if (b.count == 0 && !r->follow)
             break;
         for (size_t i = 0; i < b.count && left > 0 && b.records[i].offset < end; i++, left--) {
             int w = s_write_outcome(cli_print_record(stdout, r->fmt, &b.records[i]));
@@ -143,6 +161,11 @@ static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_
                 return w;
         }
         offset = b.next_offset;
+        if (r->follow) { /* each batch shows at once */
+            int w = s_write_outcome(fflush(stdout) ? errno : 0);
+            if (w >= 0)
+                return w;
+        }
     }
     int w = s_write_outcome(fflush(stdout) ? errno : 0);
     return w >= 0 ? w : CLI_EXIT_OK;
@@ -154,6 +177,8 @@ int cli_consume(int argc, char **argv, cli_common_t *c)
     int exit_code = s_parse(argc, argv, c, s_consume_usage, 0, &r);
     if (exit_code >= 0)
         return exit_code;
+    if (r.follow)
+        s_catch_signals();
     seglog_client_t *client = NULL;
     int connect_rc = cli_connect(c, &client);
     if (connect_rc != 0)
@@ -162,8 +187,6 @@ int cli_consume(int argc, char **argv, cli_common_t *c)
     seglog_client_destroy(&client);
     return exit_code;
 }
-
-static volatile sig_atomic_t s_stop;
 
 static void s_on_signal(int sig)
 {

@@ -134,6 +134,13 @@ int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
 int seglog_client_consume_range(seglog_client_t *c, const char *topic, uint64_t offset,
                                 uint32_t max_records, uint32_t max_bytes, seglog_batch_t *batch)
 {
+    return seglog_client_consume_wait(c, topic, offset, max_records, max_bytes, 0, batch);
+}
+
+int seglog_client_consume_wait(seglog_client_t *c, const char *topic, uint64_t offset,
+                               uint32_t max_records, uint32_t max_bytes, uint32_t max_wait_ms,
+                               seglog_batch_t *batch)
+{
     if (!c || !batch)
         return SEGLOG_CLIENT_E_INVAL;
     /* Defined on every return: empty unless the call succeeds. (gcc -O3
@@ -144,7 +151,8 @@ int seglog_client_consume_range(seglog_client_t *c, const char *topic, uint64_t 
                          .topic = slc_topic(topic),
                          .offset = offset,
                          .max_records = max_records,
-                         .max_bytes = max_bytes};
+                         .max_bytes = max_bytes,
+                         .max_wait_ms = max_wait_ms};
     slc_response_t resp;
     int rc = s_call(c, &req, &resp);
     if (rc)

@@ -191,6 +191,7 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
         cr.offset = req->offset;
         cr.max_records = req->max_records;
         cr.max_bytes = req->max_bytes;
+        cr.max_wait_ms = req->max_wait_ms;
         rq.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
         rq.consume = &cr;
         break;

@@ -47,6 +47,7 @@ typedef struct slc_request {
     /* consume (offset), truncate (offset = lowest) */
     uint64_t offset;
     uint32_t max_records, max_bytes;
+    uint32_t max_wait_ms; /* consume: long poll (the reply may take this much longer) */
 } slc_request_t;
 
 typedef struct slc_response {

@@ -304,7 +304,9 @@ int slc_rpc_call(slc_rpc_t *rpc, slc_request_t *req, slc_arena_t *arena, slc_res
         rc = slc_rpc_send(rpc, &msg, rpc->timeout_ms);
         if (rc == 0) {
             sent = 1;
-            rc = s_await(rpc, req, slc_now_ms() + rpc->timeout_ms, arena, resp);
+            /* A long poll's reply may come max_wait_ms later than any other. */
+            rc = s_await(rpc, req, slc_now_ms() + rpc->timeout_ms + req->max_wait_ms, arena,
+                         resp);
         }
         if (rc != SEGLOG_CLIENT_E_AGAIN)
             break;

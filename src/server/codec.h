@@ -53,6 +53,7 @@ enum { SL_ACKS_DEFAULT = 0, SL_ACKS_LEADER = 1, SL_ACKS_ALL = 2 };
 /* Protocol limits enforced by the decoder. */
 #define SL_MAX_BATCH_RECORDS   10000u /* records in one ProduceRequest */
 #define SL_MAX_CONSUME_RECORDS 10000u /* ConsumeRequest.max_records is clamped to this */
+#define SL_MAX_WAIT_MS         60000u /* ConsumeRequest.max_wait_ms above it: BAD_REQUEST */
 
 typedef enum {
     SL_REQ_PRODUCE = 1,
@@ -110,6 +111,7 @@ typedef struct sl_request {
     uint64_t offset;
     uint32_t max_records; /* 1..SL_MAX_CONSUME_RECORDS (0 already turned into 1) */
     uint32_t max_bytes;   /* as sent; 0 = no preference */
+    uint32_t max_wait_ms; /* 0..SL_MAX_WAIT_MS: long poll at the visible end */
     /* truncate */
     uint64_t lowest_offset;
 } sl_request_t;

@@ -358,6 +358,9 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
                            : c->max_records > SL_MAX_CONSUME_RECORDS ? SL_MAX_CONSUME_RECORDS
                                                                      : c->max_records;
         req->max_bytes = c->max_bytes;
+        if (c->max_wait_ms > SL_MAX_WAIT_MS)
+            return s_bad(why, "consume max_wait_ms is above the server's cap of 60000 ms");
+        req->max_wait_ms = c->max_wait_ms;
         break;
     }
     case SEGLOG__V1__REQUEST__BODY_OFFSETS:

@@ -15,6 +15,7 @@ sl_wire_code_t sl_error_wire(int err)
     case SL_E_UNKNOWN_TOPIC:
         return SL_WIRE_UNKNOWN_TOPIC;
     case SL_E_TOO_MANY_TOPICS:
+    case SL_E_TOO_MANY_WAITERS:
         return SL_WIRE_RESOURCE_EXHAUSTED;
     case SEGLOG_E_INVAL:
         return SL_WIRE_BAD_REQUEST; /* the log refused an argument taken from the request */
@@ -61,6 +62,8 @@ const char *sl_strerror(int err)
         return "unknown topic";
     case SL_E_TOO_MANY_TOPICS:
         return "too many topics";
+    case SL_E_TOO_MANY_WAITERS:
+        return "too many long-poll consumes waiting";
     default:
         return seglog_strerror(err);
     }

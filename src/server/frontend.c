@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zmq.h>
 
 static uint32_t s_pick(const seglog_server_t *s, const zmq_msg_t *rid)
@@ -63,6 +64,7 @@ static sl_job_t *s_job_get(seglog_server_t *s)
         job->nframes = 0;
         job->commit.topic = NULL;
         job->oversize = 0;
+        job->wait.parked = job->wait.resume = 0;
     }
     return job;
 }
@@ -184,10 +186,22 @@ static void s_reply(seglog_server_t *s, sl_job_t *job)
     s_job_put(s, job); /* closes what was not sent */
 }
 
+static void s_unpark_reply(seglog_server_t *s, sl_job_t *job);
+
 /* Send a job's reply now, or queue it behind replies waiting for their
- * commit (keeps each connection's replies in request order). */
+ * commit (keeps each connection's replies in request order). A long poll
+ * its worker parked joins the waiters instead (see s_waiters). */
 static void s_deliver(seglog_server_t *s, sl_job_t *job)
 {
+    if (job->wait.parked) {
+        if (s->fe_stopping) {
+            s_unpark_reply(s, job);
+        } else {
+            s->fe_wait[s->fe_nwait++] = job; /* room: the worker reserved a place */
+            s->fe_wait_new = 1;
+        }
+        return;
+    }
     if (s->park_n == 0 && !job->commit.topic) {
         s_reply(s, job);
         return;
@@ -210,6 +224,74 @@ static int s_release(seglog_server_t *s)
         k++;
     }
     return k;
+}
+
+/* ---- long polls ---------------------------------------------------------- */
+
+static int64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answer a parked long poll with the empty reply its worker made. */
+static void s_unpark_reply(seglog_server_t *s, sl_job_t *job)
+{
+    zmq_msg_close(&job->frames[--job->nframes]); /* the Request, kept for a resume */
+    job->wait.parked = 0;
+    s_deliver(s, job);
+}
+
+/* Hand a parked long poll back to its connection's worker, to be served
+ * again without waiting. 0 if that worker has no room this round. */
+static int s_unpark_resume(seglog_server_t *s, sl_job_t *job)
+{
+    fe_worker_t *w = &s->fe_w[s_pick(s, &job->frames[0])];
+    if (w->held + w->npend >= SL_WORKER_MAX_JOBS)
+        return 0;
+    zmq_msg_close(&job->reply); /* the empty reply: the worker makes a new one */
+    job->wait.parked = 0;
+    job->wait.resume = 1;
+    w->pend[w->npend++] = job;
+    return 1;
+}
+
+/* Decide the parked long polls, when anything may have changed (a
+ * wake-up, a new one, a deadline, shutdown): one whose topic's visible
+ * end moved (records arrived, the log was cut back, or the topic was
+ * deleted) is served again by its worker, which answers with records or
+ * the error; one whose time is up, or all of them at shutdown, get their
+ * empty reply. */
+static void s_waiters(seglog_server_t *s)
+{
+    int64_t now = s_mono_ms();
+    int woken = sl_waiters_take(s->waiters);
+    if (!woken && !s->fe_wait_new && !s->fe_stopping && now < s->fe_wait_next)
+        return;
+    s->fe_wait_new = 0;
+    int64_t next = INT64_MAX;
+    uint32_t k = 0, released = 0;
+    for (uint32_t i = 0; i < s->fe_nwait; i++) {
+        sl_job_t *job = s->fe_wait[i];
+        sl_topic_t *tp = job->wait.topic;
+        int moved = atomic_load(&tp->deleted) || sl_topic_visible_end(tp) != job->wait.offset;
+        if (s->fe_stopping || (!moved && now >= job->wait.deadline_ms)) {
+            s_unpark_reply(s, job);
+            released++;
+        } else if (moved && s_unpark_resume(s, job)) {
+            released++;
+        } else {
+            s->fe_wait[k++] = job;
+            int64_t at = moved ? now + 1 : job->wait.deadline_ms; /* moved: retry soon */
+            if (at < next)
+                next = at;
+        }
+    }
+    s->fe_nwait = k;
+    s->fe_wait_next = next;
+    if (released)
+        sl_waiters_release(s->waiters, released);
 }
 
 /* Forward the replies of up to DRAIN_REPLIES messages from worker i to
@@ -369,6 +451,12 @@ static int s_wait(seglog_server_t *s, int room, int stopping)
     if (s->park_n)
         items[com = n++] =
             (zmq_pollitem_t){.fd = sl_committer_fd(s->committer), .events = ZMQ_POLLIN};
+    long timeout = -1;
+    if (s->fe_nwait) {
+        items[n++] = (zmq_pollitem_t){.fd = sl_waiters_fd(s->waiters), .events = ZMQ_POLLIN};
+        int64_t left = s->fe_wait_next - s_mono_ms();
+        timeout = left <= 0 ? 0 : left > 60000 ? 60000 : (long)left;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         const fe_worker_t *fw = &s->fe_w[i];
         short ev = 0;
@@ -379,7 +467,7 @@ static int s_wait(seglog_server_t *s, int room, int stopping)
         if (ev)
             items[n++] = (zmq_pollitem_t){.socket = s->wsock[i], .events = ev};
     }
-    if (zmq_poll(items, n, -1) < 0) {
+    if (zmq_poll(items, n, timeout) < 0) {
         if (zmq_errno() == EINTR)
             return 0;
         sl_log(SL_LOG_ERROR, "front end poll failed error=\"%s\"", zmq_strerror(zmq_errno()));
@@ -422,13 +510,13 @@ void *sl_frontend_run(void *arg)
             if (fw[i].held || fw[i].npend)
                 idle_workers = 0;
         }
-        int block = !busy && room && idle_workers && s->park_n == 0;
+        int block = !busy && room && idle_workers && s->park_n == 0 && s->fe_nwait == 0;
         if (!busy && !block)
             failed = s_wait(s, room, stopping) != 0;
         else if (++rounds % 256 == 0)
             s_monitor_events(s); /* connection logs, also under endless load */
         if (!stopping && atomic_load_explicit(&s->stop_req, memory_order_acquire))
-            stopping = 1;
+            stopping = s->fe_stopping = 1;
         busy = 0;
         for (int i = 0; i < n; i++)
             if (!done[i] && (fw[i].held > 0 || stopping)) {
@@ -455,6 +543,8 @@ void *sl_frontend_run(void *arg)
             if (!wait)
                 sl_committer_kick(s->committer);
         }
+        if (s->fe_nwait)
+            s_waiters(s);
         if (s->park_n)
             s_release(s);
         for (int i = 0; i < n; i++)
@@ -469,6 +559,13 @@ void *sl_frontend_run(void *arg)
     for (int i = 0; i < n; i++) /* only after a poll failure */
         while (fw[i].npend > 0)
             s_job_put(s, fw[i].pend[--fw[i].npend]);
+    for (uint32_t i = 0; i < s->fe_nwait; i++) { /* only after a poll failure */
+        zmq_msg_close(&s->fe_wait[i]->reply);
+        s_job_put(s, s->fe_wait[i]);
+    }
+    if (s->fe_nwait)
+        sl_waiters_release(s->waiters, s->fe_nwait);
+    s->fe_nwait = 0;
     int linger = ROUTER_LINGER_MS;
     zmq_socket_monitor(s->router, NULL, 0);
     zmq_close(s->monitor);

@@ -72,6 +72,7 @@ SIZE_SETTER(s_max_record, max_record_bytes, uint32_t, 1, (256u << 20) - 1024,
 SIZE_SETTER(s_pub_hwm, pub_hwm, int, 1, 10000000, "1..10000000")
 SIZE_SETTER(s_heartbeat, heartbeat_ms, int, 1, 3600000, "1..3600000 ms")
 SIZE_SETTER(s_max_topics, max_topics, uint32_t, 1, 65536, "1..65536")
+SIZE_SETTER(s_max_waiters, max_waiters, uint32_t, 1, 65536, "1..65536")
 /* cluster mode (docs/CLUSTER.md) */
 SIZE_SETTER(s_node_id, node_id, int, 1, 0x7fffffff, "an integer >= 1")
 SIZE_SETTER(s_rf, replication_factor, int, 1, 16, "1..16")
@@ -186,6 +187,7 @@ static const struct {
     {"pub-hwm", s_pub_hwm},
     {"heartbeat-ms", s_heartbeat},
     {"max-topics", s_max_topics},
+    {"max-waiters", s_max_waiters},
     {"log-level", s_log_level},
     {"endpoints-file", s_endpoints_file},
     {"zookeeper", s_zookeeper},
@@ -307,6 +309,8 @@ void sl_options_usage(FILE *out)
           "                          subscriber loses messages beyond it (default 10000)\n"
           "  --heartbeat-ms MS       heartbeat period of an idle topic (default 1000)\n"
           "  --max-topics N          most topics the server will hold (default 1024)\n"
+          "  --max-waiters N         long-poll consumes (max_wait_ms) waiting at once; one\n"
+          "                          more gets RESOURCE_EXHAUSTED (default 1024)\n"
           "  --log-level LEVEL       error | warn | info | debug (default info)\n"
           "  --endpoints-file PATH   write \"bind=ENDPOINT\" and \"pub=ENDPOINT\" lines to PATH\n"
           "                          once both sockets are bound (written atomically)\n"

@@ -8,12 +8,20 @@
 #include "committer.h"
 #include "errors.h"
 #include "slog.h"
+#include "waiters.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
+
+static int64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static uint64_t s_now_ms(void)
 {
@@ -209,6 +217,33 @@ static int s_lowest(sl_topic_t *tp, uint64_t end, uint64_t *lowest)
     return rc;
 }
 
+/* A consume at the visible end with max_wait_ms, its empty reply made:
+ * park it with the front end (waiters.h) instead of answering, unless it
+ * was parked once already (resume), long polls are off here (synchronous
+ * use), or max_waiters wait already (RESOURCE_EXHAUSTED). */
+static void s_park(sl_worker_t *w, slot_t *slot, const sl_request_t *req, sl_topic_t *tp)
+{
+    sl_job_t *job = slot->job;
+    if (!req->max_wait_ms || !w->cfg.waiters || !job || job->wait.resume || !slot->has_reply)
+        return;
+    if (!sl_waiters_reserve(w->cfg.waiters)) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "%" PRIu32 " long-poll consumes are waiting already, the server's limit "
+                 "(seglogd --max-waiters); retry later or use max_wait_ms 0",
+                 sl_waiters_max(w->cfg.waiters));
+        sl_log_client(SL_LOG_WARN, "long-poll refused worker=%s reason=max_waiters", w->name);
+        zmq_msg_close(&job->reply);
+        slot->has_reply = 0;
+        sl_wk_reply_error(w, slot, req->id, SL_E_TOO_MANY_WAITERS, msg);
+        return;
+    }
+    job->wait.parked = 1;
+    job->wait.topic = tp;
+    job->wait.offset = req->offset;
+    job->wait.deadline_ms = s_mono_ms() + (int64_t)req->max_wait_ms;
+}
+
 static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
     sl_topic_t *tp;
@@ -228,6 +263,7 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             s_log_error(w, slot, req, tp, "consume", rc);
         } else if (req->offset == end) {
             s_consume_empty(w, slot, req, lowest, end); /* at the end: not an error */
+            s_park(w, slot, req, tp);
         } else {
             snprintf(msg, sizeof msg,
                      "offset %" PRIu64 " is past the end of topic \"%s\" (next offset %" PRIu64 ")",

@@ -43,6 +43,7 @@ void seglog_server_config_default(seglog_server_config_t *cfg)
     cfg->pub_hwm = 10000;
     cfg->heartbeat_ms = 1000;
     cfg->max_topics = 1024;
+    cfg->max_waiters = 1024;
     cfg->min_insync = 2;
     cfg->replica_lag_ms = 10000;
     cfg->zk_session_ms = 6000;
@@ -90,6 +91,8 @@ static int s_validate(const seglog_server_config_t *c)
         bad = "heartbeat_ms must be above 0";
     else if (c->max_topics == 0 || c->max_topics > 65536)
         bad = "max_topics must be 1..65536";
+    else if (c->max_waiters > 65536)
+        bad = "max_waiters must be 0 (the default, 1024) or 1..65536";
     if (bad) {
         sl_log(SL_LOG_ERROR, "invalid configuration: %s", bad);
         return SEGLOG_E_INVAL;
@@ -185,15 +188,17 @@ static int s_start_workers(seglog_server_t *s)
 {
     s->wsock = calloc((size_t)s->nworkers, sizeof *s->wsock);
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    s->fe_items = calloc((size_t)s->nworkers + 4, sizeof *s->fe_items);
-    s->park_cap = PARK_MAX + DRAIN_REQUESTS + (size_t)s->nworkers * SL_WORKER_MAX_JOBS;
+    s->fe_items = calloc((size_t)s->nworkers + 5, sizeof *s->fe_items);
+    s->park_cap = PARK_MAX + DRAIN_REQUESTS + (size_t)s->nworkers * SL_WORKER_MAX_JOBS +
+                  sl_waiters_max(s->waiters); /* long polls answered at once on shutdown */
     s->park = calloc(s->park_cap, sizeof *s->park);
     s->fe_stop_sent = calloc((size_t)s->nworkers, sizeof *s->fe_stop_sent);
     s->fe_done = calloc((size_t)s->nworkers, sizeof *s->fe_done);
     s->fe_w = calloc((size_t)s->nworkers, sizeof *s->fe_w);
     s->fe_inl = calloc(DRAIN_REQUESTS, sizeof *s->fe_inl);
-    if (!s->fe_inl || !s->park || !s->wsock || !s->workers || !s->fe_items || !s->fe_stop_sent ||
-        !s->fe_done || !s->fe_w)
+    s->fe_wait = calloc(sl_waiters_max(s->waiters), sizeof *s->fe_wait);
+    if (!s->fe_inl || !s->fe_wait || !s->park || !s->wsock || !s->workers || !s->fe_items ||
+        !s->fe_stop_sent || !s->fe_done || !s->fe_w)
         return SEGLOG_E_NOMEM;
     for (int i = 0; i < s->nworkers; i++)
         if (!(s->fe_w[i].pend = calloc(SL_WORKER_MAX_JOBS, sizeof(sl_job_t *))))
@@ -225,6 +230,7 @@ static int s_start_workers(seglog_server_t *s)
             .sync = s->cfg.sync,
             .info = &s->info,
             .repl = s->repl,
+            .waiters = s->waiters,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -281,6 +287,8 @@ static void s_teardown(seglog_server_t *s)
     free(s->fe_stop_sent);
     free(s->fe_done);
     free(s->fe_inl);
+    free(s->fe_wait);
+    sl_waiters_destroy(&s->waiters);
     free(s->park);
     sl_worker_destroy(&s->fe_inline);
     for (int i = 0; s->fe_w && i < s->nworkers; i++)
@@ -347,12 +355,16 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         .stats = &s->stats,
     };
     rc = sl_publisher_new(&pc, &s->publisher);
+    if (!rc)
+        rc = sl_waiters_new(s->cfg.max_waiters ? s->cfg.max_waiters : 1024, &s->waiters);
     if (!rc) {
         sl_topics_config_t tc = {
             .data_dir = s->cfg.data_dir,
             .max_topics = s->cfg.max_topics,
             .notify = s_topics_notify,
             .notify_arg = s->publisher,
+            .wake = sl_waiters_wake,
+            .wake_arg = s->waiters,
             .cluster = s->cfg.zookeeper != NULL,
         };
         seglog_config_default(&tc.log);

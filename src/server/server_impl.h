@@ -14,6 +14,7 @@
 #include "publisher.h"
 #include "stats.h"
 #include "topics.h"
+#include "waiters.h"
 #include "worker.h"
 
 #include <pthread.h>
@@ -75,6 +76,14 @@ struct seglog_server {
     sl_worker_t *fe_inline; /* serves produces on the front end's thread */
     sl_job_t **fe_inl;      /* this round's produces for it (DRAIN_REQUESTS slots) */
     sl_committer_t *committer;
+    /* Long-poll consumes parked until their topic's visible end moves
+     * (waiters.h): fe_wait has room for max_waiters jobs. */
+    sl_waiters_t *waiters;
+    sl_job_t **fe_wait;
+    uint32_t fe_nwait;
+    int fe_wait_new;      /* a job was parked this round: check the list */
+    int64_t fe_wait_next; /* the earliest deadline (or retry) in the list */
+    int fe_stopping;      /* shutdown began: parked jobs are answered at once */
     /* --sync always: replies in request order, the head waiting for its
      * commit; while any waits, workers' replies queue behind it too. */
     sl_job_t **park;

@@ -23,6 +23,8 @@ struct sl_topics {
     uint32_t max_topics;
     void (*notify)(void *arg);
     void *notify_arg;
+    void (*wake)(void *arg); /* a visible end may have moved (long polls) */
+    void *wake_arg;
     int cluster;                  /* cluster mode: limits start at 0 */
     size_t mask;                  /* table size - 1; the size is a power of two */
     _Atomic(sl_topic_t *) *table; /* open addressing, linear probing */
@@ -35,6 +37,12 @@ struct sl_topics {
     size_t nfree;
     uint32_t next_idx;   /* indexes below it were handed out */
 };
+
+static void s_wake(sl_topics_t *t)
+{
+    if (t->wake)
+        t->wake(t->wake_arg);
+}
 
 /* A table slot whose topic was deleted: lookups probe past it. */
 static sl_topic_t s_tomb;
@@ -156,6 +164,7 @@ static void s_on_commit(void *arg, uint64_t committed_next)
         ;
     if (tp->owner->notify)
         tp->owner->notify(tp->owner->notify_arg);
+    s_wake(tp->owner);
 }
 
 static void s_log_fn(void *arg, int level, const char *msg)
@@ -392,6 +401,8 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     t->max_topics = cfg->max_topics;
     t->notify = cfg->notify;
     t->notify_arg = cfg->notify_arg;
+    t->wake = cfg->wake;
+    t->wake_arg = cfg->wake_arg;
     t->cluster = cfg->cluster;
     pthread_mutex_init(&t->create_mu, NULL);
     size_t size = 16;
@@ -576,6 +587,7 @@ int sl_topics_delete(sl_topics_t *t, const char *name, size_t len)
     pthread_mutex_lock(&tp->pub_mu);
     atomic_store(&tp->deleted, 1);
     pthread_mutex_unlock(&tp->pub_mu);
+    s_wake(t); /* long polls on it answer UNKNOWN_TOPIC now */
     s_unlink(t, tp, slot);
     uint64_t epoch = 0;
     seglog_log_epoch(tp->log, &epoch);
@@ -630,6 +642,7 @@ void sl_topic_limit_set(sl_topic_t *tp, uint64_t limit)
     atomic_store_explicit(&tp->limit, limit, memory_order_release);
     if (tp->owner->notify)
         tp->owner->notify(tp->owner->notify_arg);
+    s_wake(tp->owner);
 }
 
 void sl_topic_acked(sl_topic_t *tp, uint64_t end)
@@ -637,6 +650,8 @@ void sl_topic_acked(sl_topic_t *tp, uint64_t end)
     uint64_t cur = atomic_load(&tp->acked);
     while (end > cur && !atomic_compare_exchange_weak(&tp->acked, &cur, end))
         ;
+    if (end > cur)
+        s_wake(tp->owner);
 }
 
 uint64_t sl_topic_publish_end(sl_topic_t *tp)

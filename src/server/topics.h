@@ -84,6 +84,11 @@ typedef struct sl_topics_config {
     uint32_t max_topics;
     void (*notify)(void *arg); /* called after a topic's committed offset moved */
     void *notify_arg;
+    /* Called (any thread, must not block) whenever a visible end may have
+     * moved: a commit, an acknowledged produce, a new limit, a delete.
+     * The long polls' wake-up (waiters.h); may be NULL. */
+    void (*wake)(void *arg);
+    void *wake_arg;
     int cluster; /* 1: every topic's limit starts at 0 (the HW is not known yet) */
 } sl_topics_config_t;
 

@@ -96,6 +96,8 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
         sl_wk_refuse_oversized(w, slot, job->oversize, job->oversize_id);
     else
         sl_wk_handle(w, slot, zmq_msg_data(req), zmq_msg_size(req));
+    if (job->wait.parked)
+        return; /* a long poll: the front end keeps the Request for its resume */
     zmq_msg_close(req); /* the job goes back with its envelope only */
     job->nframes--;
 }

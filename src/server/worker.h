@@ -66,6 +66,18 @@ typedef struct sl_job {
         int32_t epoch;
         int64_t since_ms;
     } commit;
+    /* A long-poll consume (waiters.h). parked: set by the worker, which
+     * kept the Request frame (last in frames) and put the empty reply in
+     * reply; the front end holds the job until topic's visible end is no
+     * longer offset or deadline_ms (CLOCK_MONOTONIC) passes. resume: set
+     * by the front end when it hands the job back to be served again,
+     * without waiting. */
+    struct {
+        int parked, resume;
+        struct sl_topic *topic;
+        uint64_t offset;
+        int64_t deadline_ms;
+    } wait;
 } sl_job_t;
 
 /* The hop between the front end and one worker, as ThreadSanitizer sees
@@ -95,6 +107,7 @@ typedef struct sl_worker_config {
     seglog_sync_t sync;             /* the logs' policy */
     const sl_info_t *info;          /* limits (InfoResponse, batch rule); owned by the server */
     struct sl_repl *repl;           /* cluster mode (cmode.h), or NULL */
+    struct sl_waiters *waiters;     /* long polls (waiters.h); NULL: answered at once */
 } sl_worker_config_t;
 
 /* Bytes the log adds to each record of a batch (its frame header,

@@ -327,6 +327,31 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(buf, b"".join(b"%d\tv%d\n" % (i, i) for i in range(1500)))
 
+    def test_consume_follow(self):
+        self.ok("produce", "-t", "fol", "a", "b")
+        p = subprocess.Popen([SEGLOG, "consume", "-t", "fol", "--follow", "--format", "raw"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        try:
+            buf, deadline, sent = b"", time.monotonic() + WAIT, False
+            while buf.count(b"\n") < 4 and time.monotonic() < deadline:
+                if buf.count(b"\n") == 2 and not sent:
+                    self.ok("produce", "-t", "fol", "c", "d")  # the follower waits at the end
+                    sent = True
+                r, _, _ = select.select([p.stdout], [], [], 0.5)
+                if r:
+                    buf += os.read(p.stdout.fileno(), 65536)
+            p.send_signal(signal.SIGINT)
+            rest, err = p.communicate(timeout=WAIT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(buf + rest, b"a\nb\nc\nd\n")
+        # --follow with --count ends by itself
+        self.assertEqual(self.ok("consume", "-t", "fol", "--follow", "--count", "3",
+                                 "--format", "raw"), b"a\nb\nc\n")
+
     def test_tail_latest_and_new_topic(self):
         # a topic that does not exist yet: tail waits for it
         p = subprocess.Popen([SEGLOG, "tail", "-t", "born-later", "--format", "raw"],

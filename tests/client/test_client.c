@@ -136,6 +136,28 @@ static void test_produce_consume_offsets(void **state)
     OK(c, seglog_client_consume(c, "", off, &r));
 }
 
+/* Long poll through the library: an empty batch after max_wait_ms (the
+ * call waits past the client's timeout_ms for it), a bad value refused. */
+static void test_consume_wait(void **state)
+{
+    fixture_t *f = *state;
+    seglog_client_t *c = f->c;
+    OK(c, seglog_client_produce(c, "lp", "a", 1, NULL));
+    seglog_batch_t b;
+    int64_t t0 = s_now_ms();
+    OK(c, seglog_client_consume_wait(c, "lp", 1, 10, 0, 300, &b));
+    int64_t took = s_now_ms() - t0;
+    assert_int_equal(b.count, 0);
+    assert_int_equal(b.next_offset, 1);
+    if (took < 290 || took > 4000)
+        fail_msg("a 300 ms long poll returned after %lld ms", (long long)took);
+    OK(c, seglog_client_consume_wait(c, "lp", 0, 10, 0, 60000, &b)); /* not at the end */
+    assert_int_equal(b.count, 1);
+    EXPECT_RC(seglog_client_consume_wait(c, "lp", 1, 10, 0, 60001, &b),
+              SEGLOG_CLIENT_E_BAD_REQUEST, seglog_client_errmsg(c));
+    assert_non_null(strstr(seglog_client_errmsg(c), "max_wait_ms"));
+}
+
 static void test_truncate(void **state)
 {
     fixture_t *f = *state;
@@ -548,6 +570,7 @@ int main(void)
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_produce_consume_offsets),
         cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_consume_wait),
         cmocka_unit_test(test_server_errors),
         cmocka_unit_test(test_producer_pipelined),
     };

@@ -126,6 +126,45 @@ class Calls(Base):
         self.assertEqual(c.consume("errs", 0)[0].value, b"v")
 
 
+class LongPoll(Base):
+    def test_long_poll(self):
+        c = self.c
+        c.produce("lp", b"a")
+        # nothing arrives: an empty batch after about max_wait_ms
+        t0 = time.monotonic()
+        b = c.consume_range("lp", 1, max_records=10, max_wait_ms=300)
+        took = time.monotonic() - t0
+        self.assertEqual((b.records, b.next_offset, b.end_offset), ([], 1, 1))
+        self.assertTrue(0.29 <= took < 5, took)
+        # a produce from another client answers a waiting long poll
+        got = []
+        th = threading.Thread(target=lambda: got.append(
+            c.consume("lp", 1, max_records=10, max_wait_ms=20000)))
+        th.start()
+        with sc.Client(self.srv.bind, timeout_ms=10000) as p:
+            deadline = time.monotonic() + WAIT
+            while th.is_alive() and time.monotonic() < deadline:
+                p.produce("lp", b"b")  # until the poll took one (bounded)
+                th.join(0.05)
+        th.join(WAIT)
+        self.assertFalse(th.is_alive())
+        self.assertEqual(got[0][0].value, b"b")
+        with self.assertRaises(sc.ServerError) as cm:
+            c._call(self._poll_req("lp", 60001), "consume")
+        self.assertEqual(cm.exception.code, "BAD_REQUEST")
+        self.assertIn("max_wait_ms", cm.exception.message)
+        with self.assertRaises(ValueError):
+            c.consume("lp", 1, max_wait_ms=60001)
+
+    @staticmethod
+    def _poll_req(topic, wait):
+        req = sc.pb.Request()
+        req.consume.topic = topic
+        req.consume.offset = 0
+        req.consume.max_wait_ms = wait
+        return req
+
+
 class Recovery(Base):
     ARGS = ("--sync", "always")
 
