@@ -321,10 +321,18 @@ class Client:
     """Request/reply calls to one seglogd, or to a cluster given a bootstrap
     list. close() (or a with block) frees it. acks (ACKS_DEFAULT,
     ACKS_LEADER, ACKS_ALL) is sent with every produce; the default is the
-    server's (ACKS_ALL in cluster mode)."""
+    server's (ACKS_ALL in cluster mode).
+
+    Produces are idempotent by default (idempotent=False turns it off): the
+    client asks the server for a producer id (InitProducerId) before its
+    first produce and numbers its batches per topic, so a batch resent by a
+    retry is appended once and answered with its original offsets. After a
+    failed produce the next one asks for a new producer id (the fate of
+    the failed batch on the server is unknown)."""
 
     def __init__(self, endpoint=DEFAULT_ENDPOINT, pub_endpoint=DEFAULT_PUB_ENDPOINT,
-                 timeout_ms=2000, retries=2, context=None, acks=ACKS_DEFAULT):
+                 timeout_ms=2000, retries=2, context=None, acks=ACKS_DEFAULT,
+                 idempotent=True):
         if timeout_ms <= 0 or retries < 0:
             raise ValueError("timeout_ms must be > 0 and retries >= 0")
         boot = [e.strip() for e in endpoint.split(",")]
@@ -344,6 +352,9 @@ class Client:
         self._nodes = []   # NodeInfo of the last Metadata
         self._routes = {}  # topic -> leader endpoint, or None (no leader known)
         self._pool = {}    # endpoint -> _Channel (retries 0) for leaders and Metadata
+        self._idempotent = idempotent
+        self._pid = 0      # producer id (0: ask for one before the next produce)
+        self._seqs = {}    # topic -> the next batch sequence of self._pid
 
     def close(self):
         """Close the client. With its own context this also closes any Tail
@@ -592,6 +603,43 @@ class Client:
             req.produce.acks = self.acks
         data = req.SerializeToString()
         self._check(req.produce.records, len(data) + 12)  # + the id set in call()
+        pid = self._producer_id()
+        if pid:
+            req.produce.producer_id = pid
+            req.produce.sequence = self._seqs.get(req.produce.topic, 0)
+            self._seqs[req.produce.topic] = req.produce.sequence + 1
+        try:
+            resp = self._produce_req(req)
+        except Exception:
+            if pid == self._pid:
+                self._pid = 0  # the batch's fate is unknown: start a new producer
+            raise
+        if resp.count != n:
+            raise ProtocolError("the server appended %d records of a batch of %d"
+                                % (resp.count, n))
+        return resp.offset
+
+    def _producer_id(self):
+        """The producer id for the next batch (0: idempotence is off, or
+        the server is older than InitProducerId)."""
+        if not self._idempotent:
+            return 0
+        if not self._pid:
+            req = pb.Request()
+            req.init_producer_id.SetInParent()
+            try:
+                self._pid = self._call(req, "init_producer_id").producer_id
+            except ServerError as e:
+                if e.code != "BAD_REQUEST":
+                    raise
+                self._idempotent = False  # an old server
+                return 0
+            self._seqs = {}
+        return self._pid
+
+    def _produce_req(self, req):
+        """Send one ProduceRequest (resends keep its producer id and
+        sequence) and return the ProduceResponse."""
         deadline = time.monotonic() + self.timeout_ms * (1 + self.retries) / 1000.0
         if self._mode is None and len(self._boot) > 1:
             if not self._refresh(deadline) and self._mode is None:
@@ -609,10 +657,37 @@ class Client:
                 self._mode = "cluster"
                 self._routes[req.produce.topic] = e.leader_endpoint or None
                 resp = self._produce_cluster(req, deadline)
-        if resp.count != n:
-            raise ProtocolError("the server appended %d records of a batch of %d"
-                                % (resp.count, n))
-        return resp.offset
+        return resp
+
+    def commit_offset(self, group, topic, offset, metadata=""):
+        """Store group's position in topic: the next offset it will read
+        (metadata: free text, at most 256 bytes). Durable when it returns."""
+        req = pb.Request()
+        req.commit_offset.group = group
+        req.commit_offset.topic = _topic(topic)
+        req.commit_offset.offset = offset
+        req.commit_offset.metadata = metadata
+        self._call_group(req, "commit_offset")
+
+    def fetch_offset(self, group, topic):
+        """(offset, metadata) last committed by group for topic, or None if
+        the group committed nothing for it. ServerError UNKNOWN_GROUP if the
+        group never committed anything."""
+        req = pb.Request()
+        req.fetch_offset.group = group
+        req.fetch_offset.topic = _topic(topic)
+        r = self._call_group(req, "fetch_offset")
+        return (r.offset, r.metadata) if r.found else None
+
+    def _call_group(self, req, kind):
+        """A group request: in cluster mode to the leader of the offsets
+        topic (NOT_LEADER is followed, as for a produce)."""
+        try:
+            return self._call(req, kind)
+        except ServerError as e:
+            if e.code != "NOT_LEADER" or not e.leader_endpoint:
+                raise
+            return self._conn(e.leader_endpoint).call(req, kind)
 
     def consume_range(self, topic, offset, max_records=1, max_bytes=0, max_wait_ms=0):
         """Records from offset on (at most max_records, about max_bytes):

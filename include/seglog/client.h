@@ -114,9 +114,12 @@
  *     acked) TIMEOUT is sent again.
  *   - Acknowledged records keep their offsets. A batch resent after a
  *     failover (answered NOT_LEADER, or outstanding on a leader that died)
- *     may have been stored by the old leader too: at-least-once, and a
- *     resent batch may land after batches sent later. Acks are still
- *     reported in send order.
+ *     may have been stored by the old leader too; with idempotent produce
+ *     (the default) the new leader, which has the old leader's records,
+ *     answers it with the original offsets instead of appending it again.
+ *     A resent batch may land after batches sent later (a pipelined
+ *     producer then gets OUT_OF_ORDER_SEQUENCE for the later ones, below).
+ *     Acks are still reported in send order.
  *   - Every other call (consume, offsets, info, list, truncate, delete,
  *     metadata, tails) goes to the client's node: a single endpoint is
  *     never left, so a follower's endpoint reads that follower, up to its
@@ -126,10 +129,32 @@
  *   6 s: a client that must ride it out needs timeout_ms x (1 + retries)
  *   above that (e.g. 2000 and 4).
  *
+ * Idempotent produce (docs/PROTOCOL.md, "Idempotent produce")
+ *   By default every produce (seglog_client_produce*, each producer batch)
+ *   is idempotent: before its first produce a client asks the server for a
+ *   producer id (InitProducerId, one extra round trip; it shares the id
+ *   with its producers) and numbers its batches per topic, 0, 1, 2, ...
+ *   Every resend of a batch (retries, NOT_LEADER, failover) carries the
+ *   same id and sequence, and the server appends it once: a resend whose
+ *   original was stored gets the original offsets back. So `retries`
+ *   never duplicates a batch. After any batch that failed (an error reply,
+ *   TIMEOUT, or a producer batch acked with an error) the next batch first
+ *   asks for a new producer id, since the failed one may or may not be
+ *   stored; so a pipelined producer's batches sent after a failed one may
+ *   be acked SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE (a gap: nothing of them
+ *   was appended), and seglog_producer_send may return the error of that
+ *   InitProducerId request (e.g. TIMEOUT without a server). The server
+ *   remembers the last 5 batches of a producer per topic within its last
+ *   131072 records (older resends: OUT_OF_ORDER_SEQUENCE). A server older
+ *   than InitProducerId gets plain produces. disable_idempotence in the
+ *   options turns it off.
+ *
  * Caveats
- *   - A retried produce may append twice, when the first attempt reached
- *     the server but its reply was lost (at-least-once). The protocol's
- *     producer_id/sequence fields are reserved for idempotence later.
+ *   - With disable_idempotence, a retried produce may append twice, when
+ *     the first attempt reached the server but its reply was lost
+ *     (at-least-once). Idempotence covers resends by this library; an
+ *     application that produces a batch again after a TIMEOUT sends a new
+ *     batch.
  *   - An empty or NULL topic means "default" (except for
  *     seglog_client_delete_topic, which insists on a name).
  *   - A tail notices that a log was reset (its epoch changed) from the
@@ -163,6 +188,8 @@ enum {
     SEGLOG_CLIENT_E_STORAGE = -310,
     SEGLOG_CLIENT_E_CORRUPT = -311,
     SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS = -312, /* cluster: ISR below --min-insync */
+    SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE = -315, /* idempotent produce: a gap in the sequence */
+    SEGLOG_CLIENT_E_UNKNOWN_GROUP = -316, /* fetch_offset: the group never committed */
     SEGLOG_CLIENT_E_UNAUTHENTICATED = -320,
     SEGLOG_CLIENT_E_PERMISSION_DENIED = -321,
     SEGLOG_CLIENT_E_NOT_LEADER = -322,
@@ -210,6 +237,9 @@ typedef struct seglog_client_options {
                        "Timeouts and retries" for what is and is not resent) */
     int acks;       /* seglog_acks_t for every produce of this client and its
                        producers; default SEGLOG_ACKS_DEFAULT (not sent) */
+    int disable_idempotence; /* 1: produce without producer id and sequence (a
+                       resend may then append twice); default 0: idempotent
+                       (see "Idempotent produce") */
 } seglog_client_options_t;
 
 void seglog_client_options_default(seglog_client_options_t *opts);

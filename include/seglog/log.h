@@ -210,6 +210,15 @@ int seglog_log_commit_check(seglog_log_t *log, const seglog_commit_t *token);
  * thread's commit_check then sees the result. */
 int seglog_log_commit_all(seglog_log_t *log);
 
+/* A token for everything appended so far, as if it were one append that
+ * ended at the next offset: commit_wait/commit_check on it wait for all of
+ * it, and fail if a rollback, reset or truncate_after cuts any of it.
+ * token->gen is the log's current rollback generation: it changes exactly
+ * when appended records are taken back, so a caller that keeps state
+ * derived from the records (the server's producer state) can tell when to
+ * rebuild it. */
+int seglog_log_append_token(seglog_log_t *log, seglog_commit_t *token);
+
 /* Push buffered appends to the OS (write, no fdatasync). */
 int seglog_log_flush(seglog_log_t *log);
 

@@ -60,6 +60,10 @@ enum {
     SEGLOG_SERVER_E_TOO_MANY_TOPICS = -103, /* max_topics reached (or exceeded at start) */
     SEGLOG_SERVER_E_CLUSTER = -104,         /* cluster mode could not start (logged) */
     SEGLOG_SERVER_E_TOO_MANY_WAITERS = -110, /* max_waiters long-poll consumes wait already */
+    /* idempotent produce and consumer groups (docs/PROTOCOL.md) */
+    SEGLOG_SERVER_E_OUT_OF_ORDER_SEQUENCE = -120, /* a gap in a producer's sequence */
+    SEGLOG_SERVER_E_UNKNOWN_GROUP = -121,         /* FetchOffset: the group never committed */
+    SEGLOG_SERVER_E_INTERNAL_TOPIC = -122,        /* clients may not write __consumer_offsets */
 };
 
 /* Describe any error: the server's, the log core's or an errno. */
@@ -148,6 +152,7 @@ typedef struct seglog_server_stats {
     uint64_t published;       /* records sent on the PUB socket */
     uint64_t heartbeats;      /* heartbeats sent */
     uint64_t frontend_produces; /* produce requests the front end served itself */
+    uint64_t produce_duplicates; /* idempotent produces answered with their original offsets */
 } seglog_server_stats_t;
 
 void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out);

@@ -62,6 +62,7 @@ void seglog_client_destroy(seglog_client_t **client_p)
     seglog_client_t *c = *client_p;
     slc_rpc_fini(&c->rpc);
     slc_route_fini(c);
+    slc_idem_fini(c);
     if (c->ctx)
         zmq_ctx_term(c->ctx); /* every socket has linger 0: this does not wait */
     slc_arena_destroy(&c->arena);
@@ -89,6 +90,38 @@ int seglog_client_produce(seglog_client_t *c, const char *topic, const void *val
     return seglog_client_produce_batch(c, topic, &rec, 1, offset);
 }
 
+/* One produce request, to the topic's leader in cluster mode; resp is
+ * the ProduceResponse of all n records. */
+static int s_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
+{
+    int rc;
+    int64_t deadline = slc_route_deadline(c);
+    if (c->mode == 0 && c->nboot > 1) { /* a list: is it a cluster? */
+        rc = slc_route_refresh(c, deadline, NULL, NULL);
+        if (rc && rc != SEGLOG_CLIENT_E_BAD_REQUEST)
+            return rc;
+    }
+    if (c->mode == 1) {
+        rc = slc_route_produce(c, req, resp, deadline);
+    } else {
+        /* A single endpoint (or a standalone server): as before, until a
+         * node says it does not lead the topic. */
+        rc = s_call(c, req, resp);
+        if (rc == SEGLOG_CLIENT_E_NOT_LEADER) {
+            c->mode = 1;
+            slc_route_set(c, req->topic, resp->leader_endpoint);
+            rc = slc_route_produce(c, req, resp, deadline);
+        }
+    }
+    if (rc)
+        return rc;
+    if (resp->count != req->nrecords)
+        return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_PROTOCOL,
+                            "the server appended %u records of a batch of %zu", resp->count,
+                            req->nrecords);
+    return 0;
+}
+
 int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
                                 const seglog_record_t *records, size_t n, uint64_t *first)
 {
@@ -103,29 +136,16 @@ int seglog_client_produce_batch(seglog_client_t *c, const char *topic,
                          .nrecords = n,
                          .acks = c->opts.acks};
     slc_response_t resp;
-    int64_t deadline = slc_route_deadline(c);
-    if (c->mode == 0 && c->nboot > 1) { /* a list: is it a cluster? */
-        rc = slc_route_refresh(c, deadline, NULL, NULL);
-        if (rc && rc != SEGLOG_CLIENT_E_BAD_REQUEST)
-            return rc;
-    }
-    if (c->mode == 1) {
-        rc = slc_route_produce(c, &req, &resp, deadline);
-    } else {
-        /* A single endpoint (or a standalone server): as before, until a
-         * node says it does not lead the topic. */
-        rc = s_call(c, &req, &resp);
-        if (rc == SEGLOG_CLIENT_E_NOT_LEADER) {
-            c->mode = 1;
-            slc_route_set(c, req.topic, resp.leader_endpoint);
-            rc = slc_route_produce(c, &req, &resp, deadline);
-        }
-    }
+    /* Idempotent: every resend below (Lazy Pirate, NOT_LEADER, failover)
+     * carries the same producer id and sequence (idem.c). */
+    rc = slc_idem_next(c, req.topic, &req.producer_id, &req.sequence);
     if (rc)
         return rc;
-    if (resp.count != n)
-        return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_PROTOCOL,
-                            "the server appended %u records of a batch of %zu", resp.count, n);
+    rc = s_produce(c, &req, &resp);
+    if (rc) {
+        slc_idem_failed(c, req.producer_id);
+        return rc;
+    }
     if (first)
         *first = resp.offset;
     return 0;

@@ -54,7 +54,28 @@ struct seglog_client {
     slc_rpc_t pool[SLC_POOL]; /* to leaders and metadata sources; ids from route_id */
     int npool, pool_evict;
     uint64_t route_id;
+    /* Idempotent produce (idem.c): the producer id (0: ask for one) and
+     * each topic's next batch sequence; idem_off: the server has no
+     * InitProducerId. */
+    uint64_t pid;
+    struct slc_seq {
+        char *topic;
+        uint64_t next;
+    } *seqs;
+    size_t nseqs, seqs_cap;
+    int idem_off;
 };
+
+/* ---- idem.c: idempotent produce ---- */
+
+/* The producer id and sequence of the next batch to topic (the sequence
+ * is taken): *pid 0 when idempotence is off (by option, or an old server).
+ * Asks InitProducerId first when there is no id. 0 or the error of that
+ * request. */
+int slc_idem_next(seglog_client_t *c, const char *topic, uint64_t *pid, uint64_t *seq);
+/* A batch sent with pid failed: the next batch asks for a new id. */
+void slc_idem_failed(seglog_client_t *c, uint64_t pid);
+void slc_idem_fini(seglog_client_t *c);
 
 /* ---- route.c: bootstrap lists, Metadata, leaders ---- */
 

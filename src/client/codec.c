@@ -28,6 +28,8 @@ static const struct {
     {SLC_WIRE(PERMISSION_DENIED), SEGLOG_CLIENT_E_PERMISSION_DENIED},
     {SLC_WIRE(NOT_LEADER), SEGLOG_CLIENT_E_NOT_LEADER},
     {SLC_WIRE(NOT_ENOUGH_REPLICAS), SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS},
+    {SLC_WIRE(OUT_OF_ORDER_SEQUENCE), SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE},
+    {SLC_WIRE(UNKNOWN_GROUP), SEGLOG_CLIENT_E_UNKNOWN_GROUP},
 };
 
 int slc_codec_error(int wire_code)
@@ -50,6 +52,8 @@ static int s_encode_produce(const slc_request_t *req, slc_arena_t *arena,
 {
     pr->topic = (char *)(uintptr_t)req->topic;
     pr->acks = (Seglog__V1__Acks)req->acks;
+    pr->producer_id = req->producer_id;
+    pr->sequence = req->producer_id ? req->sequence : 0;
     pr->n_records = req->nrecords;
     if (!req->nrecords)
         return 0;
@@ -122,6 +126,11 @@ static int s_encode_produce_fast(const slc_request_t *req, zmq_msg_t *msg)
     size_t body = tlen ? s_lsize(tlen) : 0;
     for (size_t i = 0; i < req->nrecords; i++)
         body += s_lsize(s_record_size(&req->records[i]));
+    if (req->producer_id) {
+        body += 1 + s_vsize(req->producer_id);
+        if (req->sequence)
+            body += 1 + s_vsize(req->sequence);
+    }
     if (req->acks)
         body += 1 + s_vsize((uint64_t)req->acks);
     size_t size = (req->id ? 1 + s_vsize(req->id) : 0) + 1 + s_vsize(body) + body;
@@ -149,6 +158,14 @@ static int s_encode_produce_fast(const slc_request_t *req, zmq_msg_t *msg)
             p = s_vput(p, r->timestamp_ms);
         }
     }
+    if (req->producer_id) {
+        *p++ = 3 << 3; /* ProduceRequest.producer_id */
+        p = s_vput(p, req->producer_id);
+        if (req->sequence) {
+            *p++ = 4 << 3; /* ProduceRequest.sequence */
+            p = s_vput(p, req->sequence);
+        }
+    }
     if (req->acks) {
         *p++ = 5 << 3; /* ProduceRequest.acks */
         p = s_vput(p, (uint64_t)req->acks);
@@ -174,6 +191,10 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__ListTopicsRequest lr = SEGLOG__V1__LIST_TOPICS_REQUEST__INIT;
     Seglog__V1__DeleteTopicRequest dr = SEGLOG__V1__DELETE_TOPIC_REQUEST__INIT;
     Seglog__V1__MetadataRequest mr = SEGLOG__V1__METADATA_REQUEST__INIT;
+    Seglog__V1__InitProducerIdRequest ip = SEGLOG__V1__INIT_PRODUCER_ID_REQUEST__INIT;
+    Seglog__V1__CommitOffsetRequest co = SEGLOG__V1__COMMIT_OFFSET_REQUEST__INIT;
+    Seglog__V1__FetchOffsetRequest fo = SEGLOG__V1__FETCH_OFFSET_REQUEST__INIT;
+    char *group = (char *)(uintptr_t)(req->group ? req->group : "");
     char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
 
     rq.id = req->id;
@@ -222,6 +243,24 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     case SLC_METADATA:
         rq.body_case = SEGLOG__V1__REQUEST__BODY_METADATA;
         rq.metadata = &mr;
+        break;
+    case SLC_INIT_PRODUCER_ID:
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_INIT_PRODUCER_ID;
+        rq.init_producer_id = &ip;
+        break;
+    case SLC_COMMIT_OFFSET:
+        co.group = group;
+        co.topic = topic;
+        co.offset = req->offset;
+        co.metadata = (char *)(uintptr_t)(req->metadata ? req->metadata : "");
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_COMMIT_OFFSET;
+        rq.commit_offset = &co;
+        break;
+    case SLC_FETCH_OFFSET:
+        fo.group = group;
+        fo.topic = topic;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_FETCH_OFFSET;
+        rq.fetch_offset = &fo;
         break;
     default:
         return SEGLOG_CLIENT_E_INVAL;
@@ -458,6 +497,19 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
     case SEGLOG__V1__RESPONSE__BODY_METADATA:
         out->kind = SLC_METADATA;
         return s_decode_metadata(arena, r->metadata, out);
+    case SEGLOG__V1__RESPONSE__BODY_INIT_PRODUCER_ID:
+        out->kind = SLC_INIT_PRODUCER_ID;
+        out->producer_id = r->init_producer_id->producer_id;
+        return out->producer_id ? 0 : SEGLOG_CLIENT_E_PROTOCOL;
+    case SEGLOG__V1__RESPONSE__BODY_COMMIT_OFFSET:
+        out->kind = SLC_COMMIT_OFFSET;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_FETCH_OFFSET:
+        out->kind = SLC_FETCH_OFFSET;
+        out->found = r->fetch_offset->found;
+        out->offset = r->fetch_offset->offset;
+        out->message = r->fetch_offset->metadata ? r->fetch_offset->metadata : "";
+        return 0;
     default:
         return SEGLOG_CLIENT_E_PROTOCOL; /* no body: not a valid response */
     }

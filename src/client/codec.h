@@ -34,6 +34,9 @@ typedef enum {
     SLC_LIST_TOPICS = 7,
     SLC_DELETE_TOPIC = 8,
     SLC_METADATA = 9,
+    SLC_INIT_PRODUCER_ID = 10,
+    SLC_COMMIT_OFFSET = 11,
+    SLC_FETCH_OFFSET = 12,
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -44,6 +47,9 @@ typedef struct slc_request {
     const seglog_record_t *records;
     size_t nrecords;
     int acks; /* seglog_acks_t; 0 (default) is not encoded */
+    uint64_t producer_id, sequence; /* idempotent produce; producer_id 0: not encoded */
+    /* commit_offset (offset, metadata), fetch_offset */
+    const char *group, *metadata;
     /* consume (offset), truncate (offset = lowest) */
     uint64_t offset;
     uint32_t max_records, max_bytes;
@@ -57,9 +63,12 @@ typedef struct slc_response {
     int err;             /* client code for the wire ErrorCode */
     const char *message; /* NUL-terminated, arena memory */
     const char *leader_endpoint; /* NOT_LEADER: "" or the leader's endpoint, arena memory */
-    /* produce */
+    /* produce (fetch_offset: offset, found; its metadata is in message) */
     uint64_t offset;
     uint32_t count;
+    int found;
+    /* init_producer_id */
+    uint64_t producer_id;
     /* consume */
     seglog_record_t *records; /* arena memory */
     size_t nrecords;

@@ -34,6 +34,10 @@ const char *seglog_client_strerror(int err)
         return "stored data corrupt";
     case SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS:
         return "not enough in-sync replicas";
+    case SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE:
+        return "out of order producer sequence";
+    case SEGLOG_CLIENT_E_UNKNOWN_GROUP:
+        return "unknown consumer group";
     case SEGLOG_CLIENT_E_UNAUTHENTICATED:
         return "unauthenticated";
     case SEGLOG_CLIENT_E_PERMISSION_DENIED:

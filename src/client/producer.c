@@ -118,6 +118,8 @@ void slc_producer_report(seglog_producer_t *p)
         zmq_msg_close(&s->msg);
         s->used = s->done = 0;
         p->oldest++;
+        if (s->ack.err)
+            slc_idem_failed(p->client, s->pid); /* its fate on the server is unknown */
         p->on_ack(p->arg, &s->ack);
     }
 }
@@ -302,12 +304,21 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
                          .records = records,
                          .nrecords = n,
                          .acks = c->opts.acks};
+    /* Idempotent: the packed request, resent as it is, keeps its producer
+     * id and sequence (idem.c). */
+    rc = slc_idem_next(c, req.topic, &req.producer_id, &req.sequence);
+    if (rc)
+        return slc_rpc_fail(&p->rpc, rc, "%s", c->rpc.errmsg);
+    s->pid = req.producer_id;
     slc_arena_reset(p->arena);
     rc = slc_codec_encode(&req, p->arena, &s->msg);
-    if (rc)
+    if (rc) {
+        slc_idem_failed(c, s->pid); /* its sequence is never sent: start again */
         return slc_rpc_fail(&p->rpc, rc, "cannot encode the request: out of memory");
+    }
     rc = slc_limits_check_size(p->client, &p->rpc, zmq_msg_size(&s->msg));
     if (rc) {
+        slc_idem_failed(c, s->pid);
         zmq_msg_close(&s->msg);
         return rc;
     }
@@ -334,6 +345,7 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     if (rc == 0)
         p->window_sent = 1;
     if (rc && rc != SEGLOG_CLIENT_E_AGAIN) { /* AGAIN: resent on the next silence */
+        slc_idem_failed(c, s->pid);
         zmq_msg_close(&s->msg);
         return rc > 0 ? slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc)) : rc;
     }

@@ -19,6 +19,7 @@ typedef struct slot {
     int conn;         /* index in conns it is outstanding on; -1: to be sent */
     int64_t deadline; /* acked with TIMEOUT when not answered by then */
     char topic[130];  /* where it goes (names are at most 128 bytes) */
+    uint64_t pid;     /* idempotent produce: the producer id it carries (0: none) */
 } slot_t;
 
 struct seglog_producer {

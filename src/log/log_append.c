@@ -356,6 +356,22 @@ int seglog_log_commit_all(seglog_log_t *log)
     return closed ? SEGLOG_E_CLOSED : s_commit_wait(log, target, gen);
 }
 
+int seglog_log_append_token(seglog_log_t *log, seglog_commit_t *token)
+{
+    if (!log || !token)
+        return SEGLOG_E_INVAL;
+    pthread_mutex_lock(&log->append_mu);
+    pthread_rwlock_rdlock(&log->lock);
+    int closed = log->closed;
+    if (!closed) {
+        token->target = sl_segment_next(log->active);
+        token->gen = sl_log_gen(log);
+    }
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->append_mu);
+    return closed ? SEGLOG_E_CLOSED : 0;
+}
+
 int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,
                             uint64_t *first_out)
 {

@@ -26,6 +26,8 @@ SAME(SL_WIRE_STORAGE, SEGLOG__V1__ERROR_CODE__STORAGE);
 SAME(SL_WIRE_CORRUPT, SEGLOG__V1__ERROR_CODE__CORRUPT);
 SAME(SL_WIRE_NOT_ENOUGH_REPLICAS, SEGLOG__V1__ERROR_CODE__NOT_ENOUGH_REPLICAS);
 SAME(SL_WIRE_NOT_LEADER, SEGLOG__V1__ERROR_CODE__NOT_LEADER);
+SAME(SL_WIRE_OUT_OF_ORDER_SEQUENCE, SEGLOG__V1__ERROR_CODE__OUT_OF_ORDER_SEQUENCE);
+SAME(SL_WIRE_UNKNOWN_GROUP, SEGLOG__V1__ERROR_CODE__UNKNOWN_GROUP);
 SAME(SL_ACKS_LEADER, SEGLOG__V1__ACKS__ACKS_LEADER);
 SAME(SL_ACKS_ALL, SEGLOG__V1__ACKS__ACKS_ALL);
 
@@ -69,6 +71,9 @@ size_t sl_codec_stored_size(const sl_record_t *r)
         n += 1 + s_varint_size(r->timestamp_ms);
     if (r->leader_epoch)
         n += 1 + s_varint_size(r->leader_epoch);
+    if (r->producer_id)
+        n += 3 + s_varint_size(r->producer_id) + s_varint_size(r->sequence) +
+             s_varint_size(r->batch_records);
     return n;
 }
 
@@ -95,7 +100,65 @@ size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out)
         out[n++] = TAG(5, WT_VARINT);
         n += s_put_varint(out + n, r->leader_epoch);
     }
+    if (r->producer_id) { /* all three, even a sequence of 0: rebuild reads them together */
+        out[n++] = TAG(6, WT_VARINT);
+        n += s_put_varint(out + n, r->producer_id);
+        out[n++] = TAG(7, WT_VARINT);
+        n += s_put_varint(out + n, r->sequence);
+        out[n++] = TAG(8, WT_VARINT);
+        n += s_put_varint(out + n, r->batch_records);
+    }
     return n;
+}
+
+static int s_scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return -1;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int sl_codec_stored_producer(const void *stored, size_t len, uint64_t *producer_id,
+                             uint64_t *sequence, uint32_t *batch_records)
+{
+    const uint8_t *p = stored, *end = p + len;
+    uint64_t pid = 0, seq = 0, cnt = 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (s_scan_varint(&p, end, &tag))
+            return 0;
+        if ((tag & 7) == WT_VARINT) {
+            if (s_scan_varint(&p, end, &v))
+                return 0;
+            if (tag >> 3 == 6)
+                pid = v;
+            else if (tag >> 3 == 7)
+                seq = v;
+            else if (tag >> 3 == 8)
+                cnt = v;
+        } else if ((tag & 7) == WT_LEN) {
+            if (s_scan_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return 0;
+            p += v;
+        } else {
+            return 0; /* the server writes no other wire type */
+        }
+    }
+    if (!pid)
+        return 0;
+    *producer_id = pid;
+    *sequence = seq;
+    *batch_records = cnt > UINT32_MAX ? UINT32_MAX : (uint32_t)cnt;
+    return 1;
 }
 
 /* A stored record plus its offset field is a complete Record. */
@@ -232,6 +295,46 @@ int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id)
     r.id = id;
     r.body_case = SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC;
     r.delete_topic = &d;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_init_producer_id(sl_buf_t *out, uint64_t id, uint64_t producer_id)
+{
+    Seglog__V1__InitProducerIdResponse b = SEGLOG__V1__INIT_PRODUCER_ID_RESPONSE__INIT;
+    b.producer_id = producer_id;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_INIT_PRODUCER_ID;
+    r.init_producer_id = &b;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_commit_offset(sl_buf_t *out, uint64_t id)
+{
+    Seglog__V1__CommitOffsetResponse b = SEGLOG__V1__COMMIT_OFFSET_RESPONSE__INIT;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_COMMIT_OFFSET;
+    r.commit_offset = &b;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_fetch_offset(sl_buf_t *out, uint64_t id, int found, uint64_t offset,
+                                 const char *metadata, size_t metadata_len)
+{
+    char md[SL_GROUP_METADATA_MAX + 1];
+    if (metadata_len > SL_GROUP_METADATA_MAX)
+        metadata_len = SL_GROUP_METADATA_MAX;
+    memcpy(md, metadata ? metadata : "", metadata_len);
+    md[metadata_len] = 0;
+    Seglog__V1__FetchOffsetResponse b = SEGLOG__V1__FETCH_OFFSET_RESPONSE__INIT;
+    b.found = found != 0;
+    b.offset = offset;
+    b.metadata = md;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_FETCH_OFFSET;
+    r.fetch_offset = &b;
     return s_pack(out, &r);
 }
 

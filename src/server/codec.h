@@ -44,11 +44,17 @@ typedef enum {
     SL_WIRE_STORAGE = 10,
     SL_WIRE_CORRUPT = 11,
     SL_WIRE_NOT_ENOUGH_REPLICAS = 12, /* cluster mode */
+    SL_WIRE_OUT_OF_ORDER_SEQUENCE = 15, /* idempotent produce */
+    SL_WIRE_UNKNOWN_GROUP = 16,         /* FetchOffset */
     SL_WIRE_NOT_LEADER = 22,          /* cluster mode */
 } sl_wire_code_t;
 
 /* ProduceRequest.acks (cluster mode; standalone ignores it). */
 enum { SL_ACKS_DEFAULT = 0, SL_ACKS_LEADER = 1, SL_ACKS_ALL = 2 };
+
+/* Consumer groups (docs/PROTOCOL.md): a group name is [A-Za-z0-9._-]{1,128}
+ * (as a topic name); CommitOffset's metadata is at most this many bytes. */
+#define SL_GROUP_METADATA_MAX 256u
 
 /* Protocol limits enforced by the decoder. */
 #define SL_MAX_BATCH_RECORDS   10000u /* records in one ProduceRequest */
@@ -64,6 +70,9 @@ typedef enum {
     SL_REQ_LIST_TOPICS = 6,
     SL_REQ_DELETE_TOPIC = 7,
     SL_REQ_METADATA = 8, /* cluster mode (its topic filter is not read: every topic) */
+    SL_REQ_INIT_PRODUCER_ID = 9,
+    SL_REQ_COMMIT_OFFSET = 10, /* topic, group, offset, metadata */
+    SL_REQ_FETCH_OFFSET = 11,  /* topic, group */
 } sl_req_type_t;
 
 /* The server's limits, as InfoResponse reports them (field by field, see
@@ -93,6 +102,10 @@ typedef struct sl_record {
     size_t key_len;
     uint64_t timestamp_ms; /* 0: not set by the client */
     uint64_t leader_epoch; /* stored as field 5 when not 0 (cluster mode); never from a client */
+    /* Idempotent produce: fields 6-8, set by the server on the first record
+     * of a batch with a producer id (0: absent); never from a client. */
+    uint64_t producer_id, sequence;
+    uint32_t batch_records;
 } sl_record_t;
 
 /* A decoded request. Pointers refer to arena memory. */
@@ -114,6 +127,12 @@ typedef struct sl_request {
     uint32_t max_wait_ms; /* 0..SL_MAX_WAIT_MS: long poll at the visible end */
     /* truncate */
     uint64_t lowest_offset;
+    /* commit_offset (offset above), fetch_offset: NUL-terminated, no
+     * embedded NUL, not yet validated */
+    const char *group;
+    size_t group_len;
+    const char *metadata;
+    size_t metadata_len;
 } sl_request_t;
 
 /* Decode and validate one Request frame. Returns 0, or SL_E_BAD_REQUEST
@@ -141,6 +160,10 @@ uint64_t sl_codec_peek_id(const void *data, size_t len);
 size_t sl_codec_stored_size(const sl_record_t *r);
 /* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */
 size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out);
+/* The idempotence fields (6-8) of a stored record: 1 and the values when
+ * it has a producer id, 0 when not (or the bytes do not scan). */
+int sl_codec_stored_producer(const void *stored, size_t len, uint64_t *producer_id,
+                             uint64_t *sequence, uint32_t *batch_records);
 
 /* Response encoders: each appends one complete Response to out (which
  * should be empty) and returns 0 or SEGLOG_E_NOMEM. */
@@ -151,6 +174,10 @@ int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest);
 int sl_codec_encode_info(sl_buf_t *out, uint64_t id, const sl_info_t *info);
 int sl_codec_encode_topics(sl_buf_t *out, uint64_t id, const sl_topic_row_t *rows, size_t n);
 int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id);
+int sl_codec_encode_init_producer_id(sl_buf_t *out, uint64_t id, uint64_t producer_id);
+int sl_codec_encode_commit_offset(sl_buf_t *out, uint64_t id);
+int sl_codec_encode_fetch_offset(sl_buf_t *out, uint64_t id, int found, uint64_t offset,
+                                 const char *metadata, size_t metadata_len);
 /* message must be ASCII (use sl_log_quote for client-supplied text). */
 int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message);
 /* The same with Error.leader_endpoint (cluster mode's NOT_LEADER). */

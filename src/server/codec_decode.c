@@ -84,6 +84,31 @@ static int s_topic_has_nul(const uint8_t *p, size_t len)
     return 0;
 }
 
+/* A NUL inside string field `field` of body `body` (wire form, as
+ * s_topic_has_nul; undecodable bytes count as a NUL: protobuf-c refused
+ * them anyway). */
+static int s_string_has_nul(const uint8_t *p, size_t len, uint64_t body, uint64_t field)
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t tag, n = 0;
+        const uint8_t *b = NULL;
+        if (s_scan_field(&p, end, &tag, &b, &n))
+            return 1;
+        if ((tag & 7) != WT_LEN || (tag >> 3) != body)
+            continue;
+        for (const uint8_t *q = b, *qend = b + n; q < qend;) {
+            uint64_t t2, m = 0;
+            const uint8_t *f = NULL;
+            if (s_scan_field(&q, qend, &t2, &f, &m))
+                return 1;
+            if ((t2 & 7) == WT_LEN && (t2 >> 3) == field && memchr(f, 0, (size_t)m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- decoding ----------------------------------------------------------- */
 
 static void *s_arena_alloc(void *data, size_t size)
@@ -108,6 +133,12 @@ static int s_set_topic(sl_request_t *req, const char *topic)
     req->topic = topic ? topic : "";
     req->topic_len = strlen(req->topic);
     return 0;
+}
+
+static void s_set_group(sl_request_t *req, const char *group)
+{
+    req->group = group ? group : "";
+    req->group_len = strlen(req->group);
 }
 
 static int s_decode_produce(sl_arena_t *arena, const Seglog__V1__ProduceRequest *p,
@@ -400,6 +431,43 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         req->type = SL_REQ_METADATA;
         s_set_topic(req, NULL);
         return 0;
+    case SEGLOG__V1__REQUEST__BODY_INIT_PRODUCER_ID:
+        if (!m->init_producer_id)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_INIT_PRODUCER_ID;
+        s_set_topic(req, NULL);
+        return 0;
+    case SEGLOG__V1__REQUEST__BODY_COMMIT_OFFSET: {
+        const Seglog__V1__CommitOffsetRequest *c = m->commit_offset;
+        if (!c)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_COMMIT_OFFSET;
+        s_set_topic(req, c->topic);
+        s_set_group(req, c->group);
+        req->offset = c->offset;
+        req->metadata = c->metadata ? c->metadata : "";
+        req->metadata_len = strlen(req->metadata);
+        if (s_string_has_nul(data, len, 21, 4))
+            return s_bad(why, "metadata contains a NUL byte");
+        if (s_string_has_nul(data, len, 21, 1))
+            return s_bad(why, "group contains a NUL byte");
+        if (s_string_has_nul(data, len, 21, 2))
+            return s_bad(why, "topic contains a NUL byte");
+        return 0;
+    }
+    case SEGLOG__V1__REQUEST__BODY_FETCH_OFFSET: {
+        const Seglog__V1__FetchOffsetRequest *f = m->fetch_offset;
+        if (!f)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_FETCH_OFFSET;
+        s_set_topic(req, f->topic);
+        s_set_group(req, f->group);
+        if (s_string_has_nul(data, len, 22, 1))
+            return s_bad(why, "group contains a NUL byte");
+        if (s_string_has_nul(data, len, 22, 2))
+            return s_bad(why, "topic contains a NUL byte");
+        return 0;
+    }
     default:
         /* Includes bodies from a newer protocol: protobuf-c keeps them as
          * unknown fields and leaves the oneof unset. */

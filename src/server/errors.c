@@ -17,6 +17,12 @@ sl_wire_code_t sl_error_wire(int err)
     case SL_E_TOO_MANY_TOPICS:
     case SL_E_TOO_MANY_WAITERS:
         return SL_WIRE_RESOURCE_EXHAUSTED;
+    case SL_E_OUT_OF_ORDER_SEQUENCE:
+        return SL_WIRE_OUT_OF_ORDER_SEQUENCE;
+    case SL_E_UNKNOWN_GROUP:
+        return SL_WIRE_UNKNOWN_GROUP;
+    case SL_E_INTERNAL_TOPIC:
+        return SL_WIRE_INVALID_TOPIC;
     case SEGLOG_E_INVAL:
         return SL_WIRE_BAD_REQUEST; /* the log refused an argument taken from the request */
     case SEGLOG_E_NOMEM:
@@ -64,6 +70,12 @@ const char *sl_strerror(int err)
         return "too many topics";
     case SL_E_TOO_MANY_WAITERS:
         return "too many long-poll consumes waiting";
+    case SL_E_OUT_OF_ORDER_SEQUENCE:
+        return "out of order sequence";
+    case SL_E_UNKNOWN_GROUP:
+        return "unknown group";
+    case SL_E_INTERNAL_TOPIC:
+        return "internal topic";
     default:
         return seglog_strerror(err);
     }

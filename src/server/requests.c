@@ -7,6 +7,7 @@
 #include "cmode.h"
 #include "committer.h"
 #include "errors.h"
+#include "pids.h"
 #include "slog.h"
 #include "waiters.h"
 
@@ -82,6 +83,68 @@ static void s_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, c
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* A produce with a producer id, before its append: 0 = append it (the
+ * topic's producer state is then locked: the caller records the batch and
+ * unlocks); 1 = answered here, unlocked: a duplicate waits for its
+ * original's commit point (pending, like an append) and gets the original
+ * offsets; a sequence gap or a stale one is OUT_OF_ORDER_SEQUENCE. */
+static int s_idempotent_check(sl_worker_t *w, slot_t *slot, const sl_request_t *req,
+                              sl_topic_t *tp, int32_t epoch, int acks_all)
+{
+    char msg[ERRMSG_MAX];
+    int rc = sl_pstate_begin(tp->pstate, tp->log, epoch);
+    if (rc) {
+        s_log_error(w, slot, req, tp, "producer state", rc);
+        return 1;
+    }
+    uint64_t first = 0, expected = 0;
+    uint32_t count = 0;
+    sl_seq_t v = sl_pstate_check(tp->pstate, req->producer_id, req->sequence, &first, &count,
+                                 &expected);
+    if (v == SL_SEQ_NEW)
+        return 0;
+    seglog_commit_t tok;
+    rc = v == SL_SEQ_DUP ? seglog_log_append_token(tp->log, &tok) : 0;
+    sl_pstate_end(tp->pstate);
+    if (v == SL_SEQ_DUP && rc == 0) {
+        /* Appended before: nothing is appended now. The reply waits for
+         * everything appended so far (the original included) to pass the
+         * commit point, as the original's reply did. */
+        SL_STAT_ADD(w->cfg.stats, produce_duplicates, 1);
+        slot->token = tok;
+        slot->pending = 1;
+        w->appended = 1;
+        slot->acks_all = acks_all;
+        slot->epoch = epoch;
+        if (w->cfg.repl)
+            slot->since_ms = sl_cmode_now_ms();
+        slot->topic = tp;
+        slot->id = req->id;
+        slot->first = first;
+        slot->count = count;
+        return 1;
+    }
+    if (rc) {
+        s_log_error(w, slot, req, tp, "producer state", rc);
+        return 1;
+    }
+    if (v == SL_SEQ_GAP)
+        snprintf(msg, sizeof msg,
+                 "producer %" PRIu64 " on topic \"%s\": sequence %" PRIu64
+                 " is out of order: expected %" PRIu64 " (a batch is missing)",
+                 req->producer_id, tp->name, req->sequence, expected);
+    else
+        snprintf(msg, sizeof msg,
+                 "producer %" PRIu64 " on topic \"%s\": sequence %" PRIu64
+                 " is older than the last %d batches the server keeps (next expected %" PRIu64
+                 "); it was appended before",
+                 req->producer_id, tp->name, req->sequence, SL_PSTATE_BATCHES, expected);
+    sl_log_client(SL_LOG_WARN, "out of order sequence worker=%s producer=%" PRIu64 " got=%" PRIu64
+                  " expected=%" PRIu64, w->name, req->producer_id, req->sequence, expected);
+    sl_wk_reply_error(w, slot, req->id, SL_E_OUT_OF_ORDER_SEQUENCE, msg);
+    return 1;
+}
+
 /* epoch, acks_all: cluster mode's (s_produce); 0 standalone. */
 static void s_produce_as(sl_worker_t *w, slot_t *slot, const sl_request_t *req, int32_t epoch,
                          int acks_all)
@@ -110,6 +173,11 @@ static void s_produce_as(sl_worker_t *w, slot_t *slot, const sl_request_t *req, 
     for (size_t i = 0; iov && i < req->nrecords; i++) {
         sl_record_t r = req->records[i];
         r.leader_epoch = (uint64_t)epoch;
+        if (i == 0 && req->producer_id) { /* producers.h: the state is rebuilt from these */
+            r.producer_id = req->producer_id;
+            r.sequence = req->sequence;
+            r.batch_records = (uint32_t)req->nrecords;
+        }
         if (r.timestamp_ms == 0)
             r.timestamp_ms = w->now_ms ? w->now_ms : (w->now_ms = s_now_ms());
         size_t n = sl_codec_stored_size(&r);
@@ -139,14 +207,30 @@ static void s_produce_as(sl_worker_t *w, slot_t *slot, const sl_request_t *req, 
         sl_wk_reply_error(w, slot, req->id, SEGLOG_E_BATCH_TOO_LARGE, msg);
         return;
     }
+    if (req->producer_id && w->cfg.pids && sl_pids_never_issued(w->cfg.pids, req->producer_id)) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "producer_id %" PRIu64 " was never handed out by this server (InitProducerId)",
+                 req->producer_id);
+        sl_wk_reply_error(w, slot, req->id, SL_E_BAD_REQUEST, msg);
+        return;
+    }
     sl_topic_t *tp;
     int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 1, &tp);
     if (rc) {
         s_topic_error(w, slot, req, rc);
         return;
     }
+    if (req->producer_id && s_idempotent_check(w, slot, req, tp, epoch, acks_all))
+        return; /* a duplicate (pending on its original's commit) or an error; unlocked */
     uint64_t first = 0;
     rc = seglog_log_append_batch_nowait(tp->log, iov, req->nrecords, &first, &slot->token);
+    if (req->producer_id) {
+        if (rc == 0)
+            sl_pstate_record(tp->pstate, req->producer_id, req->sequence, first,
+                             (uint32_t)req->nrecords, slot->token.gen);
+        sl_pstate_end(tp->pstate);
+    }
     if (rc) {
         if (rc == SEGLOG_E_BATCH_TOO_LARGE) {
             char msg[ERRMSG_MAX];
@@ -387,6 +471,23 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     sl_wk_reply_buf(w, slot);
 }
 
+static void s_init_producer_id(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    uint64_t pid = 0;
+    int rc = w->cfg.pids ? sl_pids_next(w->cfg.pids, &pid) : SEGLOG_E_INVAL;
+    if (rc) {
+        char msg[ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "cannot hand out a producer id: %s", sl_strerror(rc));
+        sl_log(SL_LOG_ERROR, "init_producer_id failed error=\"%s\"", sl_strerror(rc));
+        sl_wk_reply_error(w, slot, req->id, rc == SEGLOG_E_INVAL ? SEGLOG_E_NOMEM : rc, msg);
+        return;
+    }
+    w->out.len = 0;
+    if (sl_codec_encode_init_producer_id(&w->out, req->id, pid))
+        w->out.len = 0;
+    sl_wk_reply_buf(w, slot);
+}
+
 /* Info, ListTopics, DeleteTopic (admin.c). */
 static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
@@ -463,6 +564,14 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         s_admin(w, slot, &req);
         break;
     case SL_REQ_METADATA: /* answered by sl_cmode_request */
+        break;
+    case SL_REQ_INIT_PRODUCER_ID:
+        s_init_producer_id(w, slot, &req);
+        break;
+    case SL_REQ_COMMIT_OFFSET:
+    case SL_REQ_FETCH_OFFSET:
+        sl_wk_reply_error(w, slot, req.id, SL_E_BAD_REQUEST,
+                          "CommitOffset and FetchOffset are not served yet");
         break;
     }
     if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */

@@ -231,6 +231,7 @@ static int s_start_workers(seglog_server_t *s)
             .info = &s->info,
             .repl = s->repl,
             .waiters = s->waiters,
+            .pids = s->pids,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -247,6 +248,7 @@ static int s_start_workers(seglog_server_t *s)
         .sync = s->cfg.sync,
         .info = &s->info,
         .repl = s->repl,
+        .pids = s->pids,
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }
@@ -277,6 +279,7 @@ static void s_teardown(seglog_server_t *s)
     sl_committer_destroy(&s->committer);
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
+    sl_pids_destroy(&s->pids);
     if (s->ctx)
         zmq_ctx_term(s->ctx);
     if (s->stop_fd >= 0)
@@ -380,6 +383,8 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         tc.log.sync_interval_ms = s->cfg.sync_interval_ms ? s->cfg.sync_interval_ms : 1000;
         rc = sl_topics_new(&tc, &s->topics);
     }
+    if (!rc) /* after the topics: they made the data directory */
+        rc = sl_pids_new(s->cfg.data_dir, s->cfg.zookeeper ? s->cfg.node_id : -1, &s->pids);
     if (!rc)
         rc = sl_committer_new(s->topics, s->cfg.sync, s->publisher, &s->committer);
     if (!rc)
@@ -496,4 +501,5 @@ void seglog_server_stats(seglog_server_t *s, seglog_server_stats_t *out)
     out->published = SL_STAT_GET(&s->stats, published);
     out->heartbeats = SL_STAT_GET(&s->stats, heartbeats);
     out->frontend_produces = SL_STAT_GET(&s->stats, frontend_produces);
+    out->produce_duplicates = SL_STAT_GET(&s->stats, produce_duplicates);
 }

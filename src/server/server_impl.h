@@ -13,6 +13,7 @@
 #include "committer.h"
 #include "publisher.h"
 #include "stats.h"
+#include "pids.h"
 #include "topics.h"
 #include "waiters.h"
 #include "worker.h"
@@ -39,7 +40,7 @@
 #define IDLE_WAIT_MS        20 /* a blocking receive's limit: stop and monitor checks */
 #define MAX_CONSUME_BYTES   (1u << 20)
 #define PARK_MAX            4096 /* replies waiting for a commit before reading stops */
-#define LOG_RECORD_OVERHEAD 32u  /* tags and varints of a stored record */
+#define LOG_RECORD_OVERHEAD 64u  /* tags and varints of a stored record (fields 1, 3-8) */
 #define MAX_IN_FLIGHT       1000 /* requests a client may pipeline (docs/PROTOCOL.md) */
 #define DROP_SLACK_BYTES    (64ull << 20) /* frames this far over the limit get a reply */
 
@@ -91,6 +92,7 @@ struct seglog_server {
     sl_info_t info; /* limits, as InfoResponse reports them */
     int fe_produces; /* the front end serves produces (--produce-on, resolved) */
     struct sl_repl *repl; /* cluster mode (cmode.h), or NULL */
+    struct sl_pids *pids; /* InitProducerId (pids.h) */
     char sync_name[32];
     int stopped;
     int stop_rc;

@@ -16,6 +16,7 @@ typedef struct sl_stats {
     _Atomic uint64_t heartbeats;
     _Atomic uint64_t publish_gaps; /* records the publisher had to skip */
     _Atomic uint64_t frontend_produces;
+    _Atomic uint64_t produce_duplicates; /* idempotent produces answered as duplicates */
 } sl_stats_t;
 
 #define SL_STAT_ADD(s, field, n) atomic_fetch_add_explicit(&(s)->field, (n), memory_order_relaxed)

@@ -212,8 +212,10 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     memcpy(tp->name, name, len);
     tp->name_len = len;
     tp->owner = t;
-    char *path = s_path(t, tp->name, NULL);
+    tp->pstate = sl_pstate_new();
+    char *path = tp->pstate ? s_path(t, tp->name, NULL) : NULL;
     if (!path) {
+        sl_pstate_destroy(&tp->pstate);
         free(tp);
         return SEGLOG_E_NOMEM;
     }
@@ -226,6 +228,7 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     free(path);
     if (rc) {
         sl_log(SL_LOG_ERROR, "topic open failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
+        sl_pstate_destroy(&tp->pstate);
         free(tp);
         return rc;
     }
@@ -536,6 +539,7 @@ void sl_topics_destroy(sl_topics_t **t_p)
         sl_topic_t *next = tp->all_next;
         seglog_log_destroy(&tp->log);
         pthread_mutex_destroy(&tp->pub_mu);
+        sl_pstate_destroy(&tp->pstate);
         free(tp);
         tp = next;
     }

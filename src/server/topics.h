@@ -45,6 +45,7 @@
 #ifndef SL_TOPICS_H
 #define SL_TOPICS_H
 
+#include "producers.h"
 #include "seglog/log.h"
 
 #include <pthread.h>
@@ -76,6 +77,7 @@ typedef struct sl_topic {
      * Set by the replication thread (sl_topic_limit_set). */
     _Atomic uint64_t limit;
     void *_Atomic cluster; /* the replication state of this topic (repl.c), or NULL */
+    sl_pstate_t *pstate;   /* idempotent produce (producers.h); owned */
 } sl_topic_t;
 
 typedef struct sl_topics_config {

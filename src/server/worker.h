@@ -108,6 +108,8 @@ typedef struct sl_worker_config {
     const sl_info_t *info;          /* limits (InfoResponse, batch rule); owned by the server */
     struct sl_repl *repl;           /* cluster mode (cmode.h), or NULL */
     struct sl_waiters *waiters;     /* long polls (waiters.h); NULL: answered at once */
+    struct sl_pids *pids;           /* InitProducerId (pids.h); NULL: refused */
+    struct sl_groups *groups;       /* consumer groups (groups.h); NULL: refused */
 } sl_worker_config_t;
 
 /* Bytes the log adds to each record of a batch (its frame header,

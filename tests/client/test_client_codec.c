@@ -50,6 +50,10 @@ static void test_produce_encoding_is_protobuf_c_s(void **state)
                 s_same_encoding(&req);
                 req.records = recs + (4 - n); /* other subsets */
                 s_same_encoding(&req);
+                /* idempotent: producer id and sequence (0 is not encoded) */
+                req.producer_id = ids[(i + 1) % 6] ? ids[(i + 1) % 6] : 7;
+                req.sequence = ids[(i + n) % 6];
+                s_same_encoding(&req);
             }
 }
 

@@ -88,6 +88,12 @@ class Server:
                 time.sleep(0.1)
         raise last
 
+    def relaunch(self):
+        """Start again on the same data, on new ephemeral ports (bind and
+        pub are updated), after a stop of any kind (kill -9 included)."""
+        self.stop(signal.SIGKILL)
+        self._spawn("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+
     def close(self):
         """Stop with SIGTERM and remove everything; returns the exit status
         (under ASan a leak makes it non-zero). The log is kept in .last_log."""

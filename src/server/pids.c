@@ -1,0 +1,133 @@
+/* pids.c - see pids.h */
+#include "pids.h"
+
+#include "seglog/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct sl_pids {
+    pthread_mutex_t mu;
+    char *dir;
+    uint64_t prefix;   /* already shifted */
+    uint64_t next;     /* the next n to hand out */
+    uint64_t reserved; /* n below this are reserved on disk */
+};
+
+static int s_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = fsync(fd) < 0 ? errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* Write "reserved\n" durably: temporary file, fdatasync, rename, dir fsync. */
+static int s_store(sl_pids_t *p, uint64_t reserved)
+{
+    char tmp[4200], path[4200], text[32];
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", p->dir, SL_PIDS_FILE);
+    snprintf(path, sizeof path, "%s/%s", p->dir, SL_PIDS_FILE);
+    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", reserved);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    int rc = write(fd, text, (size_t)n) == n ? 0 : errno ? errno : EIO;
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = errno;
+    if (rc == 0)
+        rc = s_fsync_dir(p->dir);
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+int sl_pids_new(const char *data_dir, int node_id, sl_pids_t **out)
+{
+    *out = NULL;
+    if (strlen(data_dir) > 4000)
+        return SEGLOG_E_INVAL;
+    sl_pids_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->dir = strdup(data_dir))) {
+        free(p);
+        return SEGLOG_E_NOMEM;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    p->prefix = node_id < 0 ? 0 : ((uint64_t)node_id + 1) << SL_PIDS_N_BITS;
+    char path[4200], text[32] = "";
+    snprintf(path, sizeof path, "%s/%s", data_dir, SL_PIDS_FILE);
+    FILE *f = fopen(path, "re");
+    uint64_t reserved = 1; /* n starts at 1: id 0 means "not idempotent" */
+    int rc = 0;
+    if (f) {
+        char *end = NULL;
+        if (!fgets(text, sizeof text, f))
+            rc = SEGLOG_E_CORRUPT;
+        else {
+            errno = 0;
+            reserved = strtoull(text, &end, 10);
+            if (errno || end == text || (*end != '\n' && *end) || reserved == 0 ||
+                reserved >= (1ull << SL_PIDS_N_BITS))
+                rc = SEGLOG_E_CORRUPT;
+        }
+        fclose(f);
+    } else if (errno != ENOENT) {
+        rc = errno;
+    }
+    if (rc) {
+        sl_pids_destroy(&p);
+        return rc;
+    }
+    p->next = p->reserved = reserved; /* ids below were (maybe) handed out before */
+    *out = p;
+    return 0;
+}
+
+void sl_pids_destroy(sl_pids_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    sl_pids_t *p = *pp;
+    *pp = NULL;
+    pthread_mutex_destroy(&p->mu);
+    free(p->dir);
+    free(p);
+}
+
+int sl_pids_next(sl_pids_t *p, uint64_t *id)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    if (p->next >= p->reserved) {
+        uint64_t r = p->next + SL_PIDS_BLOCK;
+        if (r >= (1ull << SL_PIDS_N_BITS))
+            rc = SEGLOG_E_INVAL; /* 2^40 ids used up: not reachable in practice */
+        else if ((rc = s_store(p, r)) == 0)
+            p->reserved = r;
+    }
+    if (rc == 0)
+        *id = p->prefix | p->next++;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int sl_pids_never_issued(sl_pids_t *p, uint64_t id)
+{
+    if ((id & ~((1ull << SL_PIDS_N_BITS) - 1)) != p->prefix)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    int never = (id & ((1ull << SL_PIDS_N_BITS) - 1)) >= p->next;
+    pthread_mutex_unlock(&p->mu);
+    return never;
+}
