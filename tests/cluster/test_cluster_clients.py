@@ -16,8 +16,12 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             shows the new leader.
   python    the Python client with a single follower endpoint ends at the
             leader; with a bootstrap list: produce across a kill
-            -9 of the leader; every acknowledged offset holds its value;
+            -9 of the leader; every acknowledged offset holds its value,
+            and no value is stored twice (idempotent produce);
             metadata() shows the new leader.
+  idem      an idempotent batch resent to the new leader after a kill -9
+            of the old one gets its original offsets; nothing is stored
+            twice.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -237,7 +241,8 @@ def t_python(c, args):
         log = final_log(c, TOPIC)
         for v, o in acked.items():
             check(log.get(o) == v, "python acked %r at %d, the log holds %r" % (v, o, log.get(o)))
-        report_duplicates(log, "python")
+        check(not report_duplicates(log, "python"),
+              "a value stored twice: the client's produces are idempotent")
         m = cl.cluster()
         t = next(x for x in m.topics if x.name == TOPIC)
         check(t.leader != lead.id and t.leader == leader_node(c, TOPIC).id,
@@ -284,7 +289,65 @@ def t_isr(c, args):
     print("  isr [%d]: NOT_ENOUGH_REPLICAS reported in %.1f s, not retried" % (lead.id, took))
 
 
-TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr}
+def _idem_send(c, node, pid, seq, values, timeout_s=30):
+    """A raw idempotent produce (acks=all) to node, retried while the node
+    is not (yet) the leader: (offset, count)."""
+    req = h.produce_req("idem", values, acks=2)
+    req.produce.producer_id = pid
+    req.produce.sequence = seq
+    deadline = time.time() + timeout_s
+    while True:
+        conn = h.Conn(c.ctx, node.endpoint)
+        try:
+            r = conn.call(req, 3000)
+        finally:
+            conn.close()
+        if r is not None and r.WhichOneof("body") == "produce":
+            return r.produce.offset, r.produce.count
+        what = "no reply" if r is None else "%s %s" % (r.WhichOneof("body"), r.error.message)
+        check(time.time() < deadline, "idempotent produce seq %d to node %d: %s" % (seq, node.id, what))
+        time.sleep(0.1)
+
+
+def t_idem(c, args):
+    """A batch resent to the new leader after a failover gets its original
+    offsets: the new leader rebuilt the producer state from the records it
+    replicated. Nothing is appended twice."""
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    with sc.Client(eps, None, timeout_ms=2000, retries=4) as cl:
+        cl.produce("idem", b"start")  # creates the topic (idempotently too)
+    lead = leader_node(c, "idem")
+    conn = h.Conn(c.ctx, c.nodes[0].endpoint)
+    try:
+        req = h.pb.Request()
+        req.init_producer_id.SetInParent()
+        r = conn.call(req)
+    finally:
+        conn.close()
+    check(r is not None and r.WhichOneof("body") == "init_producer_id", "InitProducerId: %s" % r)
+    pid = r.init_producer_id.producer_id
+    check(pid >> 40 == c.nodes[0].id + 1, "producer id %x lacks node %d's prefix" % (pid, c.nodes[0].id))
+    sent = {}
+    for seq in range(5):
+        sent[seq] = _idem_send(c, lead, pid, seq, [b"i%d-a" % seq, b"i%d-b" % seq])
+    check(_idem_send(c, lead, pid, 4, [b"i4-a", b"i4-b"]) == sent[4], "duplicate on the old leader")
+    lead.kill()
+    new = leader_node(c, "idem", exclude=lead)
+    # The producer never saw the replies of its last batches: it resends them.
+    for seq in (3, 4):
+        got = _idem_send(c, new, pid, seq, [b"i%d-a" % seq, b"i%d-b" % seq])
+        check(got == sent[seq], "seq %d resent to the new leader %d: %s, originally %s" %
+              (seq, new.id, got, sent[seq]))
+    nxt = _idem_send(c, new, pid, 5, [b"i5-a"])
+    check(nxt == (sent[4][0] + 2, 1), "seq 5 after the failover: %s" % (nxt,))
+    log = final_log(c, "idem")
+    check(not report_duplicates(log, "idem"), "a value stored twice")
+    check(len(log) == 12, "%d records in the log, want 12" % len(log))
+    print("  idem: leader %d killed, seq 3 and 4 resent to %d got their original offsets" %
+          (lead.id, new.id))
+
+
+TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem}
 
 
 def main():
