@@ -126,6 +126,10 @@ typedef struct seglog_config {
     uint64_t max_store_bytes;    /* roll before a store would exceed this; default 64 MiB */
     uint64_t max_index_bytes;    /* index capacity = floor(this / 8) entries; default 8 MiB */
     uint64_t initial_offset;     /* offset of the first record of a new or reset log */
+    /* The lifetime id (seglog_log_epoch) of a new or reset log; 0 = a random
+     * one. An existing log keeps the id it has. Replicas of one topic pass
+     * the same id so that their files are byte-identical (docs/CLUSTER.md). */
+    uint64_t log_id;
     uint32_t max_record_bytes;   /* default 1 MiB; at most 256 MiB */
     seglog_sync_t sync;          /* default SEGLOG_SYNC_INTERVAL */
     uint32_t sync_interval_ms;   /* default 1000 */
@@ -245,7 +249,8 @@ int seglog_log_next_offset(seglog_log_t *log, uint64_t *out);
 /* The offset just past the last record that passed the commit point. */
 int seglog_log_committed_offset(seglog_log_t *log, uint64_t *out);
 
-/* A random id fixed when the log is created and replaced by reset. */
+/* The log's lifetime id: fixed when the log is created and replaced by
+ * reset (cfg->log_id, or a random one if that is 0). */
 int seglog_log_epoch(seglog_log_t *log, uint64_t *out);
 
 /* Remove every sealed segment whose records all lie below lowest. The
@@ -343,8 +348,15 @@ int seglog_log_leader_epoch_end_offset(seglog_log_t *log, uint64_t epoch, uint64
                                        uint64_t *end_offset);
 
 /* Drop every record and start again, empty, at cfg->initial_offset with a
- * new epoch. */
+ * new epoch (cfg->log_id if it is not 0: then the id stays the same). */
 int seglog_log_reset(seglog_log_t *log);
+
+/* seglog_log_reset, but the empty log starts at `offset` and its id
+ * becomes log_id (0: as seglog_log_reset chooses it). Replication uses it
+ * for a replica whose log ends below its leader's lowest offset: it goes
+ * on from there with the same id. Iterators never return a record from
+ * before the reset (as after truncate_after). */
+int seglog_log_reset_to(seglog_log_t *log, uint64_t offset, uint64_t log_id);
 
 /* Sync, write the clean-shutdown marker and release the files. The handle
  * stays valid; every later call returns SEGLOG_E_CLOSED. */
@@ -374,6 +386,15 @@ int seglog_iter_seek(seglog_iter_t *it, uint64_t offset, size_t max_records, siz
 /* 1 and a record, 0 at the end of the range (or of the log), or an error.
  * Any output pointer may be NULL. */
 int seglog_iter_next(seglog_iter_t *it, uint64_t *offset, const void **data, size_t *len);
+
+/* seglog_iter_next, and *batch_end (may be NULL) gets 1 if the record is
+ * the last of its batch (its frame carries END, docs/FORMAT.md), else 0.
+ * A batch is what one append_batch call wrote (a single append is a batch
+ * of one); truncate_after inside a batch makes its new last record the
+ * end of a batch. Replication uses it to copy a log with the same batches,
+ * so that the copy's files are the same bytes. */
+int seglog_iter_next_ex(seglog_iter_t *it, uint64_t *offset, const void **data, size_t *len,
+                        int *batch_end);
 
 /* The offset the next call to next() would return. */
 uint64_t seglog_iter_position(const seglog_iter_t *it);

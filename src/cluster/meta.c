@@ -2,6 +2,7 @@
 #include "meta.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,29 +243,61 @@ int sl_cl_epoch_decode(const char *buf, int len, int32_t *epoch)
 
 /* ---- topics ---- */
 
-char *sl_cl_replicas_encode(const int32_t *ids, int n)
+char *sl_cl_assign_encode(const int32_t *ids, int n, uint64_t log_id)
 {
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016" PRIx64, log_id);
     cJSON *o = s_object();
-    if (o && s_add_ids(o, "replicas", ids, n) < 0) {
+    if (o && (s_add_ids(o, "replicas", ids, n) < 0 ||
+              (log_id && !cJSON_AddStringToObject(o, "log_id", hex)))) {
         cJSON_Delete(o);
         return NULL;
     }
     return s_print(o);
 }
 
-int sl_cl_replicas_decode(const char *buf, int len, int32_t *ids, int *n)
+char *sl_cl_replicas_encode(const int32_t *ids, int n)
+{
+    return sl_cl_assign_encode(ids, n, 0);
+}
+
+/* "log_id": exactly 16 lowercase hex digits, not all zero. */
+static int s_log_id(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsString(v) || !v->valuestring || strlen(v->valuestring) != 16 ||
+        strspn(v->valuestring, "0123456789abcdef") != 16)
+        return -1;
+    uint64_t id = strtoull(v->valuestring, NULL, 16);
+    if (id == 0)
+        return -1;
+    *out = id;
+    return 0;
+}
+
+int sl_cl_assign_decode(const char *buf, int len, int32_t *ids, int *n, uint64_t *log_id)
 {
     cJSON *o = s_parse(buf, len);
     int32_t tmp[SL_CL_MAX_REPLICAS];
     int k = 0;
+    uint64_t id = 0;
     int ok = o && s_versioned(o) == 0 &&
              s_ids(cJSON_GetObjectItemCaseSensitive(o, "replicas"), tmp, &k) == 0;
+    const cJSON *lid = o ? cJSON_GetObjectItemCaseSensitive(o, "log_id") : NULL;
+    if (ok && lid)
+        ok = s_log_id(lid, &id) == 0;
     cJSON_Delete(o);
     if (!ok)
         return SL_CL_EBADDATA;
     memcpy(ids, tmp, sizeof(int32_t) * (size_t) k);
     *n = k;
+    if (log_id)
+        *log_id = id;
     return 0;
+}
+
+int sl_cl_replicas_decode(const char *buf, int len, int32_t *ids, int *n)
+{
+    return sl_cl_assign_decode(buf, len, ids, n, NULL);
 }
 
 char *sl_cl_state_encode(const sl_cl_state_t *s)

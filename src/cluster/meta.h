@@ -5,7 +5,7 @@
  *   /seglog/nodes/<id>          {"version":1,"id":2,"endpoint":"tcp://...","pub":"tcp://..."}
  *   /seglog/controller          {"version":1,"id":2}
  *   /seglog/controller_epoch    7
- *   /seglog/topics/<t>          {"version":1,"replicas":[2,3,1]}
+ *   /seglog/topics/<t>          {"version":1,"replicas":[2,3,1],"log_id":"0123456789abcdef"}
  *   /seglog/topics/<t>/state    {"version":1,"leader":2,"leader_epoch":4,"isr":[2,3],
  *                                "controller_epoch":7}
  *
@@ -66,6 +66,8 @@ typedef struct sl_cl_topic {
     int32_t replicas[SL_CL_MAX_REPLICAS];
     sl_cl_state_t state;
     int32_t state_version; /* ZooKeeper version of .../state: the CAS token */
+    uint64_t log_id;       /* the id every replica's local log has (seglog_log_epoch);
+                              0: none (a topic made by an older build) */
 } sl_cl_topic_t;
 
 /* 1 if name is a valid topic name: [A-Za-z0-9._-]{1,128}, not "." or "..". */
@@ -82,6 +84,11 @@ int sl_cl_epoch_decode(const char *buf, int len, int32_t *epoch); /* >= 0 */
 
 char *sl_cl_replicas_encode(const int32_t *ids, int n);
 int sl_cl_replicas_decode(const char *buf, int len, int32_t *ids, int *n);
+/* The same with the optional "log_id": 16 lowercase hex digits, not all
+ * zero (a JSON number would lose bits above 2^53). log_id 0: left out on
+ * encode, and what decode returns when the key is absent. */
+char *sl_cl_assign_encode(const int32_t *ids, int n, uint64_t log_id);
+int sl_cl_assign_decode(const char *buf, int len, int32_t *ids, int *n, uint64_t *log_id);
 
 char *sl_cl_state_encode(const sl_cl_state_t *s);
 int sl_cl_state_decode(const char *buf, int len, sl_cl_state_t *out);

@@ -103,7 +103,12 @@ static int s_local(sl_repl_t *r, rtopic_t *rt)
     if (rt->tp)
         return 0;
     sl_topic_t *tp = NULL;
-    int rc = sl_topics_get(r->cfg.topics, rt->name, strlen(rt->name), 1, &tp);
+    int stale = 0;
+    int rc = sl_topics_get_id(r->cfg.topics, rt->name, strlen(rt->name), rt->meta.log_id, &tp,
+                              &stale);
+    if (stale)
+        sl_clog(SL_CLOG_WARN, "topic %s: the local log was of an older incarnation of the "
+                              "topic: deleted, starting empty", rt->name);
     if (rc) {
         sl_clog(SL_CLOG_ERROR, "topic %s: cannot open its local log (error %d)", rt->name, rc);
         return rc;

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 void sl_cl_topic_paths(sl_cluster_t *self, const char *name, char *topic_path, char *state_path)
 {
@@ -39,7 +42,7 @@ int sl_cl_topic_read(sl_cluster_t *self, const char *name, int watch, sl_cl_topi
     }
     if (zrc != ZOK)
         return sl_cl_zkerr(zrc, "get", tpath);
-    if (sl_cl_replicas_decode(buf, len, t.replicas, &t.n_replicas) < 0) {
+    if (sl_cl_assign_decode(buf, len, t.replicas, &t.n_replicas, &t.log_id) < 0) {
         sl_clog(SL_CLOG_ERROR, "bad data in %s: not a replica list", tpath);
         return SL_CL_EBADDATA;
     }
@@ -66,6 +69,17 @@ int sl_cl_topic_read(sl_cluster_t *self, const char *name, int watch, sl_cl_topi
 int sl_cluster_topic_get(sl_cluster_t *self, const char *name, int watch, sl_cl_topic_t *out)
 {
     return sl_cl_topic_read(self, name, watch, out);
+}
+
+static uint64_t s_new_log_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t) sizeof id || id == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = ((uint64_t) ts.tv_sec << 30) ^ (uint64_t) ts.tv_nsec ^ ((uint64_t) getpid() << 48);
+    }
+    return id ? id : 1;
 }
 
 static uint32_t s_fnv1a(const char *s)
@@ -112,7 +126,10 @@ int sl_cluster_topic_create(sl_cluster_t *self, const char *name, int rf, sl_cl_
     t.state.n_isr = rf;
     memcpy(t.state.isr, t.replicas, sizeof(int32_t) * (size_t) rf);
 
-    char *rdata = sl_cl_replicas_encode(t.replicas, t.n_replicas);
+    /* Every replica creates its local log with this id, so that their files
+     * are the same bytes (docs/CLUSTER.md). */
+    t.log_id = s_new_log_id();
+    char *rdata = sl_cl_assign_encode(t.replicas, t.n_replicas, t.log_id);
     char *sdata = sl_cl_state_encode(&t.state);
     char tpath[SL_ZK_PATH_MAX], spath[SL_ZK_PATH_MAX];
     sl_cl_topic_paths(self, name, tpath, spath);

@@ -62,6 +62,8 @@ void sl_log_msg(seglog_log_t *log, int level, const char *fmt, ...)
 
 /* A random non-zero epoch. */
 uint64_t sl_log_new_epoch(void);
+/* The epoch of a new or reset log: cfg.log_id, or a random one if it is 0. */
+uint64_t sl_log_id(const seglog_log_t *log);
 
 /* Append seg to the segment list and make it the active segment. Caller
  * holds the exclusive lock (or is open, before the handle is shared). */

@@ -246,6 +246,12 @@ out:
 
 int seglog_iter_next(seglog_iter_t *it, uint64_t *offset, const void **data, size_t *len)
 {
+    return seglog_iter_next_ex(it, offset, data, len, NULL);
+}
+
+int seglog_iter_next_ex(seglog_iter_t *it, uint64_t *offset, const void **data, size_t *len,
+                        int *batch_end)
+{
     if (!it || !it->positioned)
         return SEGLOG_E_INVAL;
     if (it->left == 0)
@@ -285,6 +291,8 @@ int seglog_iter_next(seglog_iter_t *it, uint64_t *offset, const void **data, siz
             *data = it->buf + it->off + SL_FRAME_HEADER_LEN;
         if (len)
             *len = plen;
+        if (batch_end)
+            *batch_end = end != 0;
         it->off += SL_FRAME_HEADER_LEN + plen;
         it->offset++;
         if (it->left != UINT64_MAX)

@@ -53,6 +53,11 @@ uint64_t sl_log_new_epoch(void)
     return e ? e : 1;
 }
 
+uint64_t sl_log_id(const seglog_log_t *log)
+{
+    return log->cfg.log_id ? log->cfg.log_id : sl_log_new_epoch();
+}
+
 /* Strict segment file names: 20 digits, then ".store" or ".index". */
 static int s_parse_name(const char *name, uint64_t *base, int *is_store)
 {
@@ -210,7 +215,7 @@ static int s_load(seglog_log_t *log, int clean)
         sl_segment_t *seg;
         int active = i + 1 == ns;
         if (!epoch_hint)
-            epoch_hint = sl_log_new_epoch();
+            epoch_hint = sl_log_id(log);
         rc = sl_segment_open(log->dir, stores[i], &log->seg_cfg, active, clean, epoch_hint,
                              &log->rec, &seg);
         if (rc)
@@ -358,7 +363,7 @@ int seglog_log_open(const char *dir, const seglog_config_t *cfg, seglog_log_t **
     rc = s_load(log, clean);
     if (rc == 0 && log->nsegs == 0) {
         sl_segment_t *seg;
-        rc = sl_segment_create(log->dir, c.initial_offset, sl_log_new_epoch(), &log->seg_cfg, &seg);
+        rc = sl_segment_create(log->dir, c.initial_offset, sl_log_id(log), &log->seg_cfg, &seg);
         if (rc == 0 && (rc = sl_log_push(log, seg)) != 0)
             sl_segment_close(&seg, 0);
         if (rc == 0)

@@ -47,7 +47,7 @@ int seglog_log_truncate(seglog_log_t *log, uint64_t lowest, uint64_t *new_lowest
     return rc;
 }
 
-int seglog_log_reset(seglog_log_t *log)
+static int s_reset(seglog_log_t *log, uint64_t offset, uint64_t id)
 {
     if (!log)
         return SEGLOG_E_INVAL;
@@ -69,9 +69,9 @@ int seglog_log_reset(seglog_log_t *log)
     int r = sl_epochs_store(log->seg_cfg.vfs, log->dir, &log->epochs);
     if (r && rc == 0)
         rc = r;
-    uint64_t epoch = sl_log_new_epoch();
+    uint64_t epoch = id ? id : sl_log_id(log);
     sl_segment_t *seg = NULL;
-    r = sl_segment_create(log->dir, log->cfg.initial_offset, epoch, &log->seg_cfg, &seg);
+    r = sl_segment_create(log->dir, offset, epoch, &log->seg_cfg, &seg);
     if (r == 0 && (r = sl_log_push(log, seg)) != 0)
         sl_segment_close(&seg, 0);
     if (r) {
@@ -86,13 +86,25 @@ int seglog_log_reset(seglog_log_t *log)
         rc = r;
     pthread_mutex_lock(&log->sync_mu);
     sl_log_end_gen(log, SEGLOG_E_FAILED); /* appends waiting for a sync were dropped */
-    log->committed = log->cfg.initial_offset;
+    log->committed = offset;
     pthread_cond_broadcast(&log->sync_cv);
     pthread_mutex_unlock(&log->sync_mu);
+    /* Iterators must not serve what their buffers hold of the old records. */
+    atomic_fetch_add_explicit(&log->cuts, 1, memory_order_release);
 out:
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->append_mu);
     return rc;
+}
+
+int seglog_log_reset(seglog_log_t *log)
+{
+    return s_reset(log, log ? log->cfg.initial_offset : 0, 0);
+}
+
+int seglog_log_reset_to(seglog_log_t *log, uint64_t offset, uint64_t log_id)
+{
+    return s_reset(log, offset, log_id);
 }
 
 int seglog_log_remove(seglog_log_t *log)

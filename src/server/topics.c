@@ -204,7 +204,8 @@ static void s_log_opened(const sl_topic_t *tp, int create, uint64_t lowest, uint
 
 /* Open (or create) a topic's log. Caller holds create_mu (or runs before
  * any other thread); tp->index is taken here, on success. */
-static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+static int s_open_topic_id(sl_topics_t *t, const char *name, size_t len, int create,
+                           uint64_t log_id, sl_topic_t **out)
 {
     sl_topic_t *tp = calloc(1, sizeof *tp);
     if (!tp)
@@ -220,6 +221,7 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
         return SEGLOG_E_NOMEM;
     }
     seglog_config_t cfg = t->log_cfg;
+    cfg.log_id = log_id;
     cfg.on_commit = s_on_commit;
     cfg.on_commit_arg = tp;
     cfg.log_fn = s_log_fn;
@@ -247,6 +249,11 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     s_log_opened(tp, create, lowest, next);
     *out = tp;
     return 0;
+}
+
+static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+{
+    return s_open_topic_id(t, name, len, create, 0, out);
 }
 
 /* Remove a tombstone directory (a log directory holds files only). */
@@ -460,7 +467,8 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     return 0;
 }
 
-int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+static int s_get(sl_topics_t *t, const char *name, size_t len, int create, uint64_t log_id,
+                 sl_topic_t **out)
 {
     if (len == 0) {
         name = SL_DEFAULT_TOPIC;
@@ -481,13 +489,40 @@ int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_t
     if (!tp) {
         if (atomic_load(&t->count) >= t->max_topics)
             rc = SL_E_TOO_MANY_TOPICS;
-        else if ((rc = s_open_topic(t, name, len, 1, &tp)) == 0)
+        else if ((rc = s_open_topic_id(t, name, len, 1, log_id, &tp)) == 0)
             s_insert(t, tp);
     }
     pthread_mutex_unlock(&t->create_mu);
     if (rc == 0)
         *out = tp;
     return rc;
+}
+
+int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out)
+{
+    return s_get(t, name, len, create, 0, out);
+}
+
+int sl_topics_get_id(sl_topics_t *t, const char *name, size_t len, uint64_t log_id,
+                     sl_topic_t **out, int *replaced)
+{
+    if (replaced)
+        *replaced = 0;
+    sl_topic_t *tp = NULL;
+    uint64_t have = 0;
+    if (log_id && s_get(t, name, len, 0, 0, &tp) == 0 && seglog_log_epoch(tp->log, &have) == 0 &&
+        have != log_id) {
+        sl_log(SL_LOG_WARN,
+               "topic's local log is a stale incarnation, deleting it topic=%s log_id=%016" PRIx64
+               " expected=%016" PRIx64,
+               tp->name, have, log_id);
+        int rc = sl_topics_delete(t, tp->name, tp->name_len);
+        if (rc && rc != SL_E_UNKNOWN_TOPIC)
+            return rc;
+        if (replaced)
+            *replaced = 1;
+    }
+    return s_get(t, name, len, 1, log_id, out);
 }
 
 sl_topic_t *sl_topics_first(sl_topics_t *t)

@@ -108,6 +108,16 @@ int sl_topic_name_valid(const char *name, size_t len);
  * SL_E_TOO_MANY_TOPICS, or whatever opening its log returned. */
 int sl_topics_get(sl_topics_t *t, const char *name, size_t len, int create, sl_topic_t **out);
 
+/* sl_topics_get with create, for a replica of a cluster topic: a log
+ * created here gets log_id as its id (seglog_config_t.log_id; 0: random).
+ * If log_id is not 0 and the topic's log has another id, that log is a
+ * stale incarnation (the topic was deleted and created again while this
+ * node was away): it is deleted durably (sl_topics_delete, logged as a
+ * warning) and created again, empty, with log_id; *replaced (may be NULL)
+ * is then 1. A thread still holding the old topic sees it deleted. */
+int sl_topics_get_id(sl_topics_t *t, const char *name, size_t len, uint64_t log_id,
+                     sl_topic_t **out, int *replaced);
+
 /* The newest topic; follow topic->next (atomic loads) for the rest. A walk
  * may still meet a topic deleted meanwhile (check tp->deleted). */
 sl_topic_t *sl_topics_first(sl_topics_t *t);

@@ -169,6 +169,31 @@ static void test_replicas_epoch_controller(void **state)
     free(e);
     const char *dup = "{\"version\":1,\"replicas\":[1,2,1]}";
     assert_int_equal(sl_cl_replicas_decode(dup, (int) strlen(dup), out, &n), SL_CL_EBADDATA);
+    /* The log id: 16 hex digits in a string, all 64 bits kept. */
+    uint64_t lid = 7;
+    e = sl_cl_assign_encode(ids, 3, 0xfedcba9876543211ull);
+    assert_non_null(strstr(e, "\"log_id\":\"fedcba9876543211\""));
+    assert_int_equal(sl_cl_assign_decode(e, (int) strlen(e), out, &n, &lid), 0);
+    assert_true(lid == 0xfedcba9876543211ull);
+    assert_int_equal(sl_cl_replicas_decode(e, (int) strlen(e), out, &n), 0);
+    free(e);
+    e = sl_cl_assign_encode(ids, 3, 0); /* none: left out, decodes as 0 */
+    assert_null(strstr(e, "log_id"));
+    assert_int_equal(sl_cl_assign_decode(e, (int) strlen(e), out, &n, &lid), 0);
+    assert_true(lid == 0);
+    free(e);
+    static const char *bad_ids[] = {
+        "{\"version\":1,\"replicas\":[1],\"log_id\":\"0000000000000000\"}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":\"fedcba987654321\"}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":\"fedcba98765432100\"}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":\"FEDCBA9876543210\"}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":\"-edcba9876543210\"}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":12345}",
+        "{\"version\":1,\"replicas\":[1],\"log_id\":null}",
+    };
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++)
+        assert_int_equal(sl_cl_assign_decode(bad_ids[i], (int) strlen(bad_ids[i]), out, &n, &lid),
+                         SL_CL_EBADDATA);
     int32_t ep;
     e = sl_cl_epoch_encode(41);
     assert_int_equal(sl_cl_epoch_decode(e, (int) strlen(e), &ep), 0);
