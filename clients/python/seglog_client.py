@@ -8,6 +8,14 @@ prose); this module mirrors the C library (include/seglog/client.h):
     for rec in c.tail("orders", "earliest", idle_timeout=1.0):
         print(rec.offset, rec.value)
 
+With CURVE (docs/SECURITY.md), pass the server's public key and this
+client's certificate (or set $SEGLOG_CURVE_SERVER_KEY, $SEGLOG_CURVE_CERT):
+
+    c = Client(..., curve_server_key="server.key", curve_cert="alice.key_secret")
+
+A refused handshake raises HandshakeError ("handshake failed: ...") as soon
+as the socket monitor reports it.
+
 Requests follow the zguide's Lazy Pirate, as the C library does (see
 include/seglog/client.h, "Timeouts and retries"). A request is queued only on
 a completed connection (ZMQ_IMMEDIATE) and waits up to timeout_ms for one;
@@ -69,9 +77,12 @@ python3-protobuf.
 """
 
 import collections
+import os
 import time
 
 import zmq
+import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
 
 try:
     import seglog_pb2 as pb
@@ -132,6 +143,61 @@ class SeglogTimeout(SeglogError):
     code = "TIMEOUT"
 
 
+class HandshakeError(SeglogError):
+    """The connection's security handshake failed (wrong or unknown CURVE
+    key, CURVE on one side only). Raised as soon as the socket monitor
+    reports it, within timeout_ms; the message starts "handshake failed:"."""
+
+    code = "UNAUTHENTICATED"
+
+
+def _read_cert(path):
+    """(public, secret) Z85 bytes of a zcert certificate; path + "_secret"
+    is read when it exists (it holds both keys). secret is None for a
+    public certificate."""
+    secret_path = path + "_secret"
+    use = secret_path if os.path.exists(secret_path) else path
+    try:
+        public, secret = zmq.auth.load_certificate(use)
+    except (OSError, ValueError) as e:
+        raise ValueError("cannot read certificate %r: %s" % (path, e))
+    if not public or len(public) != 40:
+        raise ValueError("%r is not a CURVE certificate" % use)
+    return public, secret
+
+
+def curve_keys(server_key=None, cert=None):
+    """The CURVE keys for a Client: server_key is the server's public key
+    (40 Z85 characters) or its public certificate file, cert this client's
+    certificate (NAME.key_secret from `seglog keygen`). Either defaults to
+    $SEGLOG_CURVE_SERVER_KEY / $SEGLOG_CURVE_CERT. None when neither is
+    set (plaintext); (server, public, secret) as bytes otherwise."""
+    server_key = server_key or os.environ.get("SEGLOG_CURVE_SERVER_KEY") or None
+    cert = cert or os.environ.get("SEGLOG_CURVE_CERT") or None
+    if server_key is None and cert is None:
+        return None
+    if server_key is None or cert is None:
+        raise ValueError("CURVE needs both the server's key and this client's certificate")
+    if len(server_key) == 40 and not os.path.exists(server_key):
+        server = server_key.encode() if isinstance(server_key, str) else server_key
+    else:
+        server = _read_cert(server_key)[0]
+    public, secret = _read_cert(cert)
+    if not secret:
+        raise ValueError("%r has no secret key (give NAME.key_secret)" % cert)
+    return server, public, secret
+
+
+def _apply_curve(sock, curve):
+    if curve:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+
+
+_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+
+
 class LimitError(SeglogError):
     """A produce refused by the client, before sending, because the server
     would refuse it: .code is "RECORD_TOO_LARGE", "BAD_REQUEST" or
@@ -176,8 +242,11 @@ def _record(r):
 class _Channel:
     """One DEALER socket with Lazy Pirate retries, ids echoed in replies."""
 
-    def __init__(self, ctx, endpoint, timeout_ms, retries):
+    def __init__(self, ctx, endpoint, timeout_ms, retries, curve=None):
         self.ctx = ctx
+        self.curve = curve
+        self.mon = None
+        self._failed = None  # the last handshake event, when it was a failure
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
         self.retries = retries
@@ -189,25 +258,82 @@ class _Channel:
     def _open(self):
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        _apply_curve(self.sock, self.curve)
+        # Watch the handshakes: a refused one ends the wait for a
+        # connection at once with HandshakeError instead of a timeout.
+        self.mon = self.sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+        self._failed = None
         # Queue only on a completed connection: a request never travels to
         # a later connection (a restarted server) after its call gave up.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.connect(self.endpoint)
         self.generation += 1
 
+    def _close_sock(self):
+        if self.sock is not None:
+            self.sock.disable_monitor()
+            self.mon.close(linger=0)
+            self.sock.close(linger=0)  # whatever is still queued dies with it
+            self.sock = self.mon = None
+
     def reconnect(self):
-        self.sock.close(linger=0)  # whatever is still queued dies with it
+        self._close_sock()
         self._open()
 
     def close(self):
-        if self.sock is not None:
-            self.sock.close(linger=0)
-            self.sock = None
+        self._close_sock()
+
+    def _handshake_error(self):
+        event, value = self._failed
+        e = self.endpoint
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            why = ("%s refused this client's key (ZAP status %d): is its public certificate "
+                   "in the server's --clients-dir?" % (e, value))
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _MECHANISM_MISMATCH:
+            why = ("%s does not use CURVE (security mechanism mismatch)" % e if self.curve else
+                   "%s requires CURVE (security mechanism mismatch): give the server's key and "
+                   "a client certificate (docs/SECURITY.md)" % e)
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            why = "protocol error 0x%x with %s" % (value, e)
+        elif self.curve:
+            why = ("%s closed the connection during the CURVE handshake: does it use CURVE, "
+                   "and is the server key its public key?" % e)
+        else:
+            why = ("%s closed the connection during the handshake: does it require CURVE? "
+                   "(docs/SECURITY.md)" % e)
+        return HandshakeError("handshake failed: " + why)
+
+    def _read_events(self):
+        while self.mon.poll(0):
+            ev = recv_monitor_message(self.mon)
+            ok = ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+            self._failed = None if ok else (ev["event"], ev["value"])
+
+    def wait_connection(self, timeout_ms):
+        """True once the socket takes a message (a connection, IMMEDIATE),
+        False after timeout_ms; HandshakeError if a handshake failed."""
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLOUT)
+        poller.register(self.mon, zmq.POLLIN)
+        while True:
+            self._read_events()
+            if self._failed:
+                raise self._handshake_error()
+            left = deadline - time.monotonic()
+            ready = dict(poller.poll(max(0, int(left * 1000))))
+            if ready.get(self.sock, 0) & zmq.POLLOUT:
+                return True
+            if left <= 0:
+                self._read_events()
+                if self._failed:
+                    raise self._handshake_error()
+                return False
 
     def _send(self, data):
         """Queue data on a connection, waiting up to timeout_ms for one.
         False if there was none."""
-        if not self.sock.poll(self.timeout_ms, zmq.POLLOUT):
+        if not self.wait_connection(self.timeout_ms):
             return False
         try:
             self.sock.send(data, zmq.NOBLOCK)
@@ -249,7 +375,7 @@ class _Channel:
         the reply body; None when no connection came within connect_ms
         (nothing was sent); raise _NoReply when it was sent and no reply
         came within reply_ms (the socket is then replaced); ServerError."""
-        if not self.sock.poll(connect_ms, zmq.POLLOUT):
+        if not self.wait_connection(connect_ms):
             return None
         try:
             self.sock.send(data, zmq.NOBLOCK)
@@ -332,9 +458,12 @@ class Client:
 
     def __init__(self, endpoint=DEFAULT_ENDPOINT, pub_endpoint=DEFAULT_PUB_ENDPOINT,
                  timeout_ms=2000, retries=2, context=None, acks=ACKS_DEFAULT,
-                 idempotent=True):
+                 idempotent=True,
+                 curve_server_key=None, curve_cert=None):
         if timeout_ms <= 0 or retries < 0:
             raise ValueError("timeout_ms must be > 0 and retries >= 0")
+        # CURVE (docs/SECURITY.md): see curve_keys(); None: plaintext.
+        self.curve = curve_keys(curve_server_key, curve_cert)
         boot = [e.strip() for e in endpoint.split(",")]
         if not all(boot) or len(boot) > 16:
             raise ValueError("endpoint: one endpoint or a comma-separated list of up to 16")
@@ -346,7 +475,7 @@ class Client:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.acks = acks
-        self._ch = _Channel(self.ctx, self.endpoint, timeout_ms, retries)
+        self._ch = _Channel(self.ctx, self.endpoint, timeout_ms, retries, self.curve)
         self._info = None  # (generation, ServerInfo or None for an old server)
         self._mode = None  # None: not known yet, "cluster" or "standalone"
         self._nodes = []   # NodeInfo of the last Metadata
@@ -445,7 +574,7 @@ class Client:
         self.endpoint = cand[(i + 1) % len(cand)]
         gen = self._ch.generation
         self._ch.close()
-        self._ch = _Channel(self.ctx, self.endpoint, self.timeout_ms, self.retries)
+        self._ch = _Channel(self.ctx, self.endpoint, self.timeout_ms, self.retries, self.curve)
         self._ch.generation = gen + 1  # another server: ask its limits again
 
     def _conn(self, endpoint):
@@ -454,7 +583,8 @@ class Client:
             if len(self._pool) >= 8:
                 old = next(iter(self._pool))
                 self._pool.pop(old).close()
-            ch = self._pool[endpoint] = _Channel(self.ctx, endpoint, self.timeout_ms, 0)
+            ch = self._pool[endpoint] = _Channel(self.ctx, endpoint, self.timeout_ms, 0,
+                                                 self.curve)
         return ch
 
     def _learn(self, m):
@@ -786,11 +916,14 @@ class Tail:
         if not client.pub_endpoint:
             raise ValueError("a tail needs the server's PUB endpoint")
         self.topic = _topic(topic)
-        self._topic_b = self.topic.encode()
+        # With CURVE the topic frame is the name and a zero byte (the
+        # server applies only such exact subscriptions; docs/SECURITY.md).
+        self._topic_b = self.topic.encode() + (b"\0" if client.curve else b"")
         self.start_at_lowest = start_at_lowest
         self.fetch_records = fetch_records or 1000
         self.fetch_bytes = fetch_bytes
-        self._ch = _Channel(client.ctx, client.endpoint, client.timeout_ms, client.retries)
+        self._ch = _Channel(client.ctx, client.endpoint, client.timeout_ms, client.retries,
+                            client.curve)
         self._batch = []
         self._pos = 0
         self._pending = False
@@ -800,6 +933,7 @@ class Tail:
         self._sub = client.ctx.socket(zmq.SUB)
         self._sub.linger = 0
         self._sub.rcvhwm = sub_hwm if sub_hwm > 0 else 1000
+        _apply_curve(self._sub, client.curve)
         self._sub.setsockopt(zmq.SUBSCRIBE, self._topic_b)
         try:
             self._sub.connect(client.pub_endpoint)

@@ -19,7 +19,8 @@
  *
  * Thread rules
  *   The library has no global state: no global ZeroMQ context (it does not
- *   use czmq's zsys), no signal handlers, no static buffers. A client and
+ *   use czmq's zsys), no signal handlers, no static buffers (one atomic
+ *   counter names the sockets' monitor endpoints uniquely). A client and
  *   every producer and tail made from it belong to one thread at a time;
  *   use one client per thread for concurrency.
  *
@@ -240,7 +241,29 @@ typedef struct seglog_client_options {
     int disable_idempotence; /* 1: produce without producer id and sequence (a
                        resend may then append twice); default 0: idempotent
                        (see "Idempotent produce") */
+    /* CURVE (docs/SECURITY.md): all three, or none (plaintext). Z85 keys of
+     * 40 characters, copied by seglog_client_connect (NULL after it in
+     * the client's copy). Every socket of the client, its producers and
+     * tails then encrypts and authenticates; a handshake the server
+     * refuses (unknown key, wrong server key, CURVE on one side only)
+     * fails the call with SEGLOG_CLIENT_E_UNAUTHENTICATED and a message
+     * starting "handshake failed:" as soon as it happens, within
+     * timeout_ms. A tail's topic frames are then the name plus a zero
+     * byte (docs/PROTOCOL.md). Default: NULL. */
+    const char *curve_server_key; /* the server's public key */
+    const char *curve_public_key; /* this client's public key */
+    const char *curve_secret_key; /* this client's secret key */
 } seglog_client_options_t;
+
+/* Read a certificate written by `seglog keygen` (czmq's zcert format):
+ * path itself, or path + "_secret" when that exists (it holds both keys).
+ * pub and sec (41 bytes each) get the Z85 keys; sec is "" when the file has
+ * no secret key. 0, or SEGLOG_CLIENT_E_INVAL with the reason in err. */
+int seglog_curve_read_cert(const char *path, char pub[41], char sec[41], char *err, size_t cap);
+
+/* A server key given as 40 Z85 characters or as a certificate file (its
+ * public key): into out (41 bytes). 0 or SEGLOG_CLIENT_E_INVAL (err). */
+int seglog_curve_read_key(const char *key_or_file, char out[41], char *err, size_t cap);
 
 void seglog_client_options_default(seglog_client_options_t *opts);
 

@@ -64,6 +64,10 @@ enum {
     SEGLOG_SERVER_E_OUT_OF_ORDER_SEQUENCE = -120, /* a gap in a producer's sequence */
     SEGLOG_SERVER_E_UNKNOWN_GROUP = -121,         /* FetchOffset: the group never committed */
     SEGLOG_SERVER_E_INTERNAL_TOPIC = -122,        /* clients may not write __consumer_offsets */
+    /* security (docs/SECURITY.md) */
+    SEGLOG_SERVER_E_SECURITY = -140,          /* CURVE/ACL configuration unusable (logged) */
+    SEGLOG_SERVER_E_PLAINTEXT = -141,         /* non-loopback bind without CURVE (logged) */
+    SEGLOG_SERVER_E_PERMISSION_DENIED = -142, /* the ACL refuses the request */
 };
 
 /* Describe any error: the server's, the log core's or an errno. */
@@ -102,6 +106,14 @@ typedef struct seglog_server_config {
     int min_insync;          /* acks=all refused below this ISR size; default 2 */
     int replica_lag_ms;      /* a follower behind this long leaves the ISR; default 10000 */
     int zk_session_ms;       /* ZooKeeper session timeout; default 6000 */
+    /* Security (docs/SECURITY.md). With curve_cert every socket (requests,
+     * PUB, replication) is a CURVE server that admits only the keys in
+     * clients_dir; without it, binding a non-loopback address is refused
+     * unless allow_plaintext. */
+    const char *curve_cert;  /* the server's secret certificate (zcert); NULL: plaintext */
+    const char *clients_dir; /* public certificates of the allowed clients (and nodes) */
+    const char *acl;         /* ACL file (src/server/acl.h); NULL: every known key may do all */
+    int allow_plaintext;     /* 1: allow a plaintext non-loopback bind */
 } seglog_server_config_t;
 
 /* Fill cfg with the defaults above. */

@@ -31,6 +31,9 @@ typedef struct cli_common {
     int timeout_ms;
     int retries;
     int acks; /* seglog_acks_t (produce --acks) */
+    /* CURVE (docs/SECURITY.md): $SEGLOG_CURVE_SERVER_KEY, $SEGLOG_CURVE_CERT */
+    const char *curve_server_key; /* 40 Z85 characters or the server's public cert file */
+    const char *curve_cert;       /* this client's certificate (NAME.key_secret) */
 } cli_common_t;
 
 /* getopt_long ids of the common long options. */
@@ -40,6 +43,8 @@ enum {
     CLI_OPT_TIMEOUT,
     CLI_OPT_RETRIES,
     CLI_OPT_HELP,
+    CLI_OPT_CURVE_SERVER_KEY,
+    CLI_OPT_CURVE_CERT,
     CLI_OPT_FIRST_FREE, /* subcommands number their own options from here */
 };
 
@@ -50,6 +55,8 @@ enum {
         {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},                                     \
         {"retries", required_argument, NULL, CLI_OPT_RETRIES},                                     \
         {"topic", required_argument, NULL, 't'},                                                   \
+        {"curve-server-key", required_argument, NULL, CLI_OPT_CURVE_SERVER_KEY},                   \
+        {"curve-cert", required_argument, NULL, CLI_OPT_CURVE_CERT},                               \
     {                                                                                              \
         "help", no_argument, NULL, CLI_OPT_HELP                                                    \
     }
@@ -112,5 +119,6 @@ int cli_truncate(int argc, char **argv, cli_common_t *c);
 int cli_topics(int argc, char **argv, cli_common_t *c);
 int cli_delete(int argc, char **argv, cli_common_t *c);
 int cli_cluster(int argc, char **argv, cli_common_t *c);
+int cli_keygen(int argc, char **argv, cli_common_t *c);
 
 #endif

@@ -38,6 +38,12 @@ const char cli_common_help[] =
     "                         MS x (1 + retries))\n"
     "  --retries N            resend an unanswered request on a new connection\n"
     "                         this many times (default 2)\n"
+    "  --curve-server-key KEY|FILE\n"
+    "                         CURVE: the server's public key (40 Z85 characters) or\n"
+    "                         its public certificate file (default\n"
+    "                         $SEGLOG_CURVE_SERVER_KEY); needs --curve-cert\n"
+    "  --curve-cert FILE      CURVE: this client's certificate, from 'seglog keygen'\n"
+    "                         (NAME.key_secret; default $SEGLOG_CURVE_CERT)\n"
     "  --help                 this help\n";
 
 static void s_usage(FILE *f)
@@ -54,6 +60,7 @@ static void s_usage(FILE *f)
             "  topics                 list the topics and their offsets\n"
             "  delete -t TOPIC        delete a topic and all its records\n"
             "  cluster                print the cluster's nodes, leaders, epochs, ISRs, HWs\n"
+            "  keygen NAME            write a CURVE certificate pair NAME.key, NAME.key_secret\n"
             "\n"
             "'seglog COMMAND --help' describes each command.\n"
             "exit codes: 0 success, 1 server or connection error, 2 usage error\n"
@@ -129,6 +136,12 @@ int cli_common_option(cli_common_t *c, int opt, const char *arg)
             cli_error("--retries wants a number, not '%s'", arg);
             return -1;
         }
+        return 1;
+    case CLI_OPT_CURVE_SERVER_KEY:
+        c->curve_server_key = arg;
+        return 1;
+    case CLI_OPT_CURVE_CERT:
+        c->curve_cert = arg;
         return 1;
     default:
         return 0;
@@ -245,7 +258,25 @@ int cli_connect(const cli_common_t *c, seglog_client_t **client_p)
     if (c->retries >= 0)
         o.retries = c->retries;
     o.acks = c->acks;
+    char server[41], pub[41], sec[41], err[512];
+    if (c->curve_server_key || c->curve_cert) {
+        if (!c->curve_server_key || !c->curve_cert)
+            return cli_usage_error(c->cmd, "CURVE needs both --curve-server-key and --curve-cert "
+                                           "(or $SEGLOG_CURVE_SERVER_KEY and $SEGLOG_CURVE_CERT)");
+        if (seglog_curve_read_key(c->curve_server_key, server, err, sizeof err) != 0)
+            return cli_usage_error(c->cmd, "--curve-server-key: %s", err);
+        if (seglog_curve_read_cert(c->curve_cert, pub, sec, err, sizeof err) != 0)
+            return cli_usage_error(c->cmd, "--curve-cert: %s", err);
+        if (!sec[0])
+            return cli_usage_error(c->cmd,
+                                   "--curve-cert: '%s' has no secret key (give NAME.key_secret)",
+                                   c->curve_cert);
+        o.curve_server_key = server;
+        o.curve_public_key = pub;
+        o.curve_secret_key = sec;
+    }
     rc = seglog_client_connect(c->endpoint, c->pub_endpoint, &o, client_p);
+    memset(sec, 0, sizeof sec);
     if (rc) {
         if (rc == SEGLOG_CLIENT_E_INVAL)
             return cli_usage_error(c->cmd,
@@ -265,7 +296,7 @@ static const struct {
 } s_commands[] = {
     {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
     {"offsets", cli_offsets}, {"truncate", cli_truncate}, {"topics", cli_topics},
-    {"delete", cli_delete},   {"cluster", cli_cluster},
+    {"delete", cli_delete},   {"cluster", cli_cluster},   {"keygen", cli_keygen},
 };
 
 int main(int argc, char **argv)
@@ -285,6 +316,12 @@ int main(int argc, char **argv)
     env = getenv("SEGLOG_PUB_ENDPOINT");
     if (env && *env)
         c.pub_endpoint = env;
+    env = getenv("SEGLOG_CURVE_SERVER_KEY");
+    if (env && *env)
+        c.curve_server_key = env;
+    env = getenv("SEGLOG_CURVE_CERT");
+    if (env && *env)
+        c.curve_cert = env;
 
     static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
     int opt;

@@ -11,6 +11,7 @@
 
 void seglog_client_options_default(seglog_client_options_t *opts)
 {
+    memset(opts, 0, sizeof *opts); /* acks DEFAULT, no CURVE keys */
     opts->timeout_ms = DEFAULT_TIMEOUT_MS;
     opts->retries = DEFAULT_RETRIES;
 }
@@ -32,6 +33,19 @@ int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
     if (!c)
         return SEGLOG_CLIENT_E_NOMEM;
     c->opts = o;
+    int keys = (o.curve_server_key != NULL) + (o.curve_public_key != NULL) +
+               (o.curve_secret_key != NULL);
+    if (keys) {
+        if (keys != 3 || strlen(o.curve_server_key) != 40 || strlen(o.curve_public_key) != 40 ||
+            strlen(o.curve_secret_key) != 40) {
+            free(c);
+            return SEGLOG_CLIENT_E_INVAL; /* all three keys, 40 Z85 characters each */
+        }
+        memcpy(c->curve.server, o.curve_server_key, 41);
+        memcpy(c->curve.pub, o.curve_public_key, 41);
+        memcpy(c->curve.sec, o.curve_secret_key, 41);
+    }
+    c->opts.curve_server_key = c->opts.curve_public_key = c->opts.curve_secret_key = NULL;
     c->ctx = zmq_ctx_new();
     c->arena = slc_arena_new();
     if (pub_endpoint && *pub_endpoint)
@@ -42,11 +56,11 @@ int seglog_client_connect(const char *endpoint, const char *pub_endpoint,
     }
     int rc = slc_route_parse(c, endpoint);
     for (int i = 1; rc == 0 && i < c->nboot; i++) { /* every entry must be one ZeroMQ takes */
-        rc = slc_rpc_init(&c->rpc, c->ctx, c->boot[i], o.timeout_ms, o.retries, 1000);
+        rc = slc_rpc_init(&c->rpc, c->ctx, &c->curve, c->boot[i], o.timeout_ms, o.retries, 1000);
         slc_rpc_fini(&c->rpc);
     }
     if (rc == 0)
-        rc = slc_rpc_init(&c->rpc, c->ctx, c->boot[0], o.timeout_ms, o.retries, 1000);
+        rc = slc_rpc_init(&c->rpc, c->ctx, &c->curve, c->boot[0], o.timeout_ms, o.retries, 1000);
     if (rc) {
         seglog_client_destroy(&c);
         return rc;
@@ -67,6 +81,7 @@ void seglog_client_destroy(seglog_client_t **client_p)
         zmq_ctx_term(c->ctx); /* every socket has linger 0: this does not wait */
     slc_arena_destroy(&c->arena);
     free(c->pub_endpoint);
+    memset(c->curve.sec, 0, sizeof c->curve.sec);
     free(c);
     *client_p = NULL;
 }

@@ -33,7 +33,8 @@ struct seglog_client {
     slc_rpc_t rpc;      /* request/reply channel of the synchronous calls */
     slc_arena_t *arena; /* replies of the synchronous calls */
     char *pub_endpoint; /* owned; NULL if none was given */
-    seglog_client_options_t opts;
+    seglog_client_options_t opts; /* the curve_* pointers are not kept: see curve */
+    slc_curve_t curve;            /* CURVE keys (owned copies); server[0] == 0: plaintext */
     /* The server's limits (limits.c): info_state 1 = known, -1 = the server
      * has no Info request, 0 = not asked yet on the current socket
      * (info_gen is the socket generation it was asked on). */

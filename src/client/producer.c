@@ -58,7 +58,7 @@ int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_
         return SEGLOG_CLIENT_E_NOMEM;
     }
     /* The queue must hold the whole window, or a resend could block. */
-    int rc = slc_rpc_init(&p->rpc, client->ctx, client->rpc.endpoint, client->opts.timeout_ms,
+    int rc = slc_rpc_init(&p->rpc, client->ctx, &client->curve, client->rpc.endpoint, client->opts.timeout_ms,
                           client->opts.retries, (int)max_in_flight + 16);
     if (rc) {
         free(p->slots);

@@ -39,7 +39,7 @@ static int s_conn_for(seglog_producer_t *p, const char *endpoint)
         slc_rpc_fini(p->conns[i]);
     }
     seglog_client_t *c = p->client;
-    if (slc_rpc_init(p->conns[i], c->ctx, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
+    if (slc_rpc_init(p->conns[i], c->ctx, &c->curve, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
         snprintf(p->rpc.errmsg, sizeof p->rpc.errmsg, "%s", p->conns[i]->errmsg);
         if (i == p->nconns) /* not counted: the slot is free again */
             return -1;

@@ -156,7 +156,7 @@ static slc_rpc_t *s_conn(seglog_client_t *c, const char *endpoint)
         i = c->pool_evict++ % SLC_POOL;
         slc_rpc_fini(&c->pool[i]);
     }
-    if (slc_rpc_init(&c->pool[i], c->ctx, endpoint, c->opts.timeout_ms, 0, 1000) != 0) {
+    if (slc_rpc_init(&c->pool[i], c->ctx, &c->curve, endpoint, c->opts.timeout_ms, 0, 1000) != 0) {
         snprintf(c->rpc.errmsg, sizeof c->rpc.errmsg, "%s", c->pool[i].errmsg);
         return NULL; /* the slot's endpoint is NULL: free for the next open */
     }
@@ -305,7 +305,7 @@ static int s_move_home(seglog_client_t *c)
     char msg[sizeof c->rpc.errmsg];
     snprintf(msg, sizeof msg, "%s", c->rpc.errmsg);
     slc_rpc_fini(&c->rpc);
-    int rc = slc_rpc_init(&c->rpc, c->ctx, next, c->opts.timeout_ms, c->opts.retries, 1000);
+    int rc = slc_rpc_init(&c->rpc, c->ctx, &c->curve, next, c->opts.timeout_ms, c->opts.retries, 1000);
     c->rpc.generation = gen + 1; /* another server: ask its limits again */
     if (rc == 0)
         snprintf(c->rpc.errmsg, sizeof c->rpc.errmsg, "%s", msg);

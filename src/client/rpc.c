@@ -2,6 +2,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,125 @@ int slc_rpc_fail(slc_rpc_t *rpc, int err, const char *fmt, ...)
     return err;
 }
 
+int slc_curve_apply(const slc_curve_t *curve, void *sock)
+{
+    if (!curve || !curve->server[0])
+        return 0;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->pub, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->sec, 40) != 0)
+        return errno;
+    return 0;
+}
+
+/* Watch the handshakes of s: a PAIR on an inproc endpoint of its own.
+ * libzmq unbinds a closed monitor's endpoint asynchronously, so the name
+ * is never reused: a process-wide counter (the library's only static). */
+static int s_monitor(slc_rpc_t *rpc, void *s)
+{
+    static _Atomic unsigned long s_seq;
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://seglog-client-monitor-%lu", ++s_seq);
+    int linger = 0;
+    if (zmq_socket_monitor(s, ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return errno;
+    rpc->mon = zmq_socket(rpc->ctx, ZMQ_PAIR);
+    if (!rpc->mon)
+        return errno;
+    zmq_setsockopt(rpc->mon, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(rpc->mon, ep) != 0)
+        return errno;
+    rpc->hs_failed = 0;
+    return 0;
+}
+
+static void s_close(slc_rpc_t *rpc)
+{
+    if (rpc->sock) {
+        zmq_socket_monitor(rpc->sock, NULL, 0);
+        zmq_close(rpc->sock); /* linger 0: whatever is queued is dropped */
+    }
+    if (rpc->mon)
+        zmq_close(rpc->mon);
+    rpc->sock = rpc->mon = NULL;
+}
+
+/* Read the handshake events; 1 if the last one was a failure. */
+static int s_handshake_failed(slc_rpc_t *rpc)
+{
+    for (int k = 0; rpc->mon && k < 256; k++) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, rpc->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        if (zmq_msg_size(&ev) >= 6) {
+            uint16_t id;
+            uint32_t value;
+            memcpy(&id, zmq_msg_data(&ev), 2);
+            memcpy(&value, (char *)zmq_msg_data(&ev) + 2, 4);
+            rpc->hs_failed = id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED ? 0 : id;
+            rpc->hs_value = (int)value;
+        }
+        while (zmq_msg_more(&ev)) /* the endpoint frame */
+            if (zmq_msg_recv(&ev, rpc->mon, 0) < 0)
+                break;
+        zmq_msg_close(&ev);
+    }
+    return rpc->hs_failed != 0;
+}
+
+/* The message for a failed handshake: what went wrong and what to check. */
+static int s_handshake_error(slc_rpc_t *rpc)
+{
+    const char *e = rpc->endpoint;
+    int curve = rpc->curve && rpc->curve->server[0];
+    if (rpc->hs_failed == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_UNAUTHENTICATED,
+                            "handshake failed: %s refused this client's key (ZAP status %d): "
+                            "is its public certificate in the server's --clients-dir?",
+                            e, rpc->hs_value);
+    if (rpc->hs_failed == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        rpc->hs_value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_UNAUTHENTICATED,
+                            curve ? "handshake failed: %s does not use CURVE (security mechanism "
+                                    "mismatch); connect without --curve-server-key"
+                                  : "handshake failed: %s requires CURVE (security mechanism "
+                                    "mismatch): give --curve-server-key and --curve-cert "
+                                    "(docs/SECURITY.md)",
+                            e);
+    if (rpc->hs_failed == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_UNAUTHENTICATED,
+                            "handshake failed: protocol error 0x%x with %s", rpc->hs_value, e);
+    return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_UNAUTHENTICATED,
+                        curve ? "handshake failed: %s closed the connection during the CURVE "
+                                "handshake: does it use CURVE, and is --curve-server-key its "
+                                "public key?"
+                              : "handshake failed: %s closed the connection during the "
+                                "handshake (%s): does it require CURVE? Give --curve-server-key "
+                                "and --curve-cert (docs/SECURITY.md)",
+                        e, zmq_strerror(rpc->hs_value));
+}
+
 static int s_open(slc_rpc_t *rpc)
 {
     void *s = zmq_socket(rpc->ctx, ZMQ_DEALER);
     if (!s)
         return slc_rpc_fail(rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
+    int rc = slc_curve_apply(rpc->curve, s);
+    if (!rc)
+        rc = s_monitor(rpc, s);
+    if (rc) {
+        zmq_close(s);
+        if (rpc->mon)
+            zmq_close(rpc->mon);
+        rpc->mon = NULL;
+        return slc_rpc_fail(rpc, rc, "cannot set up a socket: %s", zmq_strerror(rc));
+    }
     int linger = 0, immediate = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_SNDHWM, &rpc->sndhwm, sizeof rpc->sndhwm);
@@ -41,7 +156,8 @@ static int s_open(slc_rpc_t *rpc)
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     if (zmq_connect(s, rpc->endpoint) != 0) {
         int err = errno;
-        zmq_close(s);
+        rpc->sock = s;
+        s_close(rpc);
         return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_INVAL, "cannot connect to '%s': %s", rpc->endpoint,
                             zmq_strerror(err));
     }
@@ -51,11 +167,12 @@ static int s_open(slc_rpc_t *rpc)
     return 0;
 }
 
-int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const char *endpoint, int timeout_ms, int retries,
-                 int sndhwm)
+int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const slc_curve_t *curve, const char *endpoint,
+                 int timeout_ms, int retries, int sndhwm)
 {
     memset(rpc, 0, sizeof *rpc);
     rpc->ctx = ctx;
+    rpc->curve = curve;
     rpc->timeout_ms = timeout_ms;
     rpc->retries = retries;
     rpc->sndhwm = sndhwm;
@@ -77,9 +194,7 @@ void slc_rpc_fini(slc_rpc_t *rpc)
 {
     if (!rpc->endpoint)
         return; /* never initialised, or already finished */
-    if (rpc->sock)
-        zmq_close(rpc->sock);
-    rpc->sock = NULL;
+    s_close(rpc);
     zmq_msg_close(&rpc->in);
     free(rpc->endpoint);
     rpc->endpoint = NULL;
@@ -87,9 +202,7 @@ void slc_rpc_fini(slc_rpc_t *rpc)
 
 int slc_rpc_reconnect(slc_rpc_t *rpc)
 {
-    if (rpc->sock)
-        zmq_close(rpc->sock); /* linger 0: whatever is queued is dropped */
-    rpc->sock = NULL;
+    s_close(rpc); /* linger 0: whatever is queued is dropped */
     return s_open(rpc);
 }
 
@@ -100,6 +213,27 @@ static int s_poll(void *sock, short events, int timeout_ms)
     if (n < 0)
         return errno;
     return n ? 0 : SEGLOG_CLIENT_E_AGAIN;
+}
+
+/* Wait up to timeout_ms for the socket to take a message (a connection,
+ * ZMQ_IMMEDIATE) or for a handshake failure. 0, SEGLOG_CLIENT_E_AGAIN,
+ * SEGLOG_CLIENT_E_UNAUTHENTICATED (errmsg set) or an errno. */
+static int s_wait_connection(slc_rpc_t *rpc, int timeout_ms)
+{
+    int64_t deadline = slc_now_ms() + timeout_ms;
+    for (;;) {
+        if (s_handshake_failed(rpc))
+            return s_handshake_error(rpc);
+        zmq_pollitem_t items[2] = {{rpc->sock, 0, ZMQ_POLLOUT, 0}, {rpc->mon, 0, ZMQ_POLLIN, 0}};
+        int64_t left = deadline - slc_now_ms();
+        int n = zmq_poll(items, rpc->mon ? 2 : 1, left > 0 ? (long)left : 0);
+        if (n < 0)
+            return errno;
+        if (items[0].revents & ZMQ_POLLOUT)
+            return 0;
+        if (n == 0 && left <= 0)
+            return s_handshake_failed(rpc) ? s_handshake_error(rpc) : SEGLOG_CLIENT_E_AGAIN;
+    }
 }
 
 static int s_remaining(int64_t deadline)
@@ -130,7 +264,7 @@ int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms)
         }
         int rc = errno;
         if (rc == EAGAIN)
-            rc = s_poll(rpc->sock, ZMQ_POLLOUT, s_remaining(deadline));
+            rc = s_wait_connection(rpc, s_remaining(deadline));
         if (rc) {
             zmq_msg_close(&copy);
             return rc;

@@ -31,8 +31,17 @@
 #include <stdint.h>
 #include <zmq.h>
 
+/* CURVE keys (Z85, NUL-terminated); server[0] == 0: plaintext. */
+typedef struct slc_curve {
+    char server[41], pub[41], sec[41];
+} slc_curve_t;
+
 typedef struct slc_rpc {
     void *ctx;        /* borrowed */
+    const slc_curve_t *curve; /* borrowed (the client's); NULL: plaintext */
+    void *mon;        /* PAIR reading the socket's handshake events */
+    int hs_failed;    /* the last handshake event was a failure: its ZMQ_EVENT_ */
+    int hs_value;     /* and its value */
     void *sock;       /* DEALER; NULL after a failed reconnect */
     char *endpoint;   /* owned */
     int timeout_ms;   /* per attempt */
@@ -49,10 +58,18 @@ typedef struct slc_rpc {
 /* Milliseconds on the monotonic clock. */
 int64_t slc_now_ms(void);
 
-/* Open and connect. SEGLOG_CLIENT_E_INVAL for an endpoint ZeroMQ rejects
- * (errmsg says why). On failure nothing needs to be freed. */
-int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const char *endpoint, int timeout_ms, int retries,
-                 int sndhwm);
+/* Open and connect (with CURVE when curve has a server key).
+ * SEGLOG_CLIENT_E_INVAL for an endpoint ZeroMQ rejects (errmsg says why).
+ * On failure nothing needs to be freed.
+ * Handshakes are watched (a socket monitor): while a send waits for a
+ * connection, a failed handshake (wrong or unknown key, CURVE on one side
+ * only) ends the wait at once with SEGLOG_CLIENT_E_UNAUTHENTICATED and
+ * "handshake failed: ..." in errmsg, instead of a timeout. */
+int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const slc_curve_t *curve, const char *endpoint,
+                 int timeout_ms, int retries, int sndhwm);
+
+/* Apply CURVE client keys to any socket (the tail's SUB). 0 or an errno. */
+int slc_curve_apply(const slc_curve_t *curve, void *sock);
 
 void slc_rpc_fini(slc_rpc_t *rpc);
 
@@ -61,7 +78,8 @@ int slc_rpc_reconnect(slc_rpc_t *rpc);
 
 /* Send a copy of msg (msg stays the caller's, for resending). Waits up to
  * timeout_ms while there is no connection or the send queue is full. 0,
- * SEGLOG_CLIENT_E_AGAIN if it could not be queued, or an errno. */
+ * SEGLOG_CLIENT_E_AGAIN if it could not be queued,
+ * SEGLOG_CLIENT_E_UNAUTHENTICATED if the handshake failed, or an errno. */
 int slc_rpc_send(slc_rpc_t *rpc, zmq_msg_t *msg, int timeout_ms);
 
 /* Wait up to timeout_ms (< 0: no limit) for one single-frame reply and

@@ -44,6 +44,7 @@ struct seglog_tail {
     slc_arena_t *ev_arena; /* decoded PUB events */
     void *sub;
     char *topic;
+    size_t frame_len; /* of the PUB topic frame: topic_len, + 1 with CURVE (its NUL) */
     size_t topic_len;
     uint64_t next;      /* offset of the next record to return */
     uint64_t known_end; /* records below this exist: fetch up to it */
@@ -73,16 +74,23 @@ static int s_offsets(seglog_tail_t *t, slc_response_t *r)
     return slc_rpc_call(&t->rpc, &req, t->arena, r);
 }
 
-static int s_open_sub(seglog_tail_t *t, void *ctx, const char *endpoint, int hwm)
+static int s_open_sub(seglog_tail_t *t, void *ctx, const char *endpoint, int hwm,
+                      const slc_curve_t *curve)
 {
     t->sub = zmq_socket(ctx, ZMQ_SUB);
     if (!t->sub)
         return slc_rpc_fail(&t->rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
+    int rc = slc_curve_apply(curve, t->sub);
+    if (rc)
+        return slc_rpc_fail(&t->rpc, rc, "cannot set up CURVE: %s", zmq_strerror(rc));
+    /* With CURVE the topic frame is the name and a zero byte, and the
+     * server applies only such exact subscriptions (docs/SECURITY.md). */
+    t->frame_len = t->topic_len + (curve->server[0] ? 1 : 0);
     int linger = 0;
     zmq_setsockopt(t->sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(t->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     /* A prefix subscription; next() compares the topic frame exactly. */
-    zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->topic, t->topic_len);
+    zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->topic, t->frame_len);
     if (zmq_connect(t->sub, endpoint) != 0)
         return slc_rpc_fail(&t->rpc, SEGLOG_CLIENT_E_INVAL, "cannot connect to '%s': %s", endpoint,
                             zmq_strerror(errno));
@@ -146,13 +154,13 @@ int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_of
     if (!t->topic || !t->arena || !t->ev_arena)
         goto fail;
     t->topic_len = strlen(t->topic);
-    rc = slc_rpc_init(&t->rpc, client->ctx, client->rpc.endpoint, client->opts.timeout_ms,
+    rc = slc_rpc_init(&t->rpc, client->ctx, &client->curve, client->rpc.endpoint, client->opts.timeout_ms,
                       client->opts.retries, 1000);
     if (rc)
         goto fail_msg;
     /* Subscribe first: from here on, every published record either reaches
      * us or shows up as a gap. Then learn where the log stands. */
-    rc = s_open_sub(t, client->ctx, client->pub_endpoint, o.sub_hwm);
+    rc = s_open_sub(t, client->ctx, client->pub_endpoint, o.sub_hwm, &client->curve);
     if (rc)
         goto fail_msg;
     slc_response_t off;
@@ -346,8 +354,8 @@ static int s_live(seglog_tail_t *t, int64_t deadline, seglog_record_t *record)
     if (rc)
         return rc == EAGAIN ? LIVE_AGAIN : rc;
     /* Frame 1: the topic, compared exactly. */
-    int ours = zmq_msg_size(&t->frame) == t->topic_len &&
-               memcmp(zmq_msg_data(&t->frame), t->topic, t->topic_len) == 0;
+    int ours = zmq_msg_size(&t->frame) == t->frame_len &&
+               memcmp(zmq_msg_data(&t->frame), t->topic, t->frame_len) == 0;
     if (!zmq_msg_more(&t->frame))
         return LIVE_AGAIN; /* no event frame: not a seglog message */
     if ((rc = s_recv_frame(t)) != 0)

@@ -14,7 +14,8 @@ int sl_admin_info(sl_buf_t *out, uint64_t id, const sl_info_t *info)
     return sl_codec_encode_info(out, id, info);
 }
 
-int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics)
+int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics, const sl_acl_t *acl,
+                         const sl_principal_t *who)
 {
     sl_topic_t **v = NULL;
     size_t n = 0;
@@ -30,6 +31,8 @@ int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics)
     for (size_t i = 0; i < n; i++) {
         sl_topic_t *tp = v[i];
         uint64_t lowest = 0, epoch = 0;
+        if (acl && !sl_acl_any(acl, who, tp->name))
+            continue;
         /* A topic deleted since the list was taken fails here: leave it out. */
         if (seglog_log_lowest_offset(tp->log, &lowest) || seglog_log_epoch(tp->log, &epoch))
             continue;

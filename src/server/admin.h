@@ -9,11 +9,14 @@
 #ifndef SL_ADMIN_H
 #define SL_ADMIN_H
 
+#include "acl.h"
 #include "codec.h"
 #include "topics.h"
 
 int sl_admin_info(sl_buf_t *out, uint64_t id, const sl_info_t *info);
-int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics);
+/* With acl, only the topics on which who has some right are listed. */
+int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics, const sl_acl_t *acl,
+                         const sl_principal_t *who);
 int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,
                           size_t cap);
 

@@ -46,6 +46,7 @@ typedef enum {
     SL_WIRE_NOT_ENOUGH_REPLICAS = 12, /* cluster mode */
     SL_WIRE_OUT_OF_ORDER_SEQUENCE = 15, /* idempotent produce */
     SL_WIRE_UNKNOWN_GROUP = 16,         /* FetchOffset */
+    SL_WIRE_PERMISSION_DENIED = 21,   /* the ACL (docs/SECURITY.md) */
     SL_WIRE_NOT_LEADER = 22,          /* cluster mode */
 } sl_wire_code_t;
 

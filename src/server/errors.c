@@ -23,6 +23,8 @@ sl_wire_code_t sl_error_wire(int err)
         return SL_WIRE_UNKNOWN_GROUP;
     case SL_E_INTERNAL_TOPIC:
         return SL_WIRE_INVALID_TOPIC;
+    case SEGLOG_SERVER_E_PERMISSION_DENIED:
+        return SL_WIRE_PERMISSION_DENIED;
     case SEGLOG_E_INVAL:
         return SL_WIRE_BAD_REQUEST; /* the log refused an argument taken from the request */
     case SEGLOG_E_NOMEM:
@@ -76,6 +78,14 @@ const char *sl_strerror(int err)
         return "unknown group";
     case SL_E_INTERNAL_TOPIC:
         return "internal topic";
+    case SEGLOG_SERVER_E_SECURITY:
+        return "CURVE or ACL configuration unusable (see the log)";
+    case SEGLOG_SERVER_E_PLAINTEXT:
+        return "refusing to bind a non-loopback address in plaintext: set up CURVE ('seglog keygen "
+               "server', then --curve-cert server.key_secret --clients-dir DIR; "
+               "docs/SECURITY.md) or pass --allow-plaintext";
+    case SEGLOG_SERVER_E_PERMISSION_DENIED:
+        return "permission denied";
     default:
         return seglog_strerror(err);
     }

@@ -384,7 +384,16 @@ static void s_monitor_events(seglog_server_t *s)
             } else if (id == ZMQ_EVENT_DISCONNECTED) {
                 sl_log_client(SL_LOG_INFO, "client disconnected fd=%u", value);
             } else {
-                sl_log_client(SL_LOG_WARN, "client handshake failed event=%u value=%u", id, value);
+                const char *why = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                      ? "key refused (not in --clients-dir)"
+                                  : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                      ? (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                                             ? "security mechanism mismatch (CURVE on one side "
+                                               "only)"
+                                             : "protocol error")
+                                      : "no detail (wrong server key?)";
+                sl_log_client(SL_LOG_WARN, "client handshake failed event=%u value=%u reason=\"%s\"",
+                              id, value, why);
             }
         }
         zmq_msg_close(&ev);
@@ -415,6 +424,8 @@ static int s_read_round(seglog_server_t *s, size_t *ninl, int block, int *draine
         }
         fe_worker_t *w = &s->fe_w[s_pick(s, &job->frames[0])];
         zmq_msg_t *req = &job->frames[job->nframes - 1];
+        if (s->secure) /* the principal travels with the job (acl.h) */
+            sl_principal_from_msg(&job->who, req);
         if (zmq_msg_size(req) > s->info.max_message_bytes) {
             /* Free its bytes now; a worker answers it in its turn. */
             job->oversize = zmq_msg_size(req);

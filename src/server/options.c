@@ -120,6 +120,35 @@ static int s_repl_bind(sl_options_t *o, const char *v, char *err, size_t errlen)
     return s_string(o, v, &o->server.repl_bind, "repl-bind", err, errlen);
 }
 
+static int s_curve_cert(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.curve_cert, "curve-cert", err, errlen);
+}
+
+static int s_clients_dir(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.clients_dir, "clients-dir", err, errlen);
+}
+
+static int s_acl(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.acl, "acl", err, errlen);
+}
+
+/* A switch: "--allow-plaintext" alone on the command line, or
+ * "allow-plaintext = true|false" in the file. */
+static int s_allow_plaintext(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        o->server.allow_plaintext = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        o->server.allow_plaintext = 0;
+    else
+        return s_fail(err, errlen, "allow-plaintext: expected true or false, got \"%s\"%s", v,
+                      "");
+    return 0;
+}
+
 static int s_endpoints_file(sl_options_t *o, const char *v, char *err, size_t errlen)
 {
     const char *p;
@@ -198,6 +227,10 @@ static const struct {
     {"min-insync", s_min_insync},
     {"replica-lag-ms", s_lag},
     {"zk-session-ms", s_zk_session},
+    {"curve-cert", s_curve_cert},
+    {"clients-dir", s_clients_dir},
+    {"acl", s_acl},
+    {"allow-plaintext", s_allow_plaintext},
 };
 
 static setter_fn s_find(const char *name, size_t len)
@@ -261,6 +294,8 @@ int sl_options_parse(int argc, char **argv, sl_options_t *o, char *err, size_t e
         setter_fn set = is_config ? NULL : s_find(name, nlen);
         if (!set && !is_config)
             return s_fail(err, errlen, "unknown option \"%s\"%s", a, "");
+        if (!value && set == s_allow_plaintext)
+            value = "true"; /* a switch on the command line */
         if (!value) {
             if (i + 1 >= argc)
                 return s_fail(err, errlen, "option \"%s\" needs a value%s", a, "");
@@ -328,6 +363,18 @@ void sl_options_usage(FILE *out)
           "  --replica-lag-ms MS     a follower not caught up for MS leaves the ISR\n"
           "                          (default 10000)\n"
           "  --zk-session-ms MS      ZooKeeper session timeout (default 6000)\n"
+          "\n"
+          "security (docs/SECURITY.md):\n"
+          "  --curve-cert FILE       CURVE: the server's secret certificate (seglog keygen);\n"
+          "                          every socket then admits only known client keys\n"
+          "  --clients-dir DIR       public certificates of the allowed clients (and cluster\n"
+          "                          nodes); adding or removing one takes effect at the\n"
+          "                          client's next connection, no restart\n"
+          "  --acl FILE              per-topic rights (produce, consume, admin, replicate) by\n"
+          "                          certificate name or key; default deny. Without it every\n"
+          "                          known key may do everything\n"
+          "  --allow-plaintext       allow binding a non-loopback address without CURVE\n"
+          "                          (refused by default)\n"
           "\n"
           "  --config FILE           read settings from FILE first: one \"name = value\" per\n"
           "                          line, names as above without \"--\" (ZPL format);\n"

@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "itercache.h"
 #include "mem.h"
+#include "security.h"
 #include "slog.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct sl_publisher {
     atomic_int wake_pending;
     atomic_int stop;
     atomic_long subscriptions; /* distinct prefixes subscribed (XPUB) */
+    int secure;                /* CURVE: XPUB_MANUAL, topic frames end in a zero byte */
     sl_topics_t *topics;
     pthread_t thread;
     int started;
@@ -80,7 +82,8 @@ static void s_send_event(sl_publisher_t *p, const sl_topic_t *tp, zmq_msg_t *ev)
 {
     /* PUB never blocks: at a subscriber's HWM the whole message is dropped
      * for that subscriber. */
-    if (zmq_send(p->sock, tp->name, tp->name_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    size_t n = tp->name_len + (p->secure ? 1 : 0); /* the name's NUL (publisher.h) */
+    if (zmq_send(p->sock, tp->name, n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT) < 0)
         zmq_msg_close(ev);
 }
@@ -165,6 +168,39 @@ static void s_drain_eventfd(sl_publisher_t *p)
     atomic_store(&p->wake_pending, 0);
 }
 
+/* With CURVE: apply a subscription only if it names one topic and the
+ * sender may consume it (publisher.h). */
+static void s_secure_subscription(sl_publisher_t *p, zmq_msg_t *m)
+{
+    const char *d = zmq_msg_data(m);
+    size_t n = zmq_msg_size(m);
+    if (n < 1)
+        return;
+    if (d[0] == 0) { /* unsubscribe: drop it from that pipe if it was applied */
+        zmq_setsockopt(p->sock, ZMQ_UNSUBSCRIBE, d + 1, n - 1);
+        return;
+    }
+    sl_principal_t who;
+    char topic[SL_TOPIC_NAME_MAX + 1], ws[80];
+    int named = sl_principal_from_msg(&who, m) == 0;
+    int exact = n >= 3 && n - 2 <= SL_TOPIC_NAME_MAX && d[n - 1] == 0 && !memchr(d + 1, 0, n - 2);
+    const sl_acl_t *acl = sl_security_acl(p->cfg.sec);
+    if (exact)
+        memcpy(topic, d + 1, n - 1);
+    else
+        snprintf(topic, sizeof topic, "(not a topic name and a zero byte)");
+    if (named && exact && (!acl || sl_acl_allows(acl, &who, topic, SL_ACL_CONSUME))) {
+        zmq_setsockopt(p->sock, ZMQ_SUBSCRIBE, d + 1, n - 1); /* the last message's pipe */
+        atomic_fetch_add(&p->subscriptions, 1);
+        sl_log_client(SL_LOG_DEBUG, "subscription applied client=%s topic=%s",
+                      sl_principal_str(&who, ws, sizeof ws), topic);
+        return;
+    }
+    sl_log_client(SL_LOG_WARN, "subscription refused client=%s topic=%s reason=\"%s\"",
+                  named ? sl_principal_str(&who, ws, sizeof ws) : "(no identity)", topic,
+                  !exact ? "not an exact topic subscription" : "no consume right");
+}
+
 /* Subscription messages of the XPUB socket: 1 + prefix (first subscriber
  * of that prefix) or 0 + prefix (its last one left, or disconnected).
  * Counted so that sl_publisher_subscribed() can tell whether anyone
@@ -178,7 +214,9 @@ static void s_read_subscriptions(sl_publisher_t *p)
             zmq_msg_close(&m);
             return;
         }
-        if (zmq_msg_size(&m) >= 1) {
+        if (p->secure) {
+            s_secure_subscription(p, &m);
+        } else if (zmq_msg_size(&m) >= 1) {
             uint8_t kind = *(uint8_t *)zmq_msg_data(&m);
             if (kind == 1)
                 atomic_fetch_add(&p->subscriptions, 1);
@@ -270,7 +308,14 @@ int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
         int linger = PUB_LINGER_MS;
         zmq_setsockopt(p->sock, ZMQ_SNDHWM, &cfg->hwm, sizeof cfg->hwm);
         zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger);
-        if (zmq_bind(p->sock, cfg->endpoint) != 0) {
+        p->secure = sl_security_curve(cfg->sec);
+        if (p->secure) {
+            int manual = 1;
+            zmq_setsockopt(p->sock, ZMQ_XPUB_MANUAL, &manual, sizeof manual);
+            if (sl_security_apply_server(cfg->sec, p->sock))
+                rc = SEGLOG_SERVER_E_SECURITY;
+        }
+        if (!rc && zmq_bind(p->sock, cfg->endpoint) != 0) {
             rc = zmq_errno();
             sl_log(SL_LOG_ERROR, "cannot bind publish socket endpoint=%s error=\"%s\"",
                    cfg->endpoint, zmq_strerror(rc));

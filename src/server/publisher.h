@@ -19,6 +19,16 @@
  * publisher thread about subscriptions, which it counts
  * (sl_publisher_subscribed: the committer syncs early while anyone listens).
  *
+ * With CURVE (cfg->sec, docs/SECURITY.md) the XPUB is a CURVE server in
+ * ZMQ_XPUB_MANUAL mode: every subscription message reaches this thread
+ * with its sender's ZAP User-Id, and only one whose prefix is a topic name
+ * followed by a zero byte, on which the ACL grants that sender consume,
+ * is applied (ZMQ_SUBSCRIBE on the XPUB applies to the pipe the last
+ * message came from); refused ones are logged. The topic frame is then
+ * the name plus that zero byte, so a subscription to "orders" cannot
+ * match "orders-eu". Once anyone subscribed, the thread keeps publishing
+ * (unsubscriptions are not counted in this mode).
+ *
  * Ownership: the publisher owns its socket, eventfd and iterators. The
  * socket is bound in sl_publisher_new() (on the caller's thread, so bind
  * errors are reported there) and used only by the publisher thread after
@@ -40,6 +50,7 @@ typedef struct sl_publisher_config {
     int hwm;              /* ZMQ_SNDHWM, > 0 */
     int heartbeat_ms;
     sl_stats_t *stats;
+    const struct sl_security *sec; /* CURVE and ACL (security.h); NULL: plaintext */
 } sl_publisher_config_t;
 
 int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out);

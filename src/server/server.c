@@ -172,6 +172,8 @@ static int s_bind_router(seglog_server_t *s)
     size_t fdlen = sizeof s->monitor_fd;
     if (zmq_getsockopt(s->monitor, ZMQ_FD, &s->monitor_fd, &fdlen) != 0)
         return zmq_errno();
+    if (sl_security_apply_server(s->sec, s->router) != 0)
+        return SEGLOG_SERVER_E_SECURITY;
     if (zmq_bind(s->router, s->cfg.bind) != 0) {
         int e = zmq_errno();
         sl_log(SL_LOG_ERROR, "cannot bind request socket endpoint=%s error=\"%s\"", s->cfg.bind,
@@ -232,6 +234,8 @@ static int s_start_workers(seglog_server_t *s)
             .repl = s->repl,
             .waiters = s->waiters,
             .pids = s->pids,
+            .secure = sl_security_curve(s->sec),
+            .acl = sl_security_acl(s->sec),
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -249,6 +253,8 @@ static int s_start_workers(seglog_server_t *s)
         .info = &s->info,
         .repl = s->repl,
         .pids = s->pids,
+        .secure = sl_security_curve(s->sec),
+        .acl = sl_security_acl(s->sec),
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }
@@ -280,8 +286,9 @@ static void s_teardown(seglog_server_t *s)
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
     sl_pids_destroy(&s->pids);
-    if (s->ctx)
+    if (s->ctx && s->own_ctx)
         zmq_ctx_term(s->ctx);
+    sl_security_destroy(&s->sec); /* after every socket it guards is closed */
     if (s->stop_fd >= 0)
         close(s->stop_fd);
     free(s->wsock);
@@ -343,7 +350,14 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
     s->fe_produces = s->cfg.produce_on == SEGLOG_PRODUCE_FRONTEND ||
                      (s->cfg.produce_on == SEGLOG_PRODUCE_AUTO && !(s->nworkers >= 2 && cpus >= 4));
 
-    s->ctx = zmq_ctx_new();
+    rc = sl_security_new(&s->cfg, &s->sec);
+    if (rc) {
+        s_teardown(s);
+        return rc;
+    }
+    s->secure = sl_security_curve(s->sec);
+    s->own_ctx = !s->secure;
+    s->ctx = s->own_ctx ? zmq_ctx_new() : sl_security_ctx(s->sec);
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!s->ctx || s->stop_fd < 0) {
         rc = s->ctx ? errno : zmq_errno();
@@ -356,6 +370,7 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         .hwm = s->cfg.pub_hwm,
         .heartbeat_ms = s->cfg.heartbeat_ms,
         .stats = &s->stats,
+        .sec = s->sec,
     };
     rc = sl_publisher_new(&pc, &s->publisher);
     if (!rc)

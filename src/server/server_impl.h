@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "committer.h"
 #include "publisher.h"
+#include "security.h"
 #include "stats.h"
 #include "pids.h"
 #include "topics.h"
@@ -57,6 +58,9 @@ struct seglog_server {
     char *data_dir, *bind, *pub;
     char endpoint[256];
     void *ctx;
+    int own_ctx;          /* ctx is ours to terminate (not czmq's: CURVE, security.h) */
+    sl_security_t *sec;   /* CURVE and ACL; identities are read only with CURVE */
+    int secure;           /* sl_security_curve(sec) */
     void *router;
     void *monitor; /* PAIR receiving the ROUTER's connection events */
     int monitor_fd; /* its ZMQ_FD (the front end polls it as a descriptor) */

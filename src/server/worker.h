@@ -19,6 +19,7 @@
 #ifndef SL_WORKER_H
 #define SL_WORKER_H
 
+#include "acl.h"
 #include "codec.h"
 #include "stats.h"
 #include "topics.h"
@@ -54,6 +55,9 @@ typedef struct sl_job {
     size_t oversize; /* 0: a normal request */
     uint64_t oversize_id;
     struct sl_job *next;             /* the front end's free list */
+    /* With CURVE: who sent it (the front end reads the ZAP metadata of the
+     * request frame, which an inproc hop would lose). */
+    sl_principal_t who;
     /* A produce served without waiting for its commit (sl_worker_serve
      * with wait 0): topic is set until sl_worker_complete() made the reply. */
     struct {
@@ -110,6 +114,8 @@ typedef struct sl_worker_config {
     struct sl_waiters *waiters;     /* long polls (waiters.h); NULL: answered at once */
     struct sl_pids *pids;           /* InitProducerId (pids.h); NULL: refused */
     struct sl_groups *groups;       /* consumer groups (groups.h); NULL: refused */
+    int secure;                     /* CURVE: every request carries job->who */
+    const sl_acl_t *acl;            /* with secure: who may do what; NULL: anything */
 } sl_worker_config_t;
 
 /* Bytes the log adds to each record of a batch (its frame header,
