@@ -851,6 +851,14 @@ class Client:
         r = self._call(req, "offsets")
         return Offsets(r.lowest_offset, r.next_offset, r.committed_offset, r.epoch)
 
+    def offset_for_time(self, topic, timestamp_ms):
+        """The first offset whose record's timestamp_ms is >= timestamp_ms
+        (ms since the Unix epoch), or the visible end if none is (yet)."""
+        req = pb.Request()
+        req.offset_for_time.topic = _topic(topic)
+        req.offset_for_time.timestamp_ms = timestamp_ms
+        return self._call(req, "offset_for_time").offset
+
     def truncate(self, topic, lowest):
         """Drop whole segments below lowest; returns the new lowest offset."""
         req = pb.Request()

@@ -333,6 +333,12 @@ typedef struct seglog_offsets {
 
 int seglog_client_offsets(seglog_client_t *client, const char *topic, seglog_offsets_t *out);
 
+/* The first offset whose record's timestamp_ms is >= timestamp_ms (ms
+ * since the Unix epoch), or the log's visible end when no record is that
+ * recent (yet): consume from *offset to read from that time on. */
+int seglog_client_offset_for_time(seglog_client_t *client, const char *topic,
+                                  uint64_t timestamp_ms, uint64_t *offset);
+
 /* Admin: drop every whole segment whose records all lie below lowest.
  * *new_lowest (may be NULL) gets the new lowest offset, which may be below
  * the one asked for. */

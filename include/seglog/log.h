@@ -144,6 +144,14 @@ typedef struct seglog_config {
     /* Recovery actions, faults and warnings, as one line each. Optional. */
     void (*log_fn)(void *arg, int level, const char *msg);
     void *log_arg;
+    /* The timestamp (ms since the epoch, or any unit that only grows) of
+     * a stored record, as the caller encoded it; the log core does not
+     * know the format. With it every segment keeps a time index
+     * (<base>.timeindex, docs/FORMAT.md) for seglog_log_offset_for_time.
+     * Called under the log's append lock, on appends, cuts and recovery;
+     * it must not call the log. Optional. */
+    uint64_t (*timestamp_fn)(void *arg, const void *record, size_t len);
+    void *timestamp_arg;
 } seglog_config_t;
 
 /* Fill cfg with the defaults above. */
@@ -238,6 +246,14 @@ int seglog_log_read(seglog_log_t *log, uint64_t offset, void *buf, size_t cap, s
 
 /* Same, into a buffer malloc'ed for the caller, who frees it. */
 int seglog_log_read_alloc(seglog_log_t *log, uint64_t offset, void **data, size_t *len);
+
+/* The offset of the first record whose timestamp (cfg.timestamp_fn) is
+ * >= t, or the next offset if there is none. Records need not be in time
+ * order: it is the first such record in offset order. Without a
+ * timestamp_fn, the next offset. Holds the append lock while it reads:
+ * the time index narrows the search to the records between two entries
+ * (a 256th of a segment at most, unless timestamps stay flat for longer). */
+int seglog_log_offset_for_time(seglog_log_t *log, uint64_t t, uint64_t *out);
 
 /* The offset of the first record still stored. Equal to next_offset when
  * the log is empty. */

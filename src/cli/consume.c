@@ -11,21 +11,25 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define CONSUME_BATCH 1000
 #define TAIL_WAIT_MS  250 /* bound on one wait, so a signal is never missed for long */
 #define FOLLOW_WAIT_MS 1000 /* --follow: one long poll's max_wait_ms */
 
-enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT, OPT_FOLLOW };
+enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT, OPT_FOLLOW, OPT_FROM_TIME };
 
 static const char s_consume_usage[] =
-    "usage: seglog consume [-t TOPIC] [--from N|earliest] [--count N] [--follow]\n"
-    "                      [--format text|json|raw]\n"
+    "usage: seglog consume [-t TOPIC] [--from N|earliest | --from-time TIME] [--count N]\n"
+    "                      [--follow] [--format text|json|raw]\n"
     "\n"
     "Print the records of TOPIC from an offset (default: earliest) to the end of\n"
     "the log as it was when reading started, or --count of them.\n"
     "\n"
     "  --from N|earliest      first offset to print (default earliest)\n"
+    "  --from-time TIME       start at the first record stamped at or after TIME:\n"
+    "                         2026-12-04T10:00:00Z (UTC; also .mmm, +HH:MM) or ms\n"
+    "                         since the Unix epoch\n"
     "  --count N              print at most N records\n"
     "  --follow               at the end, wait for new records (long-poll consume,\n"
     "                         request/reply; 'seglog tail' uses the PUB stream) until\n"
@@ -54,7 +58,52 @@ typedef struct read_opts {
     uint64_t count; /* UINT64_MAX: no limit */
     cli_format_t fmt;
     int follow; /* consume --follow */
+    int from_time; /* consume --from-time: time_ms is set */
+    uint64_t time_ms;
 } read_opts_t;
+
+/* "2026-12-04T10:00:00Z", with optional ".mmm" and "Z" or "+HH:MM" /
+ * "-HH:MM", or plain ms since the epoch. 0 or -1. */
+static int s_parse_time(const char *s, uint64_t *ms)
+{
+    if (cli_parse_u64(s, ms) == 0)
+        return 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    long frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        if (digits == 0)
+            return -1;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    long off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+        if (h > 23 || m > 59)
+            return -1;
+        off = (h * 60L + m) * 60L * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || t - off < 0)
+        return -1;
+    *ms = (uint64_t)(t - off) * 1000u + (uint64_t)frac;
+    return 0;
+}
 
 static volatile sig_atomic_t s_stop;
 
@@ -68,6 +117,7 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                                              {"count", required_argument, NULL, OPT_COUNT},
                                              {"format", required_argument, NULL, OPT_FORMAT},
                                              {"follow", no_argument, NULL, OPT_FOLLOW},
+                                             {"from-time", required_argument, NULL, OPT_FROM_TIME},
                                              {NULL, 0, NULL, 0}};
     int opt, exit_code;
     while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, usage, &exit_code)) != -1) {
@@ -75,6 +125,8 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
         case CLI_OPT_EXIT:
             return exit_code;
         case OPT_FROM:
+            if (r->from_time)
+                return cli_usage_error(argv[0], "--from and --from-time exclude each other");
             if (strcmp(optarg, "earliest") == 0)
                 r->from = SEGLOG_OFFSET_EARLIEST;
             else if (tail && strcmp(optarg, "latest") == 0)
@@ -89,6 +141,18 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                 return cli_usage_error(argv[0], "unknown option '--count'");
             if (cli_parse_u64(optarg, &r->count) != 0)
                 return cli_usage_error(argv[0], "--count wants a number, not '%s'", optarg);
+            break;
+        case OPT_FROM_TIME:
+            if (tail)
+                return cli_usage_error(argv[0], "unknown option '--from-time'");
+            if (r->from != SEGLOG_OFFSET_EARLIEST)
+                return cli_usage_error(argv[0], "--from and --from-time exclude each other");
+            if (s_parse_time(optarg, &r->time_ms) != 0)
+                return cli_usage_error(argv[0],
+                                       "--from-time wants 2026-12-04T10:00:00Z (UTC, or with "
+                                       "+HH:MM) or ms since the epoch, not '%s'",
+                                       optarg);
+            r->from_time = 1;
             break;
         case OPT_FOLLOW:
             if (tail)
@@ -131,7 +195,11 @@ static void s_catch_signals(void);
 static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r)
 {
     uint64_t offset = r->from;
-    if (offset == SEGLOG_OFFSET_EARLIEST) {
+    if (r->from_time) {
+        int rc = seglog_client_offset_for_time(client, c->topic, r->time_ms, &offset);
+        if (rc)
+            return s_fail_topic("consume", c->topic, rc, seglog_client_errmsg(client));
+    } else if (offset == SEGLOG_OFFSET_EARLIEST) {
         seglog_offsets_t o;
         int rc = seglog_client_offsets(client, c->topic, &o);
         if (rc)

@@ -240,6 +240,21 @@ int seglog_client_offsets(seglog_client_t *c, const char *topic, seglog_offsets_
     return 0;
 }
 
+int seglog_client_offset_for_time(seglog_client_t *c, const char *topic, uint64_t timestamp_ms,
+                                  uint64_t *offset)
+{
+    if (!c || !offset)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {
+        .kind = SLC_OFFSET_FOR_TIME, .topic = slc_topic(topic), .timestamp_ms = timestamp_ms};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    *offset = resp.offset;
+    return 0;
+}
+
 int seglog_client_truncate(seglog_client_t *c, const char *topic, uint64_t lowest,
                            uint64_t *new_lowest)
 {

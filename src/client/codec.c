@@ -195,6 +195,7 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__CommitOffsetRequest co = SEGLOG__V1__COMMIT_OFFSET_REQUEST__INIT;
     Seglog__V1__FetchOffsetRequest fo = SEGLOG__V1__FETCH_OFFSET_REQUEST__INIT;
     char *group = (char *)(uintptr_t)(req->group ? req->group : "");
+    Seglog__V1__OffsetForTimeRequest ftr = SEGLOG__V1__OFFSET_FOR_TIME_REQUEST__INIT;
     char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
 
     rq.id = req->id;
@@ -215,6 +216,12 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
         cr.max_wait_ms = req->max_wait_ms;
         rq.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
         rq.consume = &cr;
+        break;
+    case SLC_OFFSET_FOR_TIME:
+        ftr.topic = topic;
+        ftr.timestamp_ms = req->timestamp_ms;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_TIME;
+        rq.offset_for_time = &ftr;
         break;
     case SLC_OFFSETS:
         orq.topic = topic;
@@ -473,6 +480,11 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
         out->next_offset = r->offsets->next_offset;
         out->epoch = r->offsets->epoch;
         out->committed_offset = r->offsets->committed_offset;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_TIME:
+        out->kind = SLC_OFFSET_FOR_TIME;
+        out->offset = r->offset_for_time->offset;
+        out->end_offset = r->offset_for_time->end_offset;
         return 0;
     case SEGLOG__V1__RESPONSE__BODY_TRUNCATE:
         out->kind = SLC_TRUNCATE;

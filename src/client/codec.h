@@ -37,6 +37,7 @@ typedef enum {
     SLC_INIT_PRODUCER_ID = 10,
     SLC_COMMIT_OFFSET = 11,
     SLC_FETCH_OFFSET = 12,
+    SLC_OFFSET_FOR_TIME = 13, /* offset (the time in timestamp_ms) */
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -54,6 +55,7 @@ typedef struct slc_request {
     uint64_t offset;
     uint32_t max_records, max_bytes;
     uint32_t max_wait_ms; /* consume: long poll (the reply may take this much longer) */
+    uint64_t timestamp_ms; /* offset_for_time */
 } slc_request_t;
 
 typedef struct slc_response {

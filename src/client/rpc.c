@@ -333,6 +333,8 @@ static const char *s_kind_name(slc_kind_t k)
         return "delete-topic";
     case SLC_METADATA:
         return "metadata";
+    case SLC_OFFSET_FOR_TIME:
+        return "offset-for-time";
     default:
         return "error";
     }

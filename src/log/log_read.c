@@ -120,6 +120,34 @@ int seglog_log_epoch(seglog_log_t *log, uint64_t *out)
     return s_query(log, Q_EPOCH, out);
 }
 
+int seglog_log_offset_for_time(seglog_log_t *log, uint64_t t, uint64_t *out)
+{
+    if (!log || !out)
+        return SEGLOG_E_INVAL;
+    /* append_mu: the time indexes change only under it. */
+    pthread_mutex_lock(&log->append_mu);
+    pthread_rwlock_rdlock(&log->lock);
+    int rc = log->closed ? SEGLOG_E_CLOSED : 0;
+    if (rc == 0) {
+        *out = sl_segment_next(log->active);
+        for (size_t i = 0; log->seg_cfg.timestamp_fn && i < log->nsegs; i++) {
+            uint64_t off;
+            int r = sl_segment_time_find(log->segs[i], t, &off);
+            if (r < 0 || r > 1) {
+                rc = r;
+                break;
+            }
+            if (r == 1) {
+                *out = off;
+                break;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->append_mu);
+    return rc;
+}
+
 /* ---- iteration ----------------------------------------------------------- */
 
 #define ITER_CHUNK (1u << 20)

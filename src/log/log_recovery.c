@@ -176,6 +176,9 @@ static int s_load(seglog_log_t *log, int clean)
             strcmp(e->d_name, SL_CLEAN_MARKER) == 0 || strcmp(e->d_name, SL_CUT_MARKER) == 0 ||
             strcmp(e->d_name, SL_EPOCHS_FILE) == 0 || strcmp(e->d_name, SL_EPOCHS_TMP) == 0)
             continue;
+        size_t nl = strlen(e->d_name);
+        if (nl == 30 && strcmp(e->d_name + 20, ".timeindex") == 0)
+            continue; /* a segment's time index: opened with its segment */
         if (!s_parse_name(e->d_name, &base, &is_store)) {
             log->rec.files_ignored++;
             continue;
@@ -328,6 +331,12 @@ int seglog_log_open(const char *dir, const seglog_config_t *cfg, seglog_log_t **
         .write_buffer_bytes = c.write_buffer_bytes,
         .log_fn = c.log_fn,
         .log_arg = c.log_arg,
+        .timestamp_fn = c.timestamp_fn,
+        .timestamp_arg = c.timestamp_arg,
+        /* At most ~256 entries per full segment: a few KiB of memory each,
+         * and a lookup reads at most this much between two entries. */
+        .time_interval = c.max_store_bytes / 256 > 4096 ? (uint32_t)(c.max_store_bytes / 256)
+                                                         : 4096u,
     };
 
     rc = s_mkdir_p(log->dir);

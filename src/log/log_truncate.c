@@ -267,6 +267,7 @@ static int s_drop(seglog_log_t *log, sl_segment_t **seg_p)
 {
     sl_segment_t *seg = *seg_p;
     char *sp = strdup(seg->store_path), *ip = strdup(seg->index_path);
+    char *tp = strdup(seg->time_path);
     int rc = sl_segment_close(seg_p, 0);
     int r = ip ? s_unlink(log, ip) : SEGLOG_E_NOMEM;
     if (rc == 0)
@@ -274,8 +275,11 @@ static int s_drop(seglog_log_t *log, sl_segment_t **seg_p)
     r = sp ? s_unlink(log, sp) : SEGLOG_E_NOMEM;
     if (rc == 0)
         rc = r;
+    if (tp)
+        s_unlink(log, tp); /* a cache: a leftover one is overwritten or ignored */
     free(sp);
     free(ip);
+    free(tp);
     return rc;
 }
 
@@ -412,12 +416,14 @@ out:
 /* Parse a segment file name: 20 digits then ext. */
 static int s_seg_name(const char *name, uint64_t *base)
 {
-    if (strlen(name) != 26)
+    size_t n = strlen(name);
+    if (n != 26 && n != 30)
         return 0;
     for (int i = 0; i < 20; i++)
         if (name[i] < '0' || name[i] > '9')
             return 0;
-    if (strcmp(name + 20, ".store") != 0 && strcmp(name + 20, ".index") != 0)
+    if (strcmp(name + 20, ".store") != 0 && strcmp(name + 20, ".index") != 0 &&
+        strcmp(name + 20, ".timeindex") != 0)
         return 0;
     *base = strtoull(name, NULL, 10);
     return 1;

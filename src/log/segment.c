@@ -43,11 +43,14 @@ static int s_alloc(const char *dir, uint64_t base, const sl_seg_config_t *c, sl_
     s->base = base;
     s->vfs = c->vfs;
     s->max_store_bytes = c->max_store_bytes;
+    s->cfg = c;
     s->store_path = sl_segment_path(dir, base, ".store");
     s->index_path = sl_segment_path(dir, base, ".index");
-    if (!s->store_path || !s->index_path) {
+    s->time_path = sl_segment_path(dir, base, ".timeindex");
+    if (!s->store_path || !s->index_path || !s->time_path) {
         free(s->store_path);
         free(s->index_path);
+        free(s->time_path);
         free(s);
         return SEGLOG_E_NOMEM;
     }
@@ -57,8 +60,10 @@ static int s_alloc(const char *dir, uint64_t base, const sl_seg_config_t *c, sl_
 
 static void s_free(sl_segment_t *s)
 {
+    sl_tindex_close(&s->tindex, 0);
     free(s->store_path);
     free(s->index_path);
+    free(s->time_path);
     free(s);
 }
 
@@ -72,7 +77,12 @@ int sl_segment_create(const char *dir, uint64_t base, uint64_t epoch, const sl_s
     rc = sl_store_create(c->vfs, s->store_path, base, epoch, c->write_buffer_bytes, &s->store);
     if (rc == 0)
         rc = sl_index_open(c->vfs, s->index_path, c->index_capacity, 1, &s->index);
+    if (rc == 0) {
+        sl_index_set_count(s->index, 0);
+        rc = sl_segment_time_open(s, 1, 1);
+    }
     if (rc) {
+        sl_index_close(&s->index, 0);
         sl_store_close(&s->store, 0);
         /* Leave nothing behind: a store whose header could not be written
          * (ENOSPC at a roll) would be taken as the active segment by the
@@ -80,6 +90,7 @@ int sl_segment_create(const char *dir, uint64_t base, uint64_t epoch, const sl_s
          * close. The name is new or held an empty store: nothing is lost. */
         c->vfs->unlink(c->vfs->ctx, s->store_path);
         c->vfs->unlink(c->vfs->ctx, s->index_path);
+        c->vfs->unlink(c->vfs->ctx, s->time_path);
         s_free(s);
         return rc;
     }
@@ -417,6 +428,9 @@ int sl_segment_open(const char *dir, uint64_t base, const sl_seg_config_t *c, in
             goto fail;
     }
     s->limit = sl_segment_next(s);
+    rc = sl_segment_time_open(s, 0, active);
+    if (rc)
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -451,6 +465,7 @@ int sl_segment_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint6
         for (size_t i = 0; i < n; i++)
             sl_index_put(s->index, count + (uint32_t)i, pos[i]);
         sl_index_set_count(s->index, count + (uint32_t)n);
+        sl_segment_time_append(s, recs, n, count);
         if (first)
             *first = s->base + count;
     }
@@ -495,12 +510,17 @@ int sl_segment_rollback(sl_segment_t *s, uint64_t next)
     sl_index_set_count(s->index, rel);
     if (s->limit > next)
         s->limit = next;
-    return sl_store_truncate(s->store, pos);
+    int rc = sl_store_truncate(s->store, pos);
+    int r = sl_segment_time_cut(s);
+    return rc ? rc : r;
 }
 
 int sl_segment_activate(sl_segment_t *s, uint32_t capacity)
 {
-    return sl_index_grow(s->index, capacity);
+    int rc = sl_index_grow(s->index, capacity);
+    if (rc == 0 && s->tindex) /* an active segment has no seal marker */
+        rc = sl_tindex_trim(s->tindex, sl_index_count(s->index), 0);
+    return rc;
 }
 
 int sl_segment_usable(const sl_segment_t *s)
@@ -559,11 +579,13 @@ int sl_segment_sync_data(sl_segment_t *s, int sync)
 
 int sl_segment_sync_index(sl_segment_t *s)
 {
-    return sl_index_datasync(s->index);
+    int rc = sl_index_datasync(s->index);
+    return rc ? rc : sl_segment_time_sync(s);
 }
 
 int sl_segment_seal(sl_segment_t *s)
 {
+    sl_segment_time_seal(s);
     int rc = sl_index_shrink(s->index);
     if (rc == 0)
         rc = sl_index_sync(s->index);
@@ -580,6 +602,9 @@ int sl_segment_close(sl_segment_t **s_p, int sync)
     int r = sl_index_close(&s->index, sync);
     if (rc == 0)
         rc = r;
+    r = sl_tindex_close(&s->tindex, sync);
+    if (rc == 0)
+        rc = r;
     s_free(s);
     return rc;
 }
@@ -592,7 +617,11 @@ int sl_segment_remove(sl_segment_t **s_p)
     const seglog_vfs_t *vfs = NULL;
     char *sp = strdup(s->store_path), *ip = strdup(s->index_path);
     vfs = s->vfs;
+    char *tp = s->tindex ? strdup(s->time_path) : NULL;
     int rc = sl_segment_close(s_p, 0);
+    if (tp)
+        vfs->unlink(vfs->ctx, tp); /* a cache: one left behind is overwritten or ignored */
+    free(tp);
     if (sp) {
         int r = -vfs->unlink(vfs->ctx, sp);
         if (rc == 0 && r != ENOENT)

@@ -11,6 +11,7 @@
 
 #include "index.h"
 #include "store.h"
+#include "timeindex.h"
 
 typedef struct sl_seg_config {
     const seglog_vfs_t *vfs;
@@ -20,6 +21,10 @@ typedef struct sl_seg_config {
     uint32_t write_buffer_bytes;
     void (*log_fn)(void *arg, int level, const char *msg);
     void *log_arg;
+    /* The time index (segment_time.c); none without timestamp_fn. */
+    uint64_t (*timestamp_fn)(void *arg, const void *rec, size_t len);
+    void *timestamp_arg;
+    uint32_t time_interval; /* store bytes at least between two time entries */
 } sl_seg_config_t;
 
 typedef struct sl_segment {
@@ -34,6 +39,15 @@ typedef struct sl_segment {
     sl_index_t *index;
     char *store_path;
     char *index_path;
+    char *time_path;
+    const sl_seg_config_t *cfg; /* the log's; outlives the segment */
+    /* Time index: NULL without a timestamp_fn. ts_max is the greatest
+     * timestamp of the records (once ts_seen), ts_since the bytes stored
+     * since the last entry; ts_ok is 0 after a rebuild failed (no more
+     * entries: lookups scan). Under the log's append_mu. */
+    sl_tindex_t *tindex;
+    uint64_t ts_max, ts_since;
+    int ts_seen, ts_ok;
 } sl_segment_t;
 
 /* Build "<dir>/<20-digit base><ext>" into a malloc'ed string. */
@@ -92,6 +106,23 @@ int sl_segment_seal(sl_segment_t *s);
 /* Put the index entries on disk (a roll does this before the next segment
  * exists, so that a segment that is not the last has a durable index). */
 int sl_segment_sync_index(sl_segment_t *s);
+
+/* ---- the time index (segment_time.c) ---- */
+
+/* Open the time index of a created (create: empty) or opened segment,
+ * whose record count is final: drop entries past it, rebuild missing
+ * ones from the records, and give a sealed segment its seal marker. */
+int sl_segment_time_open(sl_segment_t *s, int create, int active);
+/* Records first.. of a batch were appended (and published). */
+void sl_segment_time_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint32_t first);
+/* The segment is being sealed: write its seal marker (best effort). */
+void sl_segment_time_seal(sl_segment_t *s);
+/* The record count went down (rollback, cut): drop and rebuild. */
+int sl_segment_time_cut(sl_segment_t *s);
+int sl_segment_time_sync(sl_segment_t *s);
+/* The first record with timestamp >= t: 1 and *offset, 0 if none here,
+ * or a read error. */
+int sl_segment_time_find(sl_segment_t *s, uint64_t t, uint64_t *offset);
 
 /* Flush, optionally sync, close the files and free. */
 int sl_segment_close(sl_segment_t **s_p, int sync);

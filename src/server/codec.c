@@ -241,6 +241,95 @@ int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest)
     return s_pack(out, &r);
 }
 
+int sl_codec_encode_offset_for_time(sl_buf_t *out, uint64_t id, uint64_t offset, uint64_t end)
+{
+    Seglog__V1__OffsetForTimeResponse t = SEGLOG__V1__OFFSET_FOR_TIME_RESPONSE__INIT;
+    t.offset = offset;
+    t.end_offset = end;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_TIME;
+    r.offset_for_time = &t;
+    return s_pack(out, &r);
+}
+
+int sl_codec_encode_topic_config(sl_buf_t *out, uint64_t id, const sl_config_kv_t *kv, size_t n)
+{
+    Seglog__V1__ConfigEntry e[SL_MAX_CONFIG_SET];
+    Seglog__V1__ConfigEntry *ep[SL_MAX_CONFIG_SET];
+    if (n > SL_MAX_CONFIG_SET)
+        return SEGLOG_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        seglog__v1__config_entry__init(&e[i]);
+        e[i].key = (char *)kv[i].key;
+        e[i].value = (char *)kv[i].value;
+        e[i].effective = (char *)kv[i].effective;
+        ep[i] = &e[i];
+    }
+    Seglog__V1__TopicConfigResponse t = SEGLOG__V1__TOPIC_CONFIG_RESPONSE__INIT;
+    t.n_entries = n;
+    t.entries = ep;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_TOPIC_CONFIG;
+    r.topic_config = &t;
+    return s_pack(out, &r);
+}
+
+/* Walk the stored Record's fields for field 4 (timestamp_ms, a varint).
+ * The stored form is ours (sl_codec_stored_write), but records written
+ * by older versions or replicated ones are scanned the same way. */
+static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+uint64_t sl_codec_stored_timestamp(void *arg, const void *stored, size_t len)
+{
+    (void)arg;
+    const uint8_t *p = stored, *end = p + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (s_varint(&p, end, &tag))
+            return 0;
+        switch (tag & 7) {
+        case 0:
+            if (s_varint(&p, end, &v))
+                return 0;
+            if (tag >> 3 == 4)
+                return v;
+            break;
+        case 2:
+            if (s_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return 0;
+            p += v;
+            break;
+        case 1:
+            if (end - p < 8)
+                return 0;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return 0;
+            p += 4;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
 int sl_codec_encode_info(sl_buf_t *out, uint64_t id, const sl_info_t *info)
 {
     Seglog__V1__InfoResponse i = SEGLOG__V1__INFO_RESPONSE__INIT;

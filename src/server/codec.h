@@ -74,7 +74,16 @@ typedef enum {
     SL_REQ_INIT_PRODUCER_ID = 9,
     SL_REQ_COMMIT_OFFSET = 10, /* topic, group, offset, metadata */
     SL_REQ_FETCH_OFFSET = 11,  /* topic, group */
+    SL_REQ_OFFSET_FOR_TIME = 12,
+    SL_REQ_TOPIC_CONFIG = 13, /* admin */
 } sl_req_type_t;
+
+#define SL_MAX_CONFIG_SET 16 /* entries in one TopicConfigRequest.set */
+
+/* One topic setting (TopicConfigRequest/Response). */
+typedef struct sl_config_kv {
+    const char *key, *value, *effective; /* effective: responses only */
+} sl_config_kv_t;
 
 /* The server's limits, as InfoResponse reports them (field by field, see
  * the .proto). The server fills one at start; workers read it. */
@@ -134,6 +143,11 @@ typedef struct sl_request {
     size_t group_len;
     const char *metadata;
     size_t metadata_len;
+    /* offset_for_time */
+    uint64_t timestamp_ms;
+    /* topic_config: the settings to change (none: read only) */
+    const sl_config_kv_t *config;
+    size_t nconfig;
 } sl_request_t;
 
 /* Decode and validate one Request frame. Returns 0, or SL_E_BAD_REQUEST
@@ -157,6 +171,10 @@ int sl_codec_is_produce(const void *data, size_t len);
  * has none or does not scan. For answering a frame too large to decode. */
 uint64_t sl_codec_peek_id(const void *data, size_t len);
 
+/* The timestamp_ms of a stored record (0 if it has none or does not
+ * scan): the log core's timestamp_fn (arg unused). */
+uint64_t sl_codec_stored_timestamp(void *arg, const void *stored, size_t len);
+
 /* The stored form of a record: a Record without offset. */
 size_t sl_codec_stored_size(const sl_record_t *r);
 /* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */
@@ -179,6 +197,8 @@ int sl_codec_encode_init_producer_id(sl_buf_t *out, uint64_t id, uint64_t produc
 int sl_codec_encode_commit_offset(sl_buf_t *out, uint64_t id);
 int sl_codec_encode_fetch_offset(sl_buf_t *out, uint64_t id, int found, uint64_t offset,
                                  const char *metadata, size_t metadata_len);
+int sl_codec_encode_offset_for_time(sl_buf_t *out, uint64_t id, uint64_t offset, uint64_t end);
+int sl_codec_encode_topic_config(sl_buf_t *out, uint64_t id, const sl_config_kv_t *kv, size_t n);
 /* message must be ASCII (use sl_log_quote for client-supplied text). */
 int sl_codec_encode_error(sl_buf_t *out, uint64_t id, sl_wire_code_t code, const char *message);
 /* The same with Error.leader_endpoint (cluster mode's NOT_LEADER). */

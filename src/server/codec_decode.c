@@ -425,6 +425,13 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         req->type = SL_REQ_DELETE_TOPIC;
         s_set_topic(req, m->delete_topic->topic);
         break;
+    case SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_TIME:
+        if (!m->offset_for_time)
+            return s_bad(why, "request has no body");
+        req->type = SL_REQ_OFFSET_FOR_TIME;
+        s_set_topic(req, m->offset_for_time->topic);
+        req->timestamp_ms = m->offset_for_time->timestamp_ms;
+        break;
     case SEGLOG__V1__REQUEST__BODY_METADATA:
         if (!m->metadata)
             return s_bad(why, "request has no body");

@@ -489,6 +489,34 @@ static void s_init_producer_id(sl_worker_t *w, slot_t *slot, const sl_request_t 
     sl_wk_reply_buf(w, slot);
 }
 
+/* The first offset whose record's timestamp is >= the time, below the
+ * visible end (the log's time index; docs/FORMAT.md). */
+static void s_offset_for_time(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    uint64_t end = sl_topic_visible_end(tp), off = 0, lowest = 0;
+    rc = seglog_log_offset_for_time(tp->log, req->timestamp_ms, &off);
+    if (rc == 0)
+        rc = s_lowest(tp, end, &lowest);
+    if (rc) {
+        s_log_error(w, slot, req, tp, "offset_for_time", rc);
+        return;
+    }
+    if (off > end) /* appended, not visible yet: as if not there */
+        off = end;
+    if (off < lowest) /* truncated meanwhile */
+        off = lowest;
+    w->out.len = 0;
+    if (sl_codec_encode_offset_for_time(&w->out, req->id, off, end))
+        w->out.len = 0;
+    sl_wk_reply_buf(w, slot);
+}
+
 /* Info, ListTopics, DeleteTopic (admin.c). */
 static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
@@ -635,7 +663,11 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     case SL_REQ_DELETE_TOPIC:
         s_admin(w, slot, &req);
         break;
-    case SL_REQ_METADATA: /* answered by sl_cmode_request */
+    case SL_REQ_OFFSET_FOR_TIME:
+        s_offset_for_time(w, slot, &req);
+        break;
+    case SL_REQ_TOPIC_CONFIG: /* not decoded yet */
+    case SL_REQ_METADATA:     /* answered by sl_cmode_request */
         break;
     case SL_REQ_INIT_PRODUCER_ID:
         s_init_producer_id(w, slot, &req);

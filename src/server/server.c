@@ -395,6 +395,7 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         tc.log.max_record_bytes = s->cfg.max_record_bytes + LOG_RECORD_OVERHEAD;
         tc.log.sync = s->cfg.sync;
         tc.log.vfs = s->cfg.vfs;
+        tc.log.timestamp_fn = sl_codec_stored_timestamp; /* time indexes (OffsetForTime) */
         tc.log.sync_interval_ms = s->cfg.sync_interval_ms ? s->cfg.sync_interval_ms : 1000;
         rc = sl_topics_new(&tc, &s->topics);
     }

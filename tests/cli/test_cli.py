@@ -327,6 +327,28 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(buf, b"".join(b"%d\tv%d\n" % (i, i) for i in range(1500)))
 
+    def test_consume_from_time(self):
+        with sc.Client(self.srv.bind) as c:
+            # 2026-12-04T10:00:00Z is 1796378400000 ms
+            base = 1796378400000
+            c.produce_batch("ft", [(None, b"r%d" % i, base - 2000 + 1000 * i) for i in range(5)])
+        out = self.ok("consume", "-t", "ft", "--from-time", "2026-12-04T10:00:00Z",
+                      "--format", "raw")
+        self.assertEqual(out, b"r2\nr3\nr4\n")
+        out = self.ok("consume", "-t", "ft", "--from-time", "2026-12-04T11:00:00.500+01:00",
+                      "--format", "raw")
+        self.assertEqual(out, b"r3\nr4\n")
+        self.assertEqual(self.ok("consume", "-t", "ft", "--from-time", str(base + 1), "--format",
+                                 "raw"), b"r3\nr4\n")
+        self.assertEqual(self.ok("consume", "-t", "ft", "--from-time", "2030-01-01T00:00:00Z"),
+                         b"")
+        for bad in ("yesterday", "2026-12-04T10:00:00", "2026-12-04T10:00:00+1:00", "-5"):
+            rc, _, err = self.run_cli("consume", "-t", "ft", "--from-time", bad)
+            self.assertEqual(rc, 2, (bad, err))
+            self.assertIn(b"--from-time", err)
+        rc, _, err = self.run_cli("consume", "-t", "ft", "--from", "1", "--from-time", "1")
+        self.assertEqual(rc, 2)
+
     def test_consume_follow(self):
         self.ok("produce", "-t", "fol", "a", "b")
         p = subprocess.Popen([SEGLOG, "consume", "-t", "fol", "--follow", "--format", "raw"],

@@ -126,6 +126,41 @@ class Calls(Base):
         self.assertEqual(c.consume("errs", 0)[0].value, b"v")
 
 
+class OffsetForTime(Base):
+    ARGS = ("--sync", "none", "--max-record-bytes", "4K", "--segment-bytes", "16K")
+
+    def test_offset_for_time(self):
+        c = self.c
+        # 120 records of 500 bytes (several segments), stamped 1000 + i // 2
+        for i in range(0, 120, 10):
+            c.produce_batch("ot", [(None, b"v" * 500, 1000 + k // 2) for k in range(i, i + 10)])
+        self.assertGreater(len([f for f in os.listdir(os.path.join(self.srv.dir, "data", "ot"))
+                                if f.endswith(".timeindex")]), 2)
+
+        def check():
+            self.assertEqual(c.offset_for_time("ot", 0), 0)
+            self.assertEqual(c.offset_for_time("ot", 1000), 0)
+            self.assertEqual(c.offset_for_time("ot", 1001), 2)
+            self.assertEqual(c.offset_for_time("ot", 1037), 74)
+            self.assertEqual(c.offset_for_time("ot", 1059), 118)
+            self.assertEqual(c.offset_for_time("ot", 1060), 120)  # none yet: the end
+            for t in (1003, 1020, 1044):
+                off = c.offset_for_time("ot", t)
+                self.assertEqual(c.consume("ot", off)[0].timestamp_ms, t)
+                self.assertEqual(c.consume("ot", off - 1)[0].timestamp_ms, t - 1)
+        check()
+        self.srv.stop(signal.SIGKILL)  # a crash: the indexes are rebuilt as needed
+        self.srv.restart()
+        check()
+        # records stamped by the server (no timestamp): found by their time
+        before = int(time.time() * 1000)
+        off = c.produce("ot", b"now")
+        self.assertEqual(c.offset_for_time("ot", before), off)
+        with self.assertRaises(sc.ServerError) as cm:
+            c.offset_for_time("no-such-topic", 0)
+        self.assertEqual(cm.exception.code, "UNKNOWN_TOPIC")
+
+
 class LongPoll(Base):
     def test_long_poll(self):
         c = self.c
