@@ -193,6 +193,8 @@ static int s_register(sl_cluster_t *self)
     snprintf(me.endpoint, sizeof me.endpoint, "%s", self->endpoint);
     snprintf(me.pub, sizeof me.pub, "%s", self->pub_endpoint);
     snprintf(me.repl, sizeof me.repl, "%s", self->repl_endpoint);
+    if (self->cfg.curve_public_key)
+        snprintf(me.curve_key, sizeof me.curve_key, "%s", self->cfg.curve_public_key);
     char *data = sl_cl_node_encode(&me);
     if (!data)
         return SL_CL_ENOMEM;
@@ -232,8 +234,10 @@ static int s_register(sl_cluster_t *self)
     free(data);
     if (rc == 1 && !self->registered) {
         self->registered = 1;
-        sl_clog(SL_CLOG_INFO, "registered node=%d endpoint=%s pub=%s session=0x%llx",
+        sl_clog(SL_CLOG_INFO, "registered node=%d endpoint=%s pub=%s curve_public_key=%s "
+                "session=0x%llx",
                 (int) self->cfg.node_id, self->endpoint, self->pub_endpoint,
+                self->cfg.curve_public_key ? self->cfg.curve_public_key : "(none)",
                 (unsigned long long) sl_zk_session_id(self->zk));
         sl_cl_emit(self, SL_CL_EV_REGISTERED, NULL);
     }

@@ -64,6 +64,8 @@ typedef struct sl_cluster_config {
     const char *pub_endpoint; /* advertised PUB endpoint, may be NULL or "" */
     int no_controller;        /* 1: never stand for controller */
     const char *repl_endpoint; /* advertised replication endpoint, may be NULL or "" */
+    const char *curve_public_key; /* registered as "curve_public_key"; NULL: none.
+                                     Borrowed: must outlive the cluster object */
 } sl_cluster_config_t;
 
 enum {

@@ -172,7 +172,9 @@ char *sl_cl_node_encode(const sl_cl_node_t *n)
     if (o && (!cJSON_AddNumberToObject(o, "id", n->id) ||
               !cJSON_AddStringToObject(o, "endpoint", n->endpoint) ||
               !cJSON_AddStringToObject(o, "pub", n->pub) ||
-              (n->repl[0] && !cJSON_AddStringToObject(o, "repl", n->repl)))) {
+              (n->repl[0] && !cJSON_AddStringToObject(o, "repl", n->repl)) ||
+              (n->curve_key[0] &&
+               !cJSON_AddStringToObject(o, "curve_public_key", n->curve_key)))) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -191,6 +193,10 @@ int sl_cl_node_decode(const char *buf, int len, sl_cl_node_t *out)
     const cJSON *repl = o ? cJSON_GetObjectItemCaseSensitive(o, "repl") : NULL;
     if (ok && repl)
         ok = s_str(repl, 1, n.repl, sizeof n.repl) == 0;
+    const cJSON *key = o ? cJSON_GetObjectItemCaseSensitive(o, "curve_public_key") : NULL;
+    if (ok && key)
+        ok = s_str(key, 1, n.curve_key, sizeof n.curve_key) == 0 &&
+             (n.curve_key[0] == 0 || strlen(n.curve_key) == 40);
     cJSON_Delete(o);
     if (!ok)
         return SL_CL_EBADDATA;

@@ -50,6 +50,8 @@ typedef struct sl_cl_node {
     char pub[SL_CL_ENDPOINT_MAX];      /* PUB endpoint, printable ASCII, may be empty */
     char repl[SL_CL_ENDPOINT_MAX];     /* replication endpoint (fetches); optional key
                                           "repl", may be empty (then absent) */
+    char curve_key[41];                /* CURVE public key (Z85) of the node's sockets;
+                                          optional key "curve_public_key", "" without */
 } sl_cl_node_t;
 
 typedef struct sl_cl_state {

@@ -377,6 +377,16 @@ int sl_repl_new(const sl_repl_config_t *cfg, sl_repl_t **out)
     if (r->efd < 0 || !r->router)
         goto fail;
     zmq_setsockopt(r->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (cfg->curve_secret) { /* a CURVE server under zauth (repl.h) */
+        int one = 1;
+        if (zmq_setsockopt(r->router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+            zmq_setsockopt(r->router, ZMQ_CURVE_SECRETKEY, cfg->curve_secret, 40) ||
+            zmq_setsockopt(r->router, ZMQ_ZAP_DOMAIN, "seglog", 6)) {
+            sl_clog(SL_CLOG_ERROR, "cannot set CURVE on the replication socket: %s",
+                    zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+    }
     if (zmq_bind(r->router, cfg->repl_bind)) {
         sl_clog(SL_CLOG_ERROR, "cannot bind the replication socket %s: %s", cfg->repl_bind,
                 zmq_strerror(zmq_errno()));
@@ -394,6 +404,7 @@ int sl_repl_new(const sl_repl_config_t *cfg, sl_repl_t **out)
         .endpoint = cfg->endpoint,
         .pub_endpoint = cfg->pub_endpoint,
         .repl_endpoint = r->repl_ep,
+        .curve_public_key = cfg->curve_public,
     };
     r->cl = sl_cluster_new(&cc);
     if (!r->cl)

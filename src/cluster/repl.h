@@ -62,6 +62,18 @@ typedef struct sl_repl_config {
     int wake_fd;               /* eventfd: written when parked acks may be decided */
     uint64_t segment_bytes;    /* to cut a fetched run into batches that fit a segment */
     uint32_t max_batch_records;
+    /* CURVE (docs/SECURITY.md). With curve_secret the replication ROUTER is a
+     * CURVE server (the ZAP handler, czmq's zauth, answers in zmq_ctx), and a
+     * follower connects to its leader as a CURVE client with these keys and
+     * the leader's public key from its ZooKeeper registration. The keys are
+     * borrowed (Z85) and must outlive the repl object. */
+    const char *curve_public; /* NULL: plaintext */
+    const char *curve_secret;
+    /* With CURVE: may the sender of a Fetch or OffsetForLeaderEpoch (frame:
+     * the request, carrying its ZAP metadata) replicate topic? NULL: any
+     * key zauth admitted may. */
+    int (*may_replicate)(void *arg, void *frame, const char *topic);
+    void *may_arg;
 } sl_repl_config_t;
 
 /* Starts the thread; it connects to ZooKeeper by itself (no wait). */

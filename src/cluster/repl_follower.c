@@ -80,6 +80,18 @@ static int s_ensure_dealer(sl_repl_t *r, rtopic_t *rt)
     int zero = 0, one = 1;
     zmq_setsockopt(rt->dealer, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(rt->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    if (r->cfg.curve_secret) { /* CURVE to the leader's registered key (repl.h) */
+        if (strlen(n->curve_key) != 40) {
+            sl_clog(SL_CLOG_WARN, "topic %s: leader %d registered no CURVE key; not fetching",
+                    rt->name, (int)rt->leader_id);
+            s_close_dealer(rt);
+            r->need_nodes = 1;
+            return -1;
+        }
+        zmq_setsockopt(rt->dealer, ZMQ_CURVE_SERVERKEY, n->curve_key, 40);
+        zmq_setsockopt(rt->dealer, ZMQ_CURVE_PUBLICKEY, r->cfg.curve_public, 40);
+        zmq_setsockopt(rt->dealer, ZMQ_CURVE_SECRETKEY, r->cfg.curve_secret, 40);
+    }
     if (zmq_connect(rt->dealer, n->repl)) {
         s_close_dealer(rt);
         return -1;

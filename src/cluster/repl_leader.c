@@ -15,6 +15,7 @@
 #define W_OFFSET_OUT_OF_RANGE 2
 #define W_OFFSET_TRUNCATED    3
 #define W_STORAGE             10
+#define W_PERMISSION_DENIED   21
 
 static uint64_t s_leo(rtopic_t *rt)
 {
@@ -254,6 +255,25 @@ static void s_epoch_end(sl_repl_t *r, zmq_msg_t *rid, uint64_t id,
     sl_repl_send(r->router, rid, &resp);
 }
 
+/* With CURVE and an ACL: may the sender replicate the request's topic? */
+static int s_may_replicate(sl_repl_t *r, zmq_msg_t *body, const Seglog__V1__Request *req)
+{
+    if (!r->cfg.may_replicate)
+        return 1;
+    const char *topic = NULL;
+    if (req->body_case == SEGLOG__V1__REQUEST__BODY_FETCH && req->fetch)
+        topic = req->fetch->topic;
+    else if (req->body_case == SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_LEADER_EPOCH &&
+             req->offset_for_leader_epoch)
+        topic = req->offset_for_leader_epoch->topic;
+    if (!topic)
+        return 1; /* refused as a bad request below */
+    if (r->cfg.may_replicate(r->cfg.may_arg, body, topic))
+        return 1;
+    sl_clog(SL_CLOG_WARN, "replication request refused topic=%s (no replicate right)", topic);
+    return 0;
+}
+
 void sl_repl_serve(sl_repl_t *r)
 {
     for (int k = 0; k < 256; k++) {
@@ -276,6 +296,10 @@ void sl_repl_serve(sl_repl_t *r)
             seglog__v1__request__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
         if (!req)
             sl_repl_send_error(r->router, &rid, 0, W_BAD_REQUEST, "undecodable request");
+        else if (!s_may_replicate(r, &body, req))
+            sl_repl_send_error(r->router, &rid, req->id, W_PERMISSION_DENIED,
+                               "permission denied: this key may not replicate that topic "
+                               "(needs the replicate right)");
         else if (req->body_case == SEGLOG__V1__REQUEST__BODY_FETCH && req->fetch)
             s_fetch(r, &rid, req->id, req->fetch);
         else if (req->body_case == SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_LEADER_EPOCH &&

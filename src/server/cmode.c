@@ -8,8 +8,10 @@
 #include <time.h>
 
 #ifdef SEGLOG_HAVE_CLUSTER
+#include "acl.h"
 #include "clog.h"
 #include "repl.h"
+#include "security.h"
 
 static void s_clog_sink(int level, const char *line, void *arg)
 {
@@ -32,9 +34,19 @@ static void s_host(const char *ep, char *buf, size_t cap)
     buf[n] = 0;
 }
 
+/* The replicate right of a Fetch's sender (repl.h's may_replicate). */
+static int s_may_replicate(void *arg, void *frame, const char *topic)
+{
+    const sl_acl_t *acl = arg;
+    sl_principal_t who;
+    if (sl_principal_from_msg(&who, frame) != 0)
+        return 0;
+    return sl_acl_allows(acl, &who, topic, SL_ACL_REPLICATE);
+}
+
 int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
                    const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
-                   struct sl_repl **out)
+                   const struct sl_security *sec, struct sl_repl **out)
 {
     if (cfg->node_id < 1) {
         sl_log(SL_LOG_ERROR, "cluster mode needs --node-id N (an integer >= 1)");
@@ -62,6 +74,10 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
         .wake_fd = wake_fd,
         .segment_bytes = cfg->segment_bytes,
         .max_batch_records = info->max_batch_records,
+        .curve_public = sl_security_public_key(sec),
+        .curve_secret = sl_security_secret_key(sec),
+        .may_replicate = sl_security_acl(sec) ? s_may_replicate : NULL,
+        .may_arg = (void *)sl_security_acl(sec),
     };
     if (sl_repl_new(&rc, out)) {
         sl_log(SL_LOG_ERROR, "cluster mode could not start (see above)");
@@ -162,9 +178,10 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
 
 int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
                    const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
-                   struct sl_repl **out)
+                   const struct sl_security *sec, struct sl_repl **out)
 {
     (void)cfg, (void)zmq_ctx, (void)topics, (void)bound, (void)pub, (void)wake_fd, (void)info;
+    (void)sec;
     *out = NULL;
     sl_log(SL_LOG_ERROR, "--zookeeper: this seglogd was built without cluster mode "
                          "(needs libzookeeper-mt-dev and libcjson-dev)");

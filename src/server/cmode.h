@@ -23,9 +23,13 @@
 
 struct sl_repl;
 
+struct sl_security;
+
+/* sec: CURVE for the replication socket and the follower connections, and
+ * the ACL's replicate right (docs/SECURITY.md); it must outlive the repl. */
 int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t *topics,
                    const char *bound, const char *pub, int wake_fd, const sl_info_t *info,
-                   struct sl_repl **out);
+                   const struct sl_security *sec, struct sl_repl **out);
 void sl_cmode_stop(struct sl_repl **r);
 
 /* Before a produce's append: 0 = append, stamping records with *epoch,

@@ -131,10 +131,7 @@ int sl_security_new(const seglog_server_config_t *cfg, sl_security_t **out)
     if (!sec)
         return SEGLOG_E_NOMEM;
     int rc = 0;
-    if (cfg->curve_cert && cfg->zookeeper) {
-        sl_log(SL_LOG_ERROR, "--curve-cert in cluster mode (--zookeeper) is not supported yet");
-        rc = SEGLOG_SERVER_E_SECURITY;
-    } else if (cfg->curve_cert) {
+    if (cfg->curve_cert) {
         rc = s_load(sec, cfg);
         sec->curve = rc == 0;
     } else if (cfg->clients_dir || cfg->acl) {
@@ -193,6 +190,11 @@ int sl_security_apply_client(const sl_security_t *sec, void *sock, const char *s
 const char *sl_security_public_key(const sl_security_t *sec)
 {
     return sl_security_curve(sec) ? zcert_public_txt(sec->cert) : NULL;
+}
+
+const char *sl_security_secret_key(const sl_security_t *sec)
+{
+    return sl_security_curve(sec) ? zcert_secret_txt(sec->cert) : NULL;
 }
 
 const sl_acl_t *sl_security_acl(const sl_security_t *sec)

@@ -45,8 +45,9 @@ int sl_security_apply_server(const sl_security_t *sec, void *sock);
  * certificate (node-to-node traffic). 0 or an errno. */
 int sl_security_apply_client(const sl_security_t *sec, void *sock, const char *server_key);
 
-/* This node's public key (Z85), or NULL without CURVE. */
+/* This node's public and secret keys (Z85), or NULL without CURVE. */
 const char *sl_security_public_key(const sl_security_t *sec);
+const char *sl_security_secret_key(const sl_security_t *sec);
 
 /* The ACL, or NULL (no --acl: every known key may do everything). */
 const sl_acl_t *sl_security_acl(const sl_security_t *sec);

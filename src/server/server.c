@@ -408,7 +408,7 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
     if (!rc && s->cfg.zookeeper)
         rc = sl_cmode_start(&s->cfg, s->ctx, s->topics, s->endpoint,
                             sl_publisher_endpoint(s->publisher), sl_committer_fd(s->committer),
-                            &s->info, &s->repl);
+                            &s->info, s->sec, &s->repl);
     if (!rc)
         rc = s_start_workers(s);
     if (!rc)

@@ -97,7 +97,7 @@ class Node:
                 "--endpoints-file", epf, "--zookeeper", self.c.zk.hosts,
                 "--node-id", str(self.id), "--zk-session-ms", str(self.c.session_ms),
                 "--replica-lag-ms", str(self.c.lag_ms), "--workers", "1",
-                "--sync", self.c.sync] + self.c.extra
+                "--sync", self.c.sync] + self.c.extra + self.c.node_extra.get(self.id, [])
         self.p = subprocess.Popen(args, stdout=log, stderr=log)
         _procs.append(self.p)
         deadline = time.time() + 20
@@ -156,8 +156,9 @@ class Node:
 
 class Cluster:
     def __init__(self, seglogd, zkctl, n=3, session_ms=2000, lag_ms=2000, sync="interval:100",
-                 extra=()):
-        self.root = tempfile.mkdtemp(prefix="seglog-repl-")
+                 extra=(), node_extra=None, root=None):
+        self.root = root or tempfile.mkdtemp(prefix="seglog-repl-")
+        self.node_extra = node_extra or {}  # node id -> more arguments
         self.seglogd = seglogd
         self.session_ms = session_ms
         self.lag_ms = lag_ms
@@ -189,10 +190,12 @@ class Conn:
     """A DEALER to one node, with request ids."""
     next_id = 1
 
-    def __init__(self, ctx, endpoint):
+    def __init__(self, ctx, endpoint, curve=None):
         self.endpoint = endpoint
         self.s = ctx.socket(zmq.DEALER)
         self.s.setsockopt(zmq.LINGER, 0)
+        if curve:  # (server public, our public, our secret), Z85 bytes
+            self.s.curve_serverkey, self.s.curve_publickey, self.s.curve_secretkey = curve
         self.s.connect(endpoint)
 
     def close(self):
