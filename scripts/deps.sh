@@ -5,6 +5,8 @@
 # ctest); bench/compare/run.sh installs the servers and Node itself.
 # libzookeeper-mt-dev, libcjson-dev: the cluster layer (src/cluster);
 # zookeeper (and the JRE it pulls in): the server its tests start.
+# libnats-dev, nats-server: the JetStream R3 driver of bench/compare's cluster
+# group and the servers it starts (its smoke test is in ctest).
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
@@ -12,8 +14,9 @@ need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
 case "${1:-test}" in
   build) ;;
   test)  need+=(libcmocka-dev python3-zmq python3-protobuf valgrind clang
-               libclang-rt-14-dev libhiredis-dev zookeeper) ;;
-  bench) need+=(libcmocka-dev python3-zmq python3-protobuf libhiredis-dev) ;;
+               libclang-rt-14-dev libhiredis-dev zookeeper libnats-dev nats-server) ;;
+  bench) need+=(libcmocka-dev python3-zmq python3-protobuf libhiredis-dev libnats-dev nats-server
+               zookeeper) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 

@@ -12,6 +12,8 @@ import statistics
 import sys
 from collections import defaultdict
 
+import report_cluster
+
 SYSTEMS = [("seglog", "seglog"), ("redis", "Redis"), ("jetstream", "JetStream")]
 # The plain-client comparison (issue 12), in table order.
 PLAIN_SYSTEMS = [("plain", "plain C (libzmq + protobuf-c)"), ("pyzmq", "pyzmq"),
@@ -41,6 +43,8 @@ class Figures:
             self.add(r)
 
     def add(self, r):
+        if report_cluster.add(self.s, r):
+            return
         w, sysname, size = r["workload"], r["system"], int(r["size"])
         dur = int(r.get("durable", 0))
         if w == "produce":
@@ -158,7 +162,7 @@ def main(out):
     rows = [json.loads(l) for l in open(f"{out}/results.jsonl") if l.strip()]
     f = Figures(rows)
     machine = open(f"{out}/machine.txt").read().strip()
-    loads = [r["load1"] for r in rows]
+    loads = [r["load1"] for r in rows if "load1" in r]
     L = []
     L.append("```")
     L.append(machine)
@@ -170,7 +174,7 @@ def main(out):
     L.append("Each cell: median of the runs (min-max). Ratios: seglog's median / the other's median "
              "(throughput: above 1 favours seglog; latency: below 1 favours seglog).")
 
-    sizes = sorted({int(r["size"]) for r in rows})
+    sizes = sorted({int(r["size"]) for r in rows if "size" in r and not r["workload"].startswith("cluster")})
     shapes = [(b, c) for b in (1, 100) for c in (1, 4)]
 
     def shape(b, c):
@@ -228,7 +232,7 @@ def main(out):
                     if c == 4:
                         targets.append((f"durable produce {name}: >= 2x Redis always",
                                         sl / rd if rd else None, 2.0))
-    if f.med("write", sizes[0], "mbps") is not None:
+    if sizes and f.med("write", sizes[0], "mbps") is not None:
         L.append("")
         L.append("Raw write() of the same payload bytes, 1 MiB chunks, no sync: " + ", ".join(
             f"{s} B records: {f.cell('write', s, 'mbps')} MB/s" for s in sizes) +
@@ -305,6 +309,7 @@ def main(out):
                                     1000.0 / p99 if p99 > 0 else float("inf"), 1.0))
 
     plain_section(f, L, targets)
+    report_cluster.section(f, L, targets)
 
     # -- targets --
     if targets:

@@ -17,6 +17,16 @@
 #   --worker-modes LIST the workers group's --produce-on values (default frontend,workers;
 #                       "default" passes none, for a seglogd older than the flag)
 #   --only LIST         comma list of produce,durable,consume,latency,tail,limits,plain,workers
+#                       (the default), and cluster (issue 13; only when named, see
+#                       cluster_group.sh): e.g. --only cluster
+#   --cluster-sizes LIST    record sizes of the cluster group (default 100,1024; smoke 100)
+#   --cluster-clients LIST  client counts of the cluster group (default 1,4; smoke 1)
+#   --cluster-records N     records per seglog workload of the group (default 500000)
+#   --js-records N          records per JetStream R3 workload (default 100000)
+#   --js-window W           JetStream async publishes in flight per client (default 4096)
+#   --cluster-kills N       kills of the failover soak (default 20; smoke 0: skipped)
+#   --stall-records N       records of the stalled-follower workload (default 3000000)
+#   --stall-rss-mib M       the leader's RSS limit then (default 256)
 #   --seglogd PATH      the seglogd to measure (default: the one in --build-dir), e.g.
 #                       one built from an older commit for a before/after comparison
 #   --out DIR           where results go (default build-compare/compare-<time>)
@@ -42,9 +52,13 @@ smoke=0
 runs=3 records=1000000 durable_records="" latency_n=20000 tail_n=20000 sync_n=5000
 plain_records=500000 step_timeout=900
 plain_sizes="100 1024" plain_nclients="1 4" worker_modes="frontend workers"
+cluster_sizes="100 1024" cluster_nclients="1 4" cluster_records=500000 js_records=100000
+js_window=4096 cluster_kills=20 stall_records=3000000 stall_rss_mib=256
 if [ $smoke = 1 ]; then # the plain group: every driver once per window, 4 clients
   runs=1 records=10000 latency_n=1000 tail_n=2000 sync_n=200 plain_records=4000 step_timeout=120
   plain_sizes="100" plain_nclients="4"
+  cluster_sizes="100" cluster_nclients="1" cluster_records=20000 js_records=5000
+  cluster_kills=0 stall_records=200000
 fi
 only="produce,durable,consume,latency,tail,limits,plain,workers"
 out="" build="$root/build-compare" install=1 do_build=1 seglogd=""
@@ -59,6 +73,14 @@ while [ $# -gt 0 ]; do
     --plain-sizes) plain_sizes="${2//,/ }"; shift 2 ;;
     --plain-clients) plain_nclients="${2//,/ }"; shift 2 ;;
     --worker-modes) worker_modes="${2//,/ }"; shift 2 ;;
+    --cluster-sizes) cluster_sizes="${2//,/ }"; shift 2 ;;
+    --cluster-clients) cluster_nclients="${2//,/ }"; shift 2 ;;
+    --cluster-records) cluster_records="$2"; shift 2 ;;
+    --js-records) js_records="$2"; shift 2 ;;
+    --js-window) js_window="$2"; shift 2 ;;
+    --cluster-kills) cluster_kills="$2"; shift 2 ;;
+    --stall-records) stall_records="$2"; shift 2 ;;
+    --stall-rss-mib) stall_rss_mib="$2"; shift 2 ;;
     --seglogd) seglogd="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -67,7 +89,9 @@ while [ $# -gt 0 ]; do
     --no-install) install=0; shift ;;
     *) echo "usage: $0 [--smoke] [--runs N] [--records N] [--durable-records N] [--latency N]" \
             "[--tail N] [--plain-records N] [--plain-sizes LIST] [--plain-clients LIST]" \
-            "[--worker-modes LIST]" \
+            "[--worker-modes LIST] [--cluster-sizes LIST] [--cluster-clients LIST]" \
+            "[--cluster-records N] [--js-records N] [--js-window W] [--cluster-kills N]" \
+            "[--stall-records N] [--stall-rss-mib M]" \
             "[--only LIST] [--out DIR] [--build-dir DIR]" \
             "[--seglogd PATH] [--no-build] [--no-install]" >&2
        exit 2 ;;
@@ -76,6 +100,9 @@ done
 durable_records="${durable_records:-$records}"
 [ -n "$out" ] || out="$build/compare-$(date +%Y%m%d-%H%M%S)"
 want() { [[ ",$only," == *",$1,"* ]]; }
+# Node, nats.js, Redis: for every group but cluster (which has its own C driver).
+others=0
+for g in ${only//,/ }; do [ "$g" = cluster ] || others=1; done
 log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "compare: FAILED: $*" >&2; exit 1; }
 
@@ -116,7 +143,8 @@ missing_debs() {
 }
 if [ $install = 1 ]; then
   bash "$root/scripts/deps.sh" build
-  pkgs=(redis-server redis-tools nats-server libhiredis-dev python3-zmq python3-protobuf)
+  pkgs=(redis-server redis-tools nats-server libhiredis-dev python3-zmq python3-protobuf
+        libnats-dev zookeeper)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
   mapfile -t need < <(missing_debs "${pkgs[@]}")
   if [ ${#need[@]} -gt 0 ]; then
@@ -134,32 +162,41 @@ if [ $install = 1 ]; then
       "${need[@]}" >&2
     if [ -n "$POLICY_RC" ]; then $SUDO rm -f "$POLICY_RC"; POLICY_RC=""; fi
   fi
-  if [ ! -f "$here/node_modules/nats/package.json" ] ||
-     [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  if [ $others = 1 ] && { [ ! -f "$here/node_modules/nats/package.json" ] ||
+     [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; }; then
     log "npm ci (nats.js) in bench/compare"
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
 fi
 for c in redis-server redis-cli nats-server node python3; do
+  [ $others = 1 ] || [ "$c" = nats-server ] || [ "$c" = python3 ] || continue
   command -v "$c" >/dev/null || die "$c is not installed"
 done
 /usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null ||
   die "pyzmq or protobuf is missing for /usr/bin/python3 (python3-zmq, python3-protobuf)"
-[ -f "$here/node_modules/nats/package.json" ] || die "nats.js is not installed (npm ci in $here)"
+[ $others = 0 ] || [ -f "$here/node_modules/nats/package.json" ] ||
+  die "nats.js is not installed (npm ci in $here)"
 
 # ---- build ---------------------------------------------------------------
 if [ $do_build = 1 ]; then
   log "building seglogd and the drivers in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGLOG_BUILD_TESTS=OFF \
+  # the cluster group also needs the CLI, cmp_jetstream, and zkctl (a test
+  # tool) for scripts/soak-failover.sh
+  targets=(seglogd cmp_seglog cmp_redis cmp_limits cmp_plain seglog_proto_python)
+  tests=OFF
+  if want cluster; then targets+=(seglog cmp_jetstream zkctl); tests=ON; fi
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGLOG_BUILD_TESTS=$tests \
         -DSEGLOG_BUILD_BENCH=ON >/dev/null
-  cmake --build "$build" -j "$(nproc)" \
-    --target seglogd cmp_seglog cmp_redis cmp_limits cmp_plain seglog_proto_python >/dev/null \
+  cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null \
     || die "the build failed"
 fi
 SEGLOGD="${seglogd:-$build/src/server/seglogd}"
 CMP="$build/bench/compare"
 PBDIR="$build/python/seglog/v1" # seglog_pb2.py, for the pyzmq driver
-for b in "$SEGLOGD" "$CMP/cmp_seglog" "$CMP/cmp_redis" "$CMP/cmp_limits" "$CMP/cmp_plain"; do
+bins=("$SEGLOGD" "$CMP/cmp_plain")
+[ $others = 0 ] || bins+=("$CMP/cmp_seglog" "$CMP/cmp_redis" "$CMP/cmp_limits")
+! want cluster || bins+=("$CMP/cmp_jetstream")
+for b in "${bins[@]}"; do
   [ -x "$b" ] || die "$b was not built (cmp_redis needs libhiredis-dev when CMake runs)"
 done
 [ -f "$PBDIR/seglog_pb2.py" ] || die "$PBDIR/seglog_pb2.py was not generated"
@@ -345,6 +382,11 @@ worker_pool() {
   done
 }
 
+# The cluster group (issue 13): 3-node seglog on ZooKeeper, standalone seglog
+# and JetStream R3 in the same run; functions in cluster_group.sh.
+# shellcheck source=cluster_group.sh
+. "$here/cluster_group.sh"
+
 # ---- the runs ------------------------------------------------------------
 {
   echo "seglog comparison: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"
@@ -355,11 +397,18 @@ worker_pool() {
   else
     echo "seglog source: $root (not a git checkout)"
   fi
-  echo "$(redis-server --version | cut -d' ' -f1-3); nats-server $(nats-server --version | sed 's/.*v//');" \
-       "node $(node --version), nats.js $(node -p 'require(process.argv[1]).version' "$here/node_modules/nats/package.json")"
+  if [ $others = 1 ]; then
+    echo "$(redis-server --version | cut -d' ' -f1-3); nats-server $(nats-server --version | sed 's/.*v//');" \
+         "node $(node --version), nats.js $(node -p 'require(process.argv[1]).version' "$here/node_modules/nats/package.json")"
+  fi
+  want cluster && echo "nats-server $(nats-server --version | sed 's/.*v//'), libnats" \
+       "$(dpkg-query -W -f='${Version}' libnats-dev 2>/dev/null), zookeeper" \
+       "$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
   echo "mode: $([ $smoke = 1 ] && echo smoke || echo full), $runs run(s), $records records" \
        "($durable_records durable), latency $latency_n, tail $tail_n at 10000/s," \
        "plain/workers $plain_records (sizes $plain_sizes, clients $plain_nclients); only $only"
+  want cluster && echo "cluster: sizes $cluster_sizes, clients $cluster_nclients, $cluster_records records" \
+       "(JetStream R3 $js_records, $js_window in flight), stall $stall_records, kills $cluster_kills"
   [ -z "$seglogd" ] || echo "seglogd measured: $seglogd (the line above describes the drivers' tree)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
@@ -412,6 +461,7 @@ for RUN in $(seq 1 "$runs"); do
   fi
   if want plain; then plain_clients; fi
   if want workers; then worker_pool; fi
+  if want cluster; then cluster_group; fi
 done
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $((SECONDS - t_start)) s" \
