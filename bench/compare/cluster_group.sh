@@ -7,7 +7,8 @@
 #   - a 3-node seglog cluster on loopback with a real ZooKeeper (one
 #     ZooKeeper per run of the group, a chroot per workload, fresh nodes and
 #     data for each), RF 3, acks=all (the cluster default), --sync
-#     interval:1000; cmp_plain produces to the topic's leader; the RSS of
+#     interval:1000, --zk-session-ms 2000 (the default --replica-lag-ms,
+#     10 000); cmp_plain produces to the topic's leader; the RSS of
 #     each node is sampled from /proc every 100 ms while it runs (max kept);
 #   - a standalone seglogd (interval:1000), the same cmp_plain workload;
 #   - NATS JetStream R3, batch 1 only: three nats-server with cluster routes
@@ -109,7 +110,7 @@ cl_start() { # cl_start [extra seglogd flags...]
     "$SEGLOGD" --data-dir "$d/data" --bind 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*' \
       --endpoints-file "$d/endpoints" --sync interval:1000 --log-level warn \
       --zookeeper "127.0.0.1:$CL_ZK_PORT/w$CL_N" --node-id "$i" --replication-factor 3 \
-      --zk-session-ms 2000 --replica-lag-ms 2000 "$@" > "$d/log" 2>&1 &
+      --zk-session-ms 2000 "$@" > "$d/log" 2>&1 &
     CL_NODE_PIDS+=($!)
     PIDS+=($!)
   done
@@ -252,7 +253,7 @@ cluster_group() {
 # One follower SIGSTOPped under load: the leader's RSS stays bounded.
 cluster_stall() {
   local rec=$((stall_records / 400 * 400)) lpid fpid i dpid rc=0 line rss isr
-  cl_start
+  cl_start --replica-lag-ms 2000
   lpid="$(cl_node_pid "$CL_LEADER")"
   for i in 0 1 2; do if [ "${CL_NODE_PIDS[$i]}" != "$lpid" ]; then fpid="${CL_NODE_PIDS[$i]}"; fi; done
   cl_sample_start "$TMP/rss-stall" "${CL_NODE_PIDS[@]}"
