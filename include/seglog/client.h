@@ -436,6 +436,36 @@ typedef struct seglog_cluster_info {
 int seglog_client_metadata(seglog_client_t *client, seglog_cluster_info_t *out);
 
 /* ------------------------------------------------------------------ */
+/* Consumer groups: committed offsets (docs/PROTOCOL.md, "Consumer groups") */
+
+/* The internal topic that holds the commits (hidden from
+ * seglog_client_list_topics; produce, truncate and delete on it are
+ * refused with SEGLOG_CLIENT_E_INVALID_TOPIC). */
+#define SEGLOG_GROUPS_TOPIC "__consumer_offsets"
+/* The longest metadata string of a commit, in bytes. */
+#define SEGLOG_GROUP_METADATA_MAX 256
+
+/* Store group's position in topic: offset is the next offset the group
+ * will read. metadata (may be NULL) is free text of at most
+ * SEGLOG_GROUP_METADATA_MAX bytes. Durable (the sync policy's
+ * acknowledgement point; in cluster mode replicated with acks=all, sent to
+ * the leader of SEGLOG_GROUPS_TOPIC) when it returns 0. A later commit of
+ * the same group and topic replaces it. Errors: BAD_REQUEST (an empty or
+ * invalid group name: group names follow the topic name rule; metadata too
+ * long), INVALID_TOPIC, UNKNOWN_TOPIC (standalone: the topic does not
+ * exist). A retry after a lost reply commits the same value again, which
+ * is harmless. */
+int seglog_client_commit_offset(seglog_client_t *client, const char *group, const char *topic,
+                                uint64_t offset, const char *metadata);
+
+/* The last offset group committed for topic: 0 with *found 1, *offset and
+ * *metadata (may be NULL; borrowed, see Ownership), or *found 0 when the
+ * group committed for other topics only. SEGLOG_CLIENT_E_UNKNOWN_GROUP if
+ * the group never committed anything. */
+int seglog_client_fetch_offset(seglog_client_t *client, const char *group, const char *topic,
+                               int *found, uint64_t *offset, const char **metadata);
+
+/* ------------------------------------------------------------------ */
 /* Producer: asynchronous and pipelined                                */
 
 typedef struct seglog_producer seglog_producer_t;

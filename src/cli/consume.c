@@ -17,11 +17,12 @@
 #define TAIL_WAIT_MS  250 /* bound on one wait, so a signal is never missed for long */
 #define FOLLOW_WAIT_MS 1000 /* --follow: one long poll's max_wait_ms */
 
-enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT, OPT_FOLLOW, OPT_FROM_TIME };
+enum { OPT_FROM = CLI_OPT_FIRST_FREE, OPT_COUNT, OPT_FORMAT, OPT_FOLLOW, OPT_FROM_TIME,
+       OPT_GROUP };
 
 static const char s_consume_usage[] =
     "usage: seglog consume [-t TOPIC] [--from N|earliest | --from-time TIME] [--count N]\n"
-    "                      [--follow] [--format text|json|raw]\n"
+    "                      [--follow] [--group G] [--format text|json|raw]\n"
     "\n"
     "Print the records of TOPIC from an offset (default: earliest) to the end of\n"
     "the log as it was when reading started, or --count of them.\n"
@@ -34,6 +35,10 @@ static const char s_consume_usage[] =
     "  --follow               at the end, wait for new records (long-poll consume,\n"
     "                         request/reply; 'seglog tail' uses the PUB stream) until\n"
     "                         --count records or interrupted (Ctrl-C, SIGTERM: exit 0)\n"
+    "  --group G              consumer group G: start after G's last committed offset\n"
+    "                         of TOPIC (earliest if none; --from, --from-time\n"
+    "                         override) and commit the position after each batch\n"
+    "                         is written\n"
     "  --format FORMAT        text: \"offset<TAB>value\" (default)\n"
     "                         json: one object per line: offset, timestamp_ms, key,\n"
     "                               value (base64 with \"value_encoding\":\"base64\"\n"
@@ -60,6 +65,8 @@ typedef struct read_opts {
     int follow; /* consume --follow */
     int from_time; /* consume --from-time: time_ms is set */
     uint64_t time_ms;
+    int from_set;      /* --from was given */
+    const char *group; /* consume --group, or NULL */
 } read_opts_t;
 
 /* "2026-12-04T10:00:00Z", with optional ".mmm" and "Z" or "+HH:MM" /
@@ -118,6 +125,7 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                                              {"format", required_argument, NULL, OPT_FORMAT},
                                              {"follow", no_argument, NULL, OPT_FOLLOW},
                                              {"from-time", required_argument, NULL, OPT_FROM_TIME},
+                                             {"group", required_argument, NULL, OPT_GROUP},
                                              {NULL, 0, NULL, 0}};
     int opt, exit_code;
     while ((opt = cli_next_option(argc, argv, ":t:h", longopts, c, usage, &exit_code)) != -1) {
@@ -127,6 +135,7 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
         case OPT_FROM:
             if (r->from_time)
                 return cli_usage_error(argv[0], "--from and --from-time exclude each other");
+            r->from_set = 1;
             if (strcmp(optarg, "earliest") == 0)
                 r->from = SEGLOG_OFFSET_EARLIEST;
             else if (tail && strcmp(optarg, "latest") == 0)
@@ -153,6 +162,11 @@ static int s_parse(int argc, char **argv, cli_common_t *c, const char *usage, in
                                        "+HH:MM) or ms since the epoch, not '%s'",
                                        optarg);
             r->from_time = 1;
+            break;
+        case OPT_GROUP:
+            if (tail)
+                return cli_usage_error(argv[0], "unknown option '--group'");
+            r->group = optarg;
             break;
         case OPT_FOLLOW:
             if (tail)
@@ -192,9 +206,48 @@ static int s_fail_topic(const char *verb, const char *topic, int rc, const char 
 
 static void s_catch_signals(void);
 
+/* --group without --from: the group's committed position, or earliest. */
+static int s_group_start(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r,
+                         uint64_t *offset)
+{
+    int found = 0;
+    int rc = seglog_client_fetch_offset(client, r->group, c->topic, &found, offset, NULL);
+    if (rc == SEGLOG_CLIENT_E_UNKNOWN_GROUP || (rc == 0 && !found)) {
+        *offset = SEGLOG_OFFSET_EARLIEST;
+        return 0;
+    }
+    if (rc) {
+        char what[200];
+        snprintf(what, sizeof what, "fetch the offset of group '%s'", r->group);
+        return cli_fail(what, rc, seglog_client_errmsg(client));
+    }
+    return 0;
+}
+
+/* --group: the batch up to pos was written; store the position. */
+static int s_group_commit(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r,
+                          uint64_t pos)
+{
+    int w = s_write_outcome(fflush(stdout) ? errno : 0); /* written before it counts as read */
+    if (w >= 0)
+        return w;
+    int rc = seglog_client_commit_offset(client, r->group, c->topic, pos, NULL);
+    if (rc) {
+        char what[200];
+        snprintf(what, sizeof what, "commit the offset of group '%s'", r->group);
+        return cli_fail(what, rc, seglog_client_errmsg(client));
+    }
+    return -1;
+}
+
 static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_opts_t *r)
 {
     uint64_t offset = r->from;
+    if (r->group && !r->from_set && !r->from_time) {
+        int e = s_group_start(client, c, r, &offset);
+        if (e)
+            return e;
+    }
     if (r->from_time) {
         int rc = seglog_client_offset_for_time(client, c->topic, r->time_ms, &offset);
         if (rc)
@@ -223,8 +276,15 @@ static int s_consume(seglog_client_t *client, const cli_common_t *c, const read_
         }
         if (b.count == 0 && !r->follow)
             break;
+        uint64_t pos = offset;
         for (size_t i = 0; i < b.count && left > 0 && b.records[i].offset < end; i++, left--) {
             int w = s_write_outcome(cli_print_record(stdout, r->fmt, &b.records[i]));
+            if (w >= 0)
+                return w;
+            pos = b.records[i].offset + 1;
+        }
+        if (r->group && pos > offset) {
+            int w = s_group_commit(client, c, r, pos);
             if (w >= 0)
                 return w;
         }

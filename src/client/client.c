@@ -105,9 +105,9 @@ int seglog_client_produce(seglog_client_t *c, const char *topic, const void *val
     return seglog_client_produce_batch(c, topic, &rec, 1, offset);
 }
 
-/* One produce request, to the topic's leader in cluster mode; resp is
- * the ProduceResponse of all n records. */
-static int s_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
+/* One request for a topic's leader (a produce, a group's commit or
+ * fetch): to that leader in cluster mode. */
+static int s_leader_call(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
 {
     int rc;
     int64_t deadline = slc_route_deadline(c);
@@ -124,10 +124,17 @@ static int s_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *res
         rc = s_call(c, req, resp);
         if (rc == SEGLOG_CLIENT_E_NOT_LEADER) {
             c->mode = 1;
-            slc_route_set(c, req->topic, resp->leader_endpoint);
+            slc_route_set(c, slc_route_topic(req), resp->leader_endpoint);
             rc = slc_route_produce(c, req, resp, deadline);
         }
     }
+    return rc;
+}
+
+/* One produce request; resp is the ProduceResponse of all n records. */
+static int s_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *resp)
+{
+    int rc = s_leader_call(c, req, resp);
     if (rc)
         return rc;
     if (resp->count != req->nrecords)
@@ -310,4 +317,41 @@ int seglog_client_delete_topic(seglog_client_t *c, const char *topic)
     slc_request_t req = {.kind = SLC_DELETE_TOPIC, .topic = topic};
     slc_response_t resp;
     return s_call(c, &req, &resp);
+}
+
+/* ---- consumer groups ---------------------------------------------------- */
+
+int seglog_client_commit_offset(seglog_client_t *c, const char *group, const char *topic,
+                                uint64_t offset, const char *metadata)
+{
+    if (!c || !group)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_COMMIT_OFFSET,
+                         .topic = slc_topic(topic),
+                         .group = group,
+                         .offset = offset,
+                         .metadata = metadata ? metadata : "",
+                         .route_topic = SEGLOG_GROUPS_TOPIC};
+    slc_response_t resp;
+    return s_leader_call(c, &req, &resp);
+}
+
+int seglog_client_fetch_offset(seglog_client_t *c, const char *group, const char *topic,
+                               int *found, uint64_t *offset, const char **metadata)
+{
+    if (!c || !group || !found || !offset)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {.kind = SLC_FETCH_OFFSET,
+                         .topic = slc_topic(topic),
+                         .group = group,
+                         .route_topic = SEGLOG_GROUPS_TOPIC};
+    slc_response_t resp;
+    int rc = s_leader_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    *found = resp.found;
+    *offset = resp.found ? resp.offset : 0;
+    if (metadata)
+        *metadata = resp.found ? resp.message : "";
+    return 0;
 }

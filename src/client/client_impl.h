@@ -114,8 +114,16 @@ void slc_route_set(seglog_client_t *c, const char *topic, const char *endpoint);
 /* Forget every route that points at endpoint (it did not answer). */
 void slc_route_forget_endpoint(seglog_client_t *c, const char *endpoint);
 
-/* A produce in cluster mode: to the topic's leader, following NOT_LEADER
- * and refreshing Metadata after a timeout, until deadline. */
+/* The topic whose leader a request goes to in cluster mode. */
+static inline const char *slc_route_topic(const slc_request_t *req)
+{
+    return req->route_topic ? req->route_topic : req->topic;
+}
+
+/* A produce (or another request for a leader: a group's commit and fetch,
+ * whose route_topic is __consumer_offsets) in cluster mode: to the
+ * topic's leader, following NOT_LEADER and refreshing Metadata after a
+ * timeout, until deadline. */
 int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *resp,
                       int64_t deadline);
 

@@ -51,6 +51,8 @@ typedef struct slc_request {
     uint64_t producer_id, sequence; /* idempotent produce; producer_id 0: not encoded */
     /* commit_offset (offset, metadata), fetch_offset */
     const char *group, *metadata;
+    /* cluster mode: the topic whose leader takes it (NULL: topic) */
+    const char *route_topic;
     /* consume (offset), truncate (offset = lowest) */
     uint64_t offset;
     uint32_t max_records, max_bytes;

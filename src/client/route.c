@@ -360,7 +360,7 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
         int64_t left = deadline - slc_now_ms();
         if (left <= 0)
             break;
-        slc_route_t *r = slc_route_find(c, req->topic);
+        slc_route_t *r = slc_route_find(c, slc_route_topic(req));
         if ((!r || !r->endpoint) && !refreshed) {
             refreshed = 1;
             if (slc_route_refresh(c, deadline, NULL, NULL) == 0)
@@ -373,7 +373,7 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
             snprintf(ep, sizeof ep, "%s", s_any_node(c, turn++)); /* a new topic */
         else {
             snprintf(why, sizeof why, "topic '%s' has no leader (offline, or electing one)",
-                     req->topic);
+                     slc_route_topic(req));
             slc_sleep_ms(s_min(backoff, left));
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             refreshed = 0;
@@ -382,7 +382,7 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
         slc_rpc_t *conn = s_conn(c, ep);
         if (!conn)
             return s_done(c, &msg, SEGLOG_CLIENT_E_INVAL, NULL);
-        rc = slc_rpc_once(conn, &msg, req->id, SLC_PRODUCE, s_min(CONNECT_WAIT_MS, left),
+        rc = slc_rpc_once(conn, &msg, req->id, req->kind, s_min(CONNECT_WAIT_MS, left),
                           s_min(c->opts.timeout_ms, left), c->arena, resp);
         if (rc == 0)
             return s_done(c, &msg, 0, NULL);
@@ -390,15 +390,15 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
             const char *hint = resp->leader_endpoint;
             snprintf(why, sizeof why, "%.120s answered NOT_LEADER: %.150s", ep, resp->message);
             if (hint && *hint && strcmp(hint, ep) != 0) {
-                slc_route_set(c, req->topic, hint);
+                slc_route_set(c, slc_route_topic(req), hint);
                 continue;
             }
-            slc_route_set(c, req->topic, NULL);
+            slc_route_set(c, slc_route_topic(req), NULL);
         } else if (rc == SEGLOG_CLIENT_E_AGAIN || rc == SEGLOG_CLIENT_E_TIMEOUT) {
             snprintf(why, sizeof why, "%.290s", conn->errmsg);
             slc_route_forget_endpoint(c, ep);
             if (slc_route_refresh(c, deadline, ep, NULL) == 0) {
-                slc_route_t *n = slc_route_find(c, req->topic);
+                slc_route_t *n = slc_route_find(c, slc_route_topic(req));
                 if (!n || !n->endpoint || strcmp(n->endpoint, ep) != 0)
                     continue; /* somewhere else to go at once */
             }
@@ -414,6 +414,6 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
     return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_TIMEOUT,
                         "produce to '%s' not acknowledged within %d ms (timeout %d ms x %d "
                         "attempts): %s",
-                        req->topic, c->opts.timeout_ms * (1 + c->opts.retries), c->opts.timeout_ms,
-                        1 + c->opts.retries, why);
+                        slc_route_topic(req), c->opts.timeout_ms * (1 + c->opts.retries),
+                        c->opts.timeout_ms, 1 + c->opts.retries, why);
 }

@@ -2,6 +2,7 @@
 #include "admin.h"
 
 #include "errors.h"
+#include "groups.h"
 #include "slog.h"
 
 #include <inttypes.h>
@@ -33,6 +34,8 @@ int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics, const 
         uint64_t lowest = 0, epoch = 0;
         if (acl && !sl_acl_any(acl, who, tp->name))
             continue;
+        if (sl_groups_is_internal(tp->name, tp->name_len))
+            continue; /* consumer groups' offsets: hidden (docs/PROTOCOL.md) */
         /* A topic deleted since the list was taken fails here: leave it out. */
         if (seglog_log_lowest_offset(tp->log, &lowest) || seglog_log_epoch(tp->log, &epoch))
             continue;

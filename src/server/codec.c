@@ -127,6 +127,90 @@ static int s_scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+size_t sl_codec_offset_value_size(uint64_t offset, size_t md_len)
+{
+    return (offset ? 1 + s_varint_size(offset) : 0) +
+           (md_len ? 1 + s_varint_size(md_len) + md_len : 0);
+}
+
+size_t sl_codec_offset_value_write(uint8_t *out, uint64_t offset, const char *md, size_t md_len)
+{
+    size_t n = 0;
+    if (offset) {
+        out[n++] = TAG(1, WT_VARINT);
+        n += s_put_varint(out + n, offset);
+    }
+    if (md_len) {
+        out[n++] = TAG(2, WT_LEN);
+        n += s_put_varint(out + n, md_len);
+        memcpy(out + n, md, md_len);
+        n += md_len;
+    }
+    return n;
+}
+
+int sl_codec_offset_value_parse(const void *value, size_t len, uint64_t *offset, const char **md,
+                                size_t *md_len)
+{
+    const uint8_t *p = value, *end = p + len;
+    *offset = 0;
+    *md = "";
+    *md_len = 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (s_scan_varint(&p, end, &tag))
+            return -1;
+        if ((tag & 7) == WT_VARINT) {
+            if (s_scan_varint(&p, end, &v))
+                return -1;
+            if (tag >> 3 == 1)
+                *offset = v;
+        } else if ((tag & 7) == WT_LEN) {
+            if (s_scan_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return -1;
+            if (tag >> 3 == 2) {
+                *md = (const char *)p;
+                *md_len = (size_t)v;
+            }
+            p += v;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sl_codec_stored_kv(const void *stored, size_t len, const uint8_t **key, size_t *key_len,
+                       const uint8_t **value, size_t *value_len)
+{
+    const uint8_t *p = stored, *end = p + len;
+    *key = *value = (const uint8_t *)"";
+    *key_len = *value_len = 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (s_scan_varint(&p, end, &tag))
+            return -1;
+        if ((tag & 7) == WT_VARINT) {
+            if (s_scan_varint(&p, end, &v))
+                return -1;
+        } else if ((tag & 7) == WT_LEN) {
+            if (s_scan_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return -1;
+            if (tag >> 3 == 1) {
+                *value = p;
+                *value_len = (size_t)v;
+            } else if (tag >> 3 == 3) {
+                *key = p;
+                *key_len = (size_t)v;
+            }
+            p += v;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int sl_codec_stored_producer(const void *stored, size_t len, uint64_t *producer_id,
                              uint64_t *sequence, uint32_t *batch_records)
 {

@@ -179,6 +179,18 @@ uint64_t sl_codec_stored_timestamp(void *arg, const void *stored, size_t len);
 size_t sl_codec_stored_size(const sl_record_t *r);
 /* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */
 size_t sl_codec_stored_write(const sl_record_t *r, uint8_t *out);
+/* Consumer groups: the value of a __consumer_offsets record
+ * (OffsetCommitValue). size, write (exactly size bytes), and parse (0, or
+ * -1 if it does not scan; *md points into value). */
+size_t sl_codec_offset_value_size(uint64_t offset, size_t md_len);
+size_t sl_codec_offset_value_write(uint8_t *out, uint64_t offset, const char *md, size_t md_len);
+int sl_codec_offset_value_parse(const void *value, size_t len, uint64_t *offset, const char **md,
+                                size_t *md_len);
+/* The key and value of a stored record (pointers into it; "" when absent).
+ * 0, or -1 if it does not scan. */
+int sl_codec_stored_kv(const void *stored, size_t len, const uint8_t **key, size_t *key_len,
+                       const uint8_t **value, size_t *value_len);
+
 /* The idempotence fields (6-8) of a stored record: 1 and the values when
  * it has a producer id, 0 when not (or the bytes do not scan). */
 int sl_codec_stored_producer(const void *stored, size_t len, uint64_t *producer_id,

@@ -8,6 +8,7 @@
 #include "cmode.h"
 #include "committer.h"
 #include "errors.h"
+#include "groups.h"
 #include "pids.h"
 #include "slog.h"
 #include "waiters.h"
@@ -645,6 +646,14 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         sl_wk_reply_buf(w, slot);
         return;
     }
+    if ((req.type == SL_REQ_PRODUCE || req.type == SL_REQ_TRUNCATE ||
+         req.type == SL_REQ_DELETE_TOPIC) &&
+        sl_groups_is_internal(req.topic, req.topic_len)) {
+        sl_wk_reply_error(w, slot, req.id, SL_E_INTERNAL_TOPIC,
+                          "topic \"" SL_GROUPS_TOPIC "\" is internal: only CommitOffset writes "
+                          "it, and it is never truncated or deleted");
+        return;
+    }
     switch (req.type) {
     case SL_REQ_PRODUCE:
         s_produce(w, slot, &req);
@@ -673,9 +682,10 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         s_init_producer_id(w, slot, &req);
         break;
     case SL_REQ_COMMIT_OFFSET:
+        sl_wk_commit_offset(w, slot, &req);
+        break;
     case SL_REQ_FETCH_OFFSET:
-        sl_wk_reply_error(w, slot, req.id, SL_E_BAD_REQUEST,
-                          "CommitOffset and FetchOffset are not served yet");
+        sl_wk_fetch_offset(w, slot, &req);
         break;
     }
     if (!slot->has_reply && !slot->pending) /* defensive: every path must answer */

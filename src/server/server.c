@@ -9,6 +9,7 @@
 #include "cmode.h"
 #include "committer.h"
 #include "errors.h"
+#include "groups.h"
 #include "publisher.h"
 #include "slog.h"
 #include "stats.h"
@@ -236,6 +237,7 @@ static int s_start_workers(seglog_server_t *s)
             .pids = s->pids,
             .secure = sl_security_curve(s->sec),
             .acl = sl_security_acl(s->sec),
+            .groups = s->groups,
         };
         int rc = sl_worker_new(&wc, &s->workers[i]);
         if (rc)
@@ -255,6 +257,7 @@ static int s_start_workers(seglog_server_t *s)
         .pids = s->pids,
         .secure = sl_security_curve(s->sec),
         .acl = sl_security_acl(s->sec),
+        .groups = s->groups,
     };
     return sl_worker_new_sync(&ic, &s->fe_inline);
 }
@@ -286,6 +289,7 @@ static void s_teardown(seglog_server_t *s)
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
     sl_pids_destroy(&s->pids);
+    sl_groups_destroy(&s->groups);
     if (s->ctx && s->own_ctx)
         zmq_ctx_term(s->ctx);
     sl_security_destroy(&s->sec); /* after every socket it guards is closed */
@@ -401,6 +405,8 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
     }
     if (!rc) /* after the topics: they made the data directory */
         rc = sl_pids_new(s->cfg.data_dir, s->cfg.zookeeper ? s->cfg.node_id : -1, &s->pids);
+    if (!rc && !(s->groups = sl_groups_new()))
+        rc = SEGLOG_E_NOMEM;
     if (!rc)
         rc = sl_committer_new(s->topics, s->cfg.sync, s->publisher, &s->committer);
     if (!rc)

@@ -97,6 +97,7 @@ struct seglog_server {
     int fe_produces; /* the front end serves produces (--produce-on, resolved) */
     struct sl_repl *repl; /* cluster mode (cmode.h), or NULL */
     struct sl_pids *pids; /* InitProducerId (pids.h) */
+    struct sl_groups *groups; /* consumer groups' offsets (groups.h) */
     char sync_name[32];
     int stopped;
     int stop_rc;

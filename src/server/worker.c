@@ -91,6 +91,7 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
     slot->job = job;
     slot->has_reply = 0;
     slot->pending = 0;
+    slot->commit_offset = 0;
     zmq_msg_t *req = &job->frames[job->nframes - 1];
     if (job->oversize && w->cfg.info) /* the front end already dropped its bytes */
         sl_wk_refuse_oversized(w, slot, job->oversize, job->oversize_id);
@@ -118,6 +119,18 @@ static void s_commit_error(sl_worker_t *w, slot_t *slot, sl_topic_t *tp, uint64_
     snprintf(msg, sizeof msg, "commit on topic \"%s\" failed: %s", tp->name, sl_strerror(rc));
     sl_log(SL_LOG_ERROR, "commit failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));
     sl_wk_reply_error(w, slot, id, rc, msg);
+}
+
+/* The reply of an append that passed its acknowledgement point: a
+ * ProduceResponse, or a CommitOffsetResponse for a CommitOffset. */
+static void s_encode_ack(sl_worker_t *w, int commit_offset, uint64_t id, uint64_t first,
+                         uint32_t count)
+{
+    w->out.len = 0;
+    int rc = commit_offset ? sl_codec_encode_commit_offset(&w->out, id)
+                           : sl_codec_encode_produce(&w->out, id, first, count);
+    if (rc)
+        w->out.len = 0;
 }
 
 /* Wait for the commit of every pending produce, in request order, and
@@ -153,12 +166,11 @@ static void s_commit(sl_worker_t *w)
             sl_wk_reply_buf(w, slot); /* cluster mode: not replicated in time, or fenced */
         } else {
             sl_topic_acked(slot->topic, slot->first + slot->count);
-            w->out.len = 0;
-            if (sl_codec_encode_produce(&w->out, slot->id, slot->first, slot->count))
-                w->out.len = 0;
+            s_encode_ack(w, slot->commit_offset, slot->id, slot->first, slot->count);
             sl_wk_reply_buf(w, slot);
         }
         slot->pending = 0;
+        slot->commit_offset = 0;
     }
 }
 
@@ -322,6 +334,7 @@ int sl_worker_handle(sl_worker_t *w, const void *data, size_t len, const void **
     slot->job = &w->sync_job;
     slot->has_reply = 0;
     slot->pending = 0;
+    slot->commit_offset = 0;
     w->nbatch = 1;
     sl_wk_handle(w, slot, data, len);
     s_commit(w); /* every path leaves a reply */
@@ -348,6 +361,8 @@ static void s_park(sl_worker_t *w)
         job->commit.id = slot->id;
         job->commit.first = slot->first;
         job->commit.count = slot->count;
+        job->commit.commit_offset = slot->commit_offset;
+        slot->commit_offset = 0;
         job->commit.acks_all = slot->acks_all;
         job->commit.epoch = slot->epoch;
         job->commit.since_ms = slot->since_ms;
@@ -401,9 +416,8 @@ int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
         sl_wk_reply_buf(w, &slot);
     } else {
         sl_topic_acked(tp, job->commit.first + job->commit.count);
-        w->out.len = 0;
-        if (sl_codec_encode_produce(&w->out, job->commit.id, job->commit.first, job->commit.count))
-            w->out.len = 0;
+        s_encode_ack(w, job->commit.commit_offset, job->commit.id, job->commit.first,
+                     job->commit.count);
         sl_wk_reply_buf(w, &slot);
     }
     w->batch_bytes = 0;

@@ -65,6 +65,7 @@ typedef struct sl_job {
         seglog_commit_t token;
         uint64_t id, first;
         uint32_t count;
+        int commit_offset; /* a CommitOffset's append (its reply's kind) */
         /* cluster mode, acks=all: reply once the HW passed the batch */
         int acks_all;
         int32_t epoch;

@@ -28,6 +28,7 @@ typedef struct {
     seglog_commit_t token;
     uint64_t id, first;
     uint32_t count;
+    int commit_offset; /* the append of a CommitOffset: its reply is a CommitOffsetResponse */
     /* cluster mode, acks=all (cmode.h): the reply also waits for the HW */
     int acks_all;
     int32_t epoch;
@@ -66,6 +67,10 @@ void sl_wk_reply_error(sl_worker_t *w, slot_t *slot, uint64_t id, int err, const
 /* Serve one Request frame into slot (requests.c): a reply, or a produce
  * appended and left pending for the group commit. */
 void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len);
+/* Consumer groups (requests_groups.c): a commit is left pending like a
+ * produce (its reply a CommitOffsetResponse); a fetch is answered. */
+void sl_wk_commit_offset(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+void sl_wk_fetch_offset(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
 /* Answer a frame of len bytes over max_message_bytes, without its bytes. */
 void sl_wk_refuse_oversized(sl_worker_t *w, slot_t *slot, size_t len, uint64_t id);
 

@@ -374,6 +374,27 @@ class Cli(unittest.TestCase):
         self.assertEqual(self.ok("consume", "-t", "fol", "--follow", "--count", "3",
                                  "--format", "raw"), b"a\nb\nc\n")
 
+    def test_consume_group_resumes(self):
+        self.ok("produce", "-t", "grp", "a", "b", "c", "d", "e")
+        # a new group starts at the earliest record and commits as it goes
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "G", "--count", "2",
+                                 "--format", "raw"), b"a\nb\n")
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "G", "--count", "2",
+                                 "--format", "raw"), b"c\nd\n")
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "G", "--format", "raw"),
+                         b"e\n")
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "G", "--format", "raw"), b"")
+        self.ok("produce", "-t", "grp", "f")
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "G", "--format", "raw"),
+                         b"f\n")
+        # another group has its own position; --from overrides (and commits)
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "H", "--from", "4",
+                                 "--format", "raw"), b"e\nf\n")
+        self.assertEqual(self.ok("consume", "-t", "grp", "--group", "H", "--format", "raw"), b"")
+        rc, out, err = self.run_cli("consume", "-t", "grp", "--group", "bad/name")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"invalid group name", err)
+
     def test_tail_latest_and_new_topic(self):
         # a topic that does not exist yet: tail waits for it
         p = subprocess.Popen([SEGLOG, "tail", "-t", "born-later", "--format", "raw"],

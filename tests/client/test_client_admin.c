@@ -185,6 +185,48 @@ static void test_list_and_delete(void **state)
     assert_true(o.epoch != before.epoch);
 }
 
+/* Consumer groups through the C library: commit, fetch, the errors. */
+static void test_group_offsets(void **state)
+{
+    srv_fx_t *w = *state;
+    seglog_client_t *c = w->c;
+    int found = -1;
+    uint64_t off = 99;
+    const char *md = NULL;
+    OK(c, seglog_client_produce(c, "gt", "x", 1, NULL));
+    EXPECT_RC(seglog_client_fetch_offset(c, "cg", "gt", &found, &off, &md),
+              SEGLOG_CLIENT_E_UNKNOWN_GROUP, "");
+    assert_non_null(strstr(seglog_client_errmsg(c), "never committed"));
+    OK(c, seglog_client_commit_offset(c, "cg", "gt", 1, "meta"));
+    OK(c, seglog_client_fetch_offset(c, "cg", "gt", &found, &off, &md));
+    assert_int_equal(found, 1);
+    assert_int_equal(off, 1);
+    assert_string_equal(md, "meta");
+    OK(c, seglog_client_commit_offset(c, "cg", "gt", 0, NULL));
+    OK(c, seglog_client_fetch_offset(c, "cg", "gt", &found, &off, &md));
+    assert_int_equal(found, 1);
+    assert_int_equal(off, 0);
+    assert_string_equal(md, "");
+    OK(c, seglog_client_produce(c, "other", "y", 1, NULL));
+    OK(c, seglog_client_fetch_offset(c, "cg", "other", &found, &off, &md));
+    assert_int_equal(found, 0);
+    char big[SEGLOG_GROUP_METADATA_MAX + 2];
+    memset(big, 'm', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    EXPECT_RC(seglog_client_commit_offset(c, "cg", "gt", 1, big), SEGLOG_CLIENT_E_BAD_REQUEST,
+              "");
+    EXPECT_RC(seglog_client_commit_offset(c, "", "gt", 1, NULL), SEGLOG_CLIENT_E_BAD_REQUEST, "");
+    EXPECT_RC(seglog_client_commit_offset(c, "cg", "missing", 1, NULL),
+              SEGLOG_CLIENT_E_UNKNOWN_TOPIC, "");
+    EXPECT_RC(seglog_client_produce(c, SEGLOG_GROUPS_TOPIC, "f", 1, NULL),
+              SEGLOG_CLIENT_E_INVALID_TOPIC, "");
+    const seglog_topic_info_t *t;
+    size_t n;
+    OK(c, seglog_client_list_topics(c, &t, &n));
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(t[i].name, SEGLOG_GROUPS_TOPIC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_producer_refuses),
         cmocka_unit_test(test_message_too_large_refused),
         cmocka_unit_test(test_list_and_delete),
+        cmocka_unit_test(test_group_offsets),
     };
     return cmocka_run_group_tests_name("client_admin", tests, s_setup, s_teardown);
 }

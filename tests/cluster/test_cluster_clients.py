@@ -21,7 +21,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             metadata() shows the new leader.
   idem      an idempotent batch resent to the new leader after a kill -9
             of the old one gets its original offsets; nothing is stored
-            twice.
+            twice. A consumer group's commit (routed to the leader of
+            __consumer_offsets) is still there after the failover.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -327,6 +328,11 @@ def t_idem(c, args):
     check(r is not None and r.WhichOneof("body") == "init_producer_id", "InitProducerId: %s" % r)
     pid = r.init_producer_id.producer_id
     check(pid >> 40 == c.nodes[0].id + 1, "producer id %x lacks node %d's prefix" % (pid, c.nodes[0].id))
+    # Consumer groups: the commit goes to the leader of __consumer_offsets
+    # (NOT_LEADER is followed) and is replicated with acks=all.
+    with sc.Client(eps, None, timeout_ms=2000, retries=4) as cl:
+        cl.commit_offset("cg", "idem", 7, "m1")
+        check(cl.fetch_offset("cg", "idem") == (7, "m1"), "fetch_offset before the failover")
     sent = {}
     for seq in range(5):
         sent[seq] = _idem_send(c, lead, pid, seq, [b"i%d-a" % seq, b"i%d-b" % seq])
@@ -340,6 +346,17 @@ def t_idem(c, args):
               (seq, new.id, got, sent[seq]))
     nxt = _idem_send(c, new, pid, 5, [b"i5-a"])
     check(nxt == (sent[4][0] + 2, 1), "seq 5 after the failover: %s" % (nxt,))
+    deadline = time.time() + 30
+    while True:  # the commit survives the failover (whichever node led __consumer_offsets)
+        try:
+            with sc.Client(",".join(nd.endpoint for nd in c.nodes if nd.alive()), None,
+                           timeout_ms=2000, retries=2) as cl:
+                got = cl.fetch_offset("cg", "idem")
+            break
+        except (sc.ServerError, sc.SeglogTimeout) as e:
+            check(time.time() < deadline, "fetch_offset after the failover: %s" % e)
+            time.sleep(0.2)
+    check(got == (7, "m1"), "fetch_offset after the failover: %s" % (got,))
     log = final_log(c, "idem")
     check(not report_duplicates(log, "idem"), "a value stored twice")
     check(len(log) == 12, "%d records in the log, want 12" % len(log))
