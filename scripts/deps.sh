@@ -7,14 +7,17 @@
 # zookeeper (and the JRE it pulls in): the server its tests start.
 # libnats-dev, nats-server: the JetStream R3 driver of bench/compare's cluster
 # group and the servers it starts (its smoke test is in ctest).
+# libmicrohttpd-dev (and libcjson-dev): seglogd's HTTP listener; prometheus
+# (promtool), chromium, chromium-driver, python3-selenium: its tests.
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libprotobuf-c-dev
-      protobuf-c-compiler protobuf-compiler libzookeeper-mt-dev libcjson-dev)
+      protobuf-c-compiler protobuf-compiler libzookeeper-mt-dev libcjson-dev libmicrohttpd-dev)
 case "${1:-test}" in
   build) ;;
   test)  need+=(libcmocka-dev python3-zmq python3-protobuf valgrind clang
-               libclang-rt-14-dev libhiredis-dev zookeeper libnats-dev nats-server) ;;
+               libclang-rt-14-dev libhiredis-dev zookeeper libnats-dev nats-server
+               prometheus chromium chromium-driver python3-selenium) ;;
   bench) need+=(libcmocka-dev python3-zmq python3-protobuf libhiredis-dev libnats-dev nats-server
                zookeeper) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;

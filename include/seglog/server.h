@@ -114,6 +114,12 @@ typedef struct seglog_server_config {
     const char *clients_dir; /* public certificates of the allowed clients (and nodes) */
     const char *acl;         /* ACL file (src/server/acl.h); NULL: every known key may do all */
     int allow_plaintext;     /* 1: allow a plaintext non-loopback bind */
+    /* HTTP listener (docs/HTTP.md): metrics, health, the JSON gateway and
+     * the status page. NULL: off. "HOST:PORT", port 0 picks a free one
+     * (seglog_server_http_endpoint() tells which). A host that is not a
+     * loopback address is refused unless allow_plaintext, and always with
+     * curve_cert (HTTP has no authentication). */
+    const char *http;
 } seglog_server_config_t;
 
 /* Fill cfg with the defaults above. */
@@ -142,6 +148,8 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out);
 /* The endpoints actually bound (ports resolved when the config said :*). */
 const char *seglog_server_endpoint(const seglog_server_t *s);
 const char *seglog_server_pub_endpoint(const seglog_server_t *s);
+/* "HOST:PORT" of the HTTP listener (port resolved), or NULL if it is off. */
+const char *seglog_server_http_endpoint(const seglog_server_t *s);
 
 /* Clean shutdown: stop reading requests, let the workers finish what they
  * already took (their replies are still sent), sync every log, publish

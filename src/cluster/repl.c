@@ -304,6 +304,18 @@ static void s_retries(sl_repl_t *r, int64_t now)
             s_read_topic(r, rt->name);
 }
 
+/* What health checks and metrics read (repl_stats.c). Ready: registered,
+ * the topic list read, and every topic's state known. */
+static void s_publish(sl_repl_t *r)
+{
+    int reg = sl_cluster_registered(r->cl), ready = reg && !r->need_all;
+    for (rtopic_t *rt = r->topics; rt && ready; rt = rt->next)
+        ready = atomic_load(&rt->have_state) && !rt->need_read;
+    atomic_store(&r->registered_pub, reg);
+    atomic_store(&r->controller_pub, sl_cluster_is_controller(r->cl));
+    atomic_store(&r->ready_pub, ready);
+}
+
 static void *s_main(void *arg)
 {
     sl_repl_t *r = arg;
@@ -336,6 +348,7 @@ static void *s_main(void *arg)
         for (int i = 0; i < 64 && sl_cluster_process(r->cl, &ev) == 1; i++)
             s_event(r, &ev);
         atomic_store(&r->lease_until, sl_cluster_lease_until_ms(r->cl));
+        s_publish(r);
         s_creates(r);
         now = sl_repl_now_ms();
         s_retries(r, now);

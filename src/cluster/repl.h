@@ -115,6 +115,33 @@ int sl_repl_ack_wait(sl_repl_t *self, struct sl_topic *tp, uint64_t end, int32_t
 
 int64_t sl_repl_now_ms(void);
 
+/* For health checks and metrics (repl_stats.c; any thread). */
+typedef struct sl_repl_node_stats {
+    int registered;   /* /seglog/nodes/<id> is ours */
+    int session_ok;   /* the ZooKeeper lease is valid now */
+    int controller;   /* this node is the controller */
+    int ready;        /* registered, and every topic's state is known */
+    int nodes;        /* live nodes */
+} sl_repl_node_stats_t;
+
+typedef struct sl_repl_topic_stats {
+    const char *name;
+    int role;           /* 0 none, 1 leader, 2 follower */
+    int32_t leader;     /* -1: offline */
+    int32_t leader_epoch;
+    int isr;            /* ISR size */
+    uint64_t hw;        /* the high watermark this node knows */
+    int nfollowers;     /* leader only: */
+    int32_t follower[16];
+    uint64_t follower_lag[16]; /* leader's log end - the follower's fetch offset */
+} sl_repl_topic_stats_t;
+
+void sl_repl_node_stats(sl_repl_t *self, sl_repl_node_stats_t *out);
+/* fn once per topic with a known state, under the module's mutex: fn must
+ * not call back into this module. */
+void sl_repl_topic_stats_each(sl_repl_t *self,
+                              void (*fn)(void *arg, const sl_repl_topic_stats_t *t), void *arg);
+
 /* A MetadataResponse (docs/PROTOCOL.md) into out: the live nodes (and
  * replicas that are not live, alive = 0), every topic known here with its
  * replicas, leader, epoch, ISR and the HW this node knows. Any thread. */

@@ -42,6 +42,10 @@ typedef struct rtopic {
     _Atomic uint64_t hw;
     _Atomic int isr_n;
     _Atomic int have_state;
+    /* published for metrics (repl_stats.c): the followers' fetch offsets */
+    _Atomic int nfol_pub;
+    _Atomic int32_t fol_id_pub[SL_CL_MAX_REPLICAS];
+    _Atomic uint64_t fol_leo_pub[SL_CL_MAX_REPLICAS];
     char leader_ep[SL_CL_ENDPOINT_MAX]; /* under mu */
     /* Held for reading by a produce from its leadership check to the end of
      * its append; taken for writing to end the leadership (lock order:
@@ -93,6 +97,8 @@ struct sl_repl {
     char cfail[SL_CL_TOPIC_MAX + 1]; /* under mu: the last creation that failed, */
     int cfail_rc;                    /* and why (0: none) */
     _Atomic int64_t lease_until;
+    /* published each loop for health and metrics (repl_stats.c) */
+    _Atomic int registered_pub, controller_pub, ready_pub;
     /* repl thread */
     sl_cluster_t *cl;
     void *router;

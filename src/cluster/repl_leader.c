@@ -39,9 +39,12 @@ void sl_repl_leader_start(sl_repl_t *r, rtopic_t *rt)
     for (int i = 0; i < rt->meta.n_replicas; i++) {
         if (rt->meta.replicas[i] == r->cfg.node_id)
             continue;
+        atomic_store(&rt->fol_id_pub[rt->nfol], rt->meta.replicas[i]);
+        atomic_store(&rt->fol_leo_pub[rt->nfol], 0);
         rt->fol[rt->nfol++] = (rfollower_t){
             .id = rt->meta.replicas[i], .caught_up_ms = now, .last_resp_ms = now};
     }
+    atomic_store(&rt->nfol_pub, rt->nfol);
     rt->isr_checked_ms = now;
     sl_repl_parks_drop(r, rt);
 }
@@ -217,6 +220,7 @@ static void s_fetch(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, const Seglog__V1_
     }
     fol->known = 1;
     fol->leo = f->fetch_offset;
+    atomic_store_explicit(&rt->fol_leo_pub[fol - rt->fol], fol->leo, memory_order_relaxed);
     if (f->fetch_offset >= leo)
         fol->caught_up_ms = now;
     else if (f->fetch_offset >= fol->leo_at_resp && fol->last_resp_ms > fol->caught_up_ms)

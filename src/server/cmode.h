@@ -58,4 +58,12 @@ int64_t sl_cmode_now_ms(void);
  * cluster mode (BAD_REQUEST: not replicated yet). */
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 
+/* Health and metrics (cmode_metrics.c; any thread). */
+typedef struct sl_cmode_health {
+    int registered, session_ok, controller, ready, nodes;
+} sl_cmode_health_t;
+void sl_cmode_health(struct sl_repl *r, sl_cmode_health_t *out);
+/* The cluster families of /metrics, appended to b: 0 or -1 (no memory). */
+int sl_cmode_metrics(struct sl_repl *r, sl_buf_t *b);
+
 #endif

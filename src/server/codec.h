@@ -174,6 +174,9 @@ uint64_t sl_codec_peek_id(const void *data, size_t len);
 /* The timestamp_ms of a stored record (0 if it has none or does not
  * scan): the log core's timestamp_fn (arg unused). */
 uint64_t sl_codec_stored_timestamp(void *arg, const void *stored, size_t len);
+/* The ErrorCode of an encoded Response (0 if it is not an Error), without
+ * decoding the rest: for counting replies by result (metrics.h). */
+int sl_codec_peek_error(const void *data, size_t len);
 
 /* The stored form of a record: a Record without offset. */
 size_t sl_codec_stored_size(const sl_record_t *r);

@@ -361,6 +361,31 @@ uint64_t sl_codec_peek_id(const void *data, size_t len)
     return id;
 }
 
+int sl_codec_peek_error(const void *data, size_t len)
+{
+    const uint8_t *p = data, *end = p + len;
+    int code = 0;
+    while (p < end) {
+        uint64_t tag, n = 0;
+        const uint8_t *b = NULL;
+        if (s_scan_field(&p, end, &tag, &b, &n))
+            return code;
+        if (tag != ((64u << 3) | WT_LEN) || !b) /* TAG() is one byte: 64 needs two */
+            continue;
+        const uint8_t *q = b, *qend = b + n; /* the Error message: its field 1 */
+        code = SL_WIRE_INTERNAL; /* an Error without a code is still an error */
+        while (q < qend) {
+            uint64_t t2, v = 0;
+            const uint8_t *b2 = NULL;
+            if (s_scan_field(&q, qend, &t2, &b2, &v))
+                break;
+            if (t2 == TAG(1, WT_VARINT) && v > 0 && v < 64)
+                code = (int)v;
+        }
+    }
+    return code;
+}
+
 int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, sl_request_t *req,
                                const char **why)
 {

@@ -65,6 +65,8 @@ static sl_job_t *s_job_get(seglog_server_t *s)
         job->commit.topic = NULL;
         job->oversize = 0;
         job->wait.parked = job->wait.resume = 0;
+        job->m_type = 0;
+        job->m_code = 0;
     }
     return job;
 }
@@ -149,11 +151,13 @@ static int s_read_client(seglog_server_t *s, sl_job_t *job, int block)
             break;
     }
     SL_STAT_ADD(&s->stats, requests, 1);
+    job->t0_ns = sl_metrics_now_ns();
     if (total > SL_MAX_FRAMES) {
         char why[128];
         snprintf(why, sizeof why, "message has %d frames; at most %d are allowed", total - 1,
                  SL_MAX_FRAMES - 1);
         SL_STAT_ADD(&s->stats, bad_requests, 1);
+        sl_metrics_request(&s->metrics, 0, SL_WIRE_BAD_REQUEST, 0);
         sl_log_client(SL_LOG_WARN, "refused message reason=too_many_frames frames=%d", total - 1);
         s_reply_refused(s, job, empty_delim, why);
         for (int i = 0; i < job->nframes; i++)
@@ -167,6 +171,7 @@ static int s_read_client(seglog_server_t *s, sl_job_t *job, int block)
 /* Send a returned job's envelope and reply to the ROUTER, then recycle it. */
 static void s_reply(seglog_server_t *s, sl_job_t *job)
 {
+    sl_metrics_request(&s->metrics, job->m_type, job->m_code, sl_metrics_now_ns() - job->t0_ns);
     int ok = 1;
     for (int f = 0; ok && f < job->nframes; f++)
         ok = zmq_msg_send(&job->frames[f], s->router, ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0;
@@ -381,8 +386,13 @@ static void s_monitor_events(seglog_server_t *s)
                 char peer[INET6_ADDRSTRLEN + 8];
                 s_peer_name((int)value, peer, sizeof peer);
                 sl_log_client(SL_LOG_INFO, "client connected peer=%s fd=%u", peer, value);
+                atomic_fetch_add_explicit(&s->metrics.clients, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&s->metrics.clients_accepted, 1, memory_order_relaxed);
             } else if (id == ZMQ_EVENT_DISCONNECTED) {
                 sl_log_client(SL_LOG_INFO, "client disconnected fd=%u", value);
+                atomic_fetch_sub_explicit(&s->metrics.clients, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&s->metrics.clients_disconnected, 1,
+                                          memory_order_relaxed);
             } else {
                 const char *why = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                       ? "key refused (not in --clients-dir)"
@@ -491,6 +501,19 @@ static int s_wait(seglog_server_t *s, int room, int stopping)
     return 0;
 }
 
+/* Queue depths for metrics.h: stored only when they changed. */
+static void s_publish_depths(seglog_server_t *s)
+{
+    for (int i = 0; i < s->nworkers && i < SL_M_MAX_WORKERS; i++) {
+        int32_t d = (int32_t)(s->fe_w[i].held + s->fe_w[i].npend);
+        if (atomic_load_explicit(&s->metrics.worker_depth[i], memory_order_relaxed) != d)
+            atomic_store_explicit(&s->metrics.worker_depth[i], d, memory_order_relaxed);
+    }
+    int32_t parked = (int32_t)s->park_n;
+    if (atomic_load_explicit(&s->metrics.parked, memory_order_relaxed) != parked)
+        atomic_store_explicit(&s->metrics.parked, parked, memory_order_relaxed);
+}
+
 /* The front end's loop. A round forwards the workers' replies, reads the
  * clients, serves the produces itself and hands the rest to the workers.
  * It waits only once every source it read from was drained (a round that
@@ -560,6 +583,7 @@ void *sl_frontend_run(void *arg)
             s_release(s);
         for (int i = 0; i < n; i++)
             s_to_worker(s, i);
+        s_publish_depths(s);
         if (stopping) {
             for (int i = 0; i < n; i++)
                 if (!stop_sent[i] && !fw[i].npend &&

@@ -35,7 +35,7 @@ static void s_raise_nofile(void)
     }
 }
 
-/* Write "bind=..." and "pub=..." to path via a temporary file and rename,
+/* Write "bind=...", "pub=..." (and "http=...") to path via a temporary file and rename,
  * so a reader never sees half a file. */
 static int s_write_endpoints(const char *path, const seglog_server_t *s)
 {
@@ -48,6 +48,8 @@ static int s_write_endpoints(const char *path, const seglog_server_t *s)
     int rc = f ? 0 : errno;
     if (f) {
         fprintf(f, "bind=%s\npub=%s\n", seglog_server_endpoint(s), seglog_server_pub_endpoint(s));
+        if (seglog_server_http_endpoint(s))
+            fprintf(f, "http=%s\n", seglog_server_http_endpoint(s));
         if (fflush(f) != 0 || fsync(fileno(f)) != 0)
             rc = errno;
         if (fclose(f) != 0 && !rc)

@@ -120,6 +120,11 @@ static int s_repl_bind(sl_options_t *o, const char *v, char *err, size_t errlen)
     return s_string(o, v, &o->server.repl_bind, "repl-bind", err, errlen);
 }
 
+static int s_http(sl_options_t *o, const char *v, char *err, size_t errlen)
+{
+    return s_string(o, v, &o->server.http, "http", err, errlen);
+}
+
 static int s_curve_cert(sl_options_t *o, const char *v, char *err, size_t errlen)
 {
     return s_string(o, v, &o->server.curve_cert, "curve-cert", err, errlen);
@@ -230,6 +235,7 @@ static const struct {
     {"curve-cert", s_curve_cert},
     {"clients-dir", s_clients_dir},
     {"acl", s_acl},
+    {"http", s_http},
     {"allow-plaintext", s_allow_plaintext},
 };
 
@@ -347,8 +353,14 @@ void sl_options_usage(FILE *out)
           "  --max-waiters N         long-poll consumes (max_wait_ms) waiting at once; one\n"
           "                          more gets RESOURCE_EXHAUSTED (default 1024)\n"
           "  --log-level LEVEL       error | warn | info | debug (default info)\n"
-          "  --endpoints-file PATH   write \"bind=ENDPOINT\" and \"pub=ENDPOINT\" lines to PATH\n"
-          "                          once both sockets are bound (written atomically)\n"
+          "  --endpoints-file PATH   write \"bind=ENDPOINT\" and \"pub=ENDPOINT\" lines (and\n"
+          "                          \"http=HOST:PORT\" with --http) to PATH once every\n"
+          "                          socket is bound (written atomically)\n"
+          "  --http HOST:PORT        HTTP listener: /metrics, /healthz, /readyz, the JSON\n"
+          "                          gateway /v1/... and the status page / (docs/HTTP.md);\n"
+          "                          off by default; port 0 picks a free one\n"
+          "                          (loopback only, unless --allow-plaintext and no\n"
+          "                          --curve-cert)\n"
           "\n"
           "cluster mode (docs/CLUSTER.md; off without --zookeeper):\n"
           "  --zookeeper HOSTS       HOST:PORT[,HOST:PORT...][/chroot] of ZooKeeper\n"

@@ -359,6 +359,11 @@ void sl_publisher_notify(void *arg)
     }
 }
 
+long sl_publisher_subscriptions(const sl_publisher_t *p)
+{
+    return p ? atomic_load_explicit(&p->subscriptions, memory_order_relaxed) : 0;
+}
+
 int sl_publisher_subscribed(const sl_publisher_t *p)
 {
     return p && atomic_load_explicit(&p->subscriptions, memory_order_relaxed) > 0;

@@ -67,6 +67,9 @@ void sl_publisher_notify(void *p);
 /* 1 while at least one subscription is open on the socket. Any thread. */
 int sl_publisher_subscribed(const sl_publisher_t *p);
 
+/* Distinct prefixes subscribed now (metrics). Any thread. */
+long sl_publisher_subscriptions(const sl_publisher_t *p);
+
 /* Publish everything committed so far, then stop the thread and close the
  * socket (with a short linger). Call after the last append and sync. */
 void sl_publisher_stop(sl_publisher_t *p);

@@ -257,6 +257,7 @@ static void s_produce_as(sl_worker_t *w, slot_t *slot, const sl_request_t *req, 
     slot->id = req->id;
     slot->first = first;
     slot->count = (uint32_t)req->nrecords;
+    slot->bytes = total;
 }
 
 /* Cluster mode: only the leader appends, stamping its epoch; the leader
@@ -388,7 +389,7 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         sl_wk_reply_error(w, slot, req->id, SEGLOG_E_NOMEM, "out of memory");
         return;
     }
-    size_t n = 0;
+    size_t n = 0, nbytes = 0;
     for (;;) {
         uint64_t off;
         const void *data;
@@ -401,6 +402,7 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
             break;
         }
         n++;
+        nbytes += len;
     }
     if (rc < 0 && n == 0) {
         sl_buf_clear(&w->out, REPLY_BUF_KEEP);
@@ -411,6 +413,8 @@ static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         sl_log(SL_LOG_ERROR, "consume stopped early topic=%s offset=%" PRIu64 " error=\"%s\"",
                tp->name, seglog_iter_position(it), sl_strerror(rc));
     s_lowest(tp, end, &lowest);
+    atomic_fetch_add_explicit(&tp->m_consumed_records, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tp->m_consumed_bytes, nbytes, memory_order_relaxed);
     const uint8_t *m;
     size_t mlen;
     sl_codec_consume_finish(&w->out, req->id, seglog_iter_position(it), lowest, end, &m, &mlen);
@@ -633,6 +637,7 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     }
     sl_arena_reset(w->arena);
     int rc = sl_codec_decode_request(w->arena, data, len, &req, &why);
+    slot->job->m_type = rc ? 0 : (uint8_t)req.type;
     if (rc) {
         SL_STAT_ADD(w->cfg.stats, bad_requests, 1);
         sl_log_client(SL_LOG_WARN, "bad request worker=%s bytes=%zu reason=\"%s\"", w->name, len,

@@ -10,6 +10,7 @@
 #include "committer.h"
 #include "errors.h"
 #include "groups.h"
+#include "http.h"
 #include "publisher.h"
 #include "slog.h"
 #include "stats.h"
@@ -175,6 +176,12 @@ static int s_bind_router(seglog_server_t *s)
         return zmq_errno();
     if (sl_security_apply_server(s->sec, s->router) != 0)
         return SEGLOG_SERVER_E_SECURITY;
+    if (s->cfg.http) { /* the HTTP gateway's way in (http_impl.h) */
+        char hep[96];
+        snprintf(hep, sizeof hep, "inproc://seglog-%p-http", (void *)s);
+        if (zmq_bind(s->router, hep) != 0)
+            return zmq_errno();
+    }
     if (zmq_bind(s->router, s->cfg.bind) != 0) {
         int e = zmq_errno();
         sl_log(SL_LOG_ERROR, "cannot bind request socket endpoint=%s error=\"%s\"", s->cfg.bind,
@@ -316,6 +323,7 @@ static void s_teardown(seglog_server_t *s)
     free(s->data_dir);
     free(s->bind);
     free(s->pub);
+    free(s->http_ep);
     free(s);
 }
 
@@ -331,16 +339,19 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         return SEGLOG_E_NOMEM;
     s->stop_fd = -1;
     s->cfg = *cfg;
+    sl_metrics_init(&s->metrics);
     s->data_dir = strdup(cfg->data_dir);
     s->bind = strdup(cfg->bind);
     s->pub = strdup(cfg->pub);
-    if (!s->data_dir || !s->bind || !s->pub) {
+    s->http_ep = cfg->http ? strdup(cfg->http) : NULL;
+    if (!s->data_dir || !s->bind || !s->pub || (cfg->http && !s->http_ep)) {
         s_teardown(s);
         return SEGLOG_E_NOMEM;
     }
     s->cfg.data_dir = s->data_dir;
     s->cfg.bind = s->bind;
     s->cfg.pub = s->pub;
+    s->cfg.http = s->http_ep;
     if (s->cfg.workers == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         s->cfg.workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (int)ncpu;
@@ -398,7 +409,9 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         s_fill_info(s, tc.log.max_index_bytes);
         tc.log.max_record_bytes = s->cfg.max_record_bytes + LOG_RECORD_OVERHEAD;
         tc.log.sync = s->cfg.sync;
-        tc.log.vfs = s->cfg.vfs;
+        sl_metrics_vfs_init(&s->mvfs, s->cfg.vfs, &s->metrics.fsync);
+        tc.log.vfs = &s->mvfs.vfs;
+        tc.commit_records = &s->metrics.commit_records;
         tc.log.timestamp_fn = sl_codec_stored_timestamp; /* time indexes (OffsetForTime) */
         tc.log.sync_interval_ms = s->cfg.sync_interval_ms ? s->cfg.sync_interval_ms : 1000;
         rc = sl_topics_new(&tc, &s->topics);
@@ -422,6 +435,14 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
     if (!rc) {
         rc = pthread_create(&s->fe, NULL, sl_frontend_run, s);
         s->fe_started = rc == 0;
+    }
+    if (!rc && s->cfg.http)
+        rc = sl_http_new(s, &s->http);
+    if (rc && s->fe_started) { /* only the listener failed: stop as usual */
+        s->stop_rc = 0;
+        seglog_server_stop(s);
+        seglog_server_destroy(&s);
+        return rc;
     }
     if (rc) {
         sl_log(SL_LOG_ERROR, "server start failed error=\"%s\"", sl_strerror(rc));
@@ -456,6 +477,11 @@ const char *seglog_server_pub_endpoint(const seglog_server_t *s)
     return sl_publisher_endpoint(s->publisher);
 }
 
+const char *seglog_server_http_endpoint(const seglog_server_t *s)
+{
+    return s->http ? sl_http_endpoint(s->http) : NULL;
+}
+
 int seglog_server_stop(seglog_server_t *s)
 {
     if (!s)
@@ -464,6 +490,7 @@ int seglog_server_stop(seglog_server_t *s)
         return s->stop_rc;
     s->stopped = 1;
     sl_log(SL_LOG_INFO, "shutting down");
+    sl_http_destroy(&s->http); /* first: its requests go through the front end */
     uint64_t one = 1;
     atomic_store_explicit(&s->stop_req, 1, memory_order_release);
     ssize_t w = write(s->stop_fd, &one, sizeof one);

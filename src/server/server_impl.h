@@ -11,6 +11,7 @@
 
 #include "codec.h"
 #include "committer.h"
+#include "metrics.h"
 #include "publisher.h"
 #include "security.h"
 #include "stats.h"
@@ -69,6 +70,8 @@ struct seglog_server {
     int nworkers;
     int stop_fd;
     sl_stats_t stats;
+    sl_metrics_t metrics;
+    sl_metrics_vfs_t mvfs; /* the logs' VFS: cfg.vfs (or POSIX), syncs timed */
     sl_topics_t *topics;
     sl_publisher_t *publisher;
     pthread_t fe;
@@ -98,6 +101,8 @@ struct seglog_server {
     struct sl_repl *repl; /* cluster mode (cmode.h), or NULL */
     struct sl_pids *pids; /* InitProducerId (pids.h) */
     struct sl_groups *groups; /* consumer groups' offsets (groups.h) */
+    struct sl_http *http; /* --http (http.h), or NULL */
+    char *http_ep;        /* the config's copy */
     char sync_name[32];
     int stopped;
     int stop_rc;

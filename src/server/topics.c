@@ -2,6 +2,7 @@
 #include "topics.h"
 
 #include "errors.h"
+#include "metrics.h"
 #include "slog.h"
 
 #include <dirent.h>
@@ -25,6 +26,7 @@ struct sl_topics {
     void *notify_arg;
     void (*wake)(void *arg); /* a visible end may have moved (long polls) */
     void *wake_arg;
+    struct sl_hist *commit_records;
     int cluster;                  /* cluster mode: limits start at 0 */
     size_t mask;                  /* table size - 1; the size is a power of two */
     _Atomic(sl_topic_t *) *table; /* open addressing, linear probing */
@@ -162,6 +164,8 @@ static void s_on_commit(void *arg, uint64_t committed_next)
     while (committed_next > cur &&
            !atomic_compare_exchange_weak(&tp->committed, &cur, committed_next))
         ;
+    if (committed_next > cur && tp->owner->commit_records)
+        sl_hist_observe(tp->owner->commit_records, committed_next - cur);
     if (tp->owner->notify)
         tp->owner->notify(tp->owner->notify_arg);
     s_wake(tp->owner);
@@ -413,6 +417,7 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     t->notify_arg = cfg->notify_arg;
     t->wake = cfg->wake;
     t->wake_arg = cfg->wake_arg;
+    t->commit_records = cfg->commit_records;
     t->cluster = cfg->cluster;
     pthread_mutex_init(&t->create_mu, NULL);
     size_t size = 16;

@@ -78,6 +78,10 @@ typedef struct sl_topic {
     _Atomic uint64_t limit;
     void *_Atomic cluster; /* the replication state of this topic (repl.c), or NULL */
     sl_pstate_t *pstate;   /* idempotent produce (producers.h); owned */
+    /* Metrics (metrics.h), relaxed: records and stored bytes acknowledged
+     * to producers and served to consumers. */
+    _Atomic uint64_t m_produced_records, m_produced_bytes;
+    _Atomic uint64_t m_consumed_records, m_consumed_bytes;
 } sl_topic_t;
 
 typedef struct sl_topics_config {
@@ -91,6 +95,7 @@ typedef struct sl_topics_config {
      * The long polls' wake-up (waiters.h); may be NULL. */
     void (*wake)(void *arg);
     void *wake_arg;
+    struct sl_hist *commit_records; /* metrics.h: records per commit point; may be NULL */
     int cluster; /* 1: every topic's limit starts at 0 (the HW is not known yet) */
 } sl_topics_config_t;
 

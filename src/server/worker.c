@@ -38,6 +38,7 @@ void sl_wk_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         memcpy(zmq_msg_data(reply), data, len);
     }
     slot->has_reply = 1;
+    slot->job->m_code = (uint8_t)sl_codec_peek_error(data, len);
     w->batch_bytes += len;
 }
 
@@ -103,6 +104,13 @@ static void s_serve(sl_worker_t *w, sl_job_t *job)
     job->nframes--;
 }
 
+/* A produce of slot's size was acknowledged (metrics). */
+static void s_count_produced(sl_topic_t *tp, uint32_t count, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&tp->m_produced_records, count, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tp->m_produced_bytes, bytes, memory_order_relaxed);
+}
+
 /* A produce whose commit failed: rolled back (always), not written
  * (none, interval), or its topic was deleted under it. */
 static void s_commit_error(sl_worker_t *w, slot_t *slot, sl_topic_t *tp, uint64_t id, int rc)
@@ -166,6 +174,7 @@ static void s_commit(sl_worker_t *w)
             sl_wk_reply_buf(w, slot); /* cluster mode: not replicated in time, or fenced */
         } else {
             sl_topic_acked(slot->topic, slot->first + slot->count);
+            s_count_produced(slot->topic, slot->count, slot->bytes);
             s_encode_ack(w, slot->commit_offset, slot->id, slot->first, slot->count);
             sl_wk_reply_buf(w, slot);
         }
@@ -363,6 +372,7 @@ static void s_park(sl_worker_t *w)
         job->commit.count = slot->count;
         job->commit.commit_offset = slot->commit_offset;
         slot->commit_offset = 0;
+        job->commit.bytes = slot->bytes;
         job->commit.acks_all = slot->acks_all;
         job->commit.epoch = slot->epoch;
         job->commit.since_ms = slot->since_ms;
@@ -416,6 +426,7 @@ int sl_worker_complete(sl_worker_t *w, sl_job_t *job)
         sl_wk_reply_buf(w, &slot);
     } else {
         sl_topic_acked(tp, job->commit.first + job->commit.count);
+        s_count_produced(tp, job->commit.count, job->commit.bytes);
         s_encode_ack(w, job->commit.commit_offset, job->commit.id, job->commit.first,
                      job->commit.count);
         sl_wk_reply_buf(w, &slot);

@@ -54,6 +54,10 @@ typedef struct sl_job {
      * are not held while it waits; the worker answers BAD_REQUEST. */
     size_t oversize; /* 0: a normal request */
     uint64_t oversize_id;
+    /* metrics.h: when the front end read it, its request type (0 until
+     * decoded) and the result code of its reply (set with the reply). */
+    uint64_t t0_ns;
+    uint8_t m_type, m_code;
     struct sl_job *next;             /* the front end's free list */
     /* With CURVE: who sent it (the front end reads the ZAP metadata of the
      * request frame, which an inproc hop would lose). */
@@ -66,6 +70,7 @@ typedef struct sl_job {
         uint64_t id, first;
         uint32_t count;
         int commit_offset; /* a CommitOffset's append (its reply's kind) */
+        uint64_t bytes; /* key + value bytes of the batch (metrics) */
         /* cluster mode, acks=all: reply once the HW passed the batch */
         int acks_all;
         int32_t epoch;

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t id, first;
     uint32_t count;
     int commit_offset; /* the append of a CommitOffset: its reply is a CommitOffsetResponse */
+    uint64_t bytes; /* stored bytes of the batch (metrics) */
     /* cluster mode, acks=all (cmode.h): the reply also waits for the HW */
     int acks_all;
     int32_t epoch;

@@ -50,6 +50,7 @@ class Server:
         with open(eps) as f:
             kv = dict(line.strip().split("=", 1) for line in f if "=" in line)
         self.bind, self.pub = kv["bind"], kv["pub"]
+        self.http = kv.get("http")  # "HOST:PORT" with --http
 
     def log_text(self):
         with open(os.path.join(self.dir, "log"), "rb") as f:
