@@ -7,8 +7,10 @@
  * previous reply's next_offset. A consume returns records below the
  * visible end only, in offset order, so the stream never skips a record
  * and never shows one that can vanish: the tail's guarantee, without the
- * PUB socket. At the end of the log the loop polls (10 ms, doubling to
- * 100 ms) and sends a heartbeat event every second.
+ * PUB socket. At the end of the log each consume waits there, up to a
+ * second (ConsumeRequest.max_wait_ms, the long poll), and a quiet second
+ * sends a heartbeat event. With every long-poll slot taken
+ * (RESOURCE_EXHAUSTED, --max-waiters) the loop polls every 100 ms instead.
  *
  * Bounds: at most HTTP_MAX_STREAMS streams (then 429). Each holds one
  * consume reply's events at a time (a consume is capped at 256 KiB of
@@ -63,9 +65,9 @@ static void s_event(sse_t *st, const char *name, const char *id, cJSON *data)
     free(text);
 }
 
-/* One consume at st->next: 1 records (or an error event) queued, 0 none,
- * -1 no reply (stopping). */
-static int s_fetch(sse_t *st, int *err_code)
+/* One consume at st->next, waiting up to wait_ms at the end of the log:
+ * 1 records (or an error event) queued, 0 none, -1 no reply (stopping). */
+static int s_fetch(sse_t *st, uint32_t wait_ms, int *err_code)
 {
     Seglog__V1__Request req = SEGLOG__V1__REQUEST__INIT;
     Seglog__V1__ConsumeRequest cr = SEGLOG__V1__CONSUME_REQUEST__INIT;
@@ -73,14 +75,18 @@ static int s_fetch(sse_t *st, int *err_code)
     cr.offset = st->next;
     cr.max_records = SSE_BATCH_RECORDS;
     cr.max_bytes = SSE_BATCH_BYTES;
+    cr.max_wait_ms = wait_ms;
     req.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
     req.consume = &cr;
     Seglog__V1__Response *resp = NULL;
     *err_code = 0;
-    if (sl_gw_call(st->h, &req, 5000, &resp) != 0)
+    if (sl_gw_call(st->h, &req, (int)wait_ms + 5000, &resp) != 0)
         return -1;
     int rc = 0;
-    if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_ERROR && resp->error) {
+    if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_ERROR && resp->error && wait_ms &&
+        (int)resp->error->code == SL_WIRE_RESOURCE_EXHAUSTED) {
+        *err_code = -1; /* no long-poll slot free: poll instead */
+    } else if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_ERROR && resp->error) {
         *err_code = (int)resp->error->code;
         cJSON *j = cJSON_CreateObject();
         const char *name = sl_metrics_code_name(*err_code);
@@ -116,16 +122,16 @@ static ssize_t s_reader(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     sse_t *st = cls;
     uint64_t since = s_ms();
-    unsigned nap = 10;
     while (st->pos == st->out.len) {
         st->out.len = st->pos = 0;
         if (st->done || atomic_load(&st->h->stopping))
             return MHD_CONTENT_READER_END_OF_STREAM;
         int code;
-        int rc = s_fetch(st, &code);
+        uint64_t left = SSE_HEARTBEAT_MS - (s_ms() - since);
+        int rc = s_fetch(st, left > SSE_HEARTBEAT_MS ? 1 : (uint32_t)left + 1, &code);
         if (rc < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (code)
+        if (code > 0)
             st->done = 1; /* the error event goes out, then the stream ends */
         if (rc > 0)
             break;
@@ -135,8 +141,8 @@ static ssize_t s_reader(void *cls, uint64_t pos, char *buf, size_t max)
             s_event(st, "heartbeat", NULL, j);
             break;
         }
-        s_sleep_ms(nap);
-        nap = nap * 2 > 100 ? 100 : nap * 2;
+        if (code < 0)
+            s_sleep_ms(100);
     }
     size_t n = st->out.len - st->pos;
     if (n > max)
@@ -191,7 +197,7 @@ enum MHD_Result sl_sse_start(sl_http_t *h, struct MHD_Connection *c, const char 
     st->base64 = enc && strcmp(enc, "base64") == 0;
     /* The first consume decides the status: an unknown topic or an offset
      * out of range is a plain JSON error, not a stream. */
-    int code = 0, rc = s_fetch(st, &code);
+    int code = 0, rc = s_fetch(st, 0, &code);
     if (rc < 0 || code) {
         Seglog__V1__Error e = SEGLOG__V1__ERROR__INIT;
         char msg[sizeof st->errmsg];
