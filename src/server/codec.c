@@ -655,3 +655,11 @@ int sl_codec_encode_heartbeat(sl_buf_t *out, uint64_t next, uint64_t epoch)
     out->len += seglog__v1__event__pack(&ev, out->data + out->len);
     return 0;
 }
+
+const char *sl_codec_error_name(int code)
+{
+    const ProtobufCEnumValue *v =
+        code > 0 ? protobuf_c_enum_descriptor_get_value(&seglog__v1__error_code__descriptor, code)
+                 : NULL;
+    return v ? v->name : NULL;
+}

@@ -178,6 +178,10 @@ uint64_t sl_codec_stored_timestamp(void *arg, const void *stored, size_t len);
  * decoding the rest: for counting replies by result (metrics.h). */
 int sl_codec_peek_error(const void *data, size_t len);
 
+/* The name of a wire ErrorCode as the .proto spells it ("NOT_LEADER"), or
+ * NULL for 0 and codes it does not have. */
+const char *sl_codec_error_name(int code);
+
 /* The stored form of a record: a Record without offset. */
 size_t sl_codec_stored_size(const sl_record_t *r);
 /* Writes exactly sl_codec_stored_size(r) bytes; returns that size. */

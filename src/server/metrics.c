@@ -83,31 +83,18 @@ const char *sl_metrics_type_name(int type)
         [SL_REQ_LIST_TOPICS] = "list_topics",
         [SL_REQ_DELETE_TOPIC] = "delete_topic",
         [SL_REQ_METADATA] = "metadata",
+        [SL_REQ_INIT_PRODUCER_ID] = "init_producer_id",
+        [SL_REQ_COMMIT_OFFSET] = "commit_offset",
+        [SL_REQ_FETCH_OFFSET] = "fetch_offset",
     };
     return type >= 0 && type < SL_M_TYPES ? names[type] : NULL;
 }
 
 const char *sl_metrics_code_name(int code)
 {
-    static const char *names[SL_M_CODES] = {
-        [0] = "ok",
-        [SL_WIRE_BAD_REQUEST] = "BAD_REQUEST",
-        [SL_WIRE_OFFSET_OUT_OF_RANGE] = "OFFSET_OUT_OF_RANGE",
-        [SL_WIRE_OFFSET_TRUNCATED] = "OFFSET_TRUNCATED",
-        [SL_WIRE_RECORD_TOO_LARGE] = "RECORD_TOO_LARGE",
-        [SL_WIRE_BATCH_TOO_LARGE] = "BATCH_TOO_LARGE",
-        [SL_WIRE_INVALID_TOPIC] = "INVALID_TOPIC",
-        [SL_WIRE_UNKNOWN_TOPIC] = "UNKNOWN_TOPIC",
-        [SL_WIRE_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
-        [SL_WIRE_INTERNAL] = "INTERNAL",
-        [SL_WIRE_STORAGE] = "STORAGE",
-        [SL_WIRE_CORRUPT] = "CORRUPT",
-        [SL_WIRE_NOT_ENOUGH_REPLICAS] = "NOT_ENOUGH_REPLICAS",
-        [20] = "UNAUTHENTICATED",
-        [21] = "PERMISSION_DENIED",
-        [SL_WIRE_NOT_LEADER] = "NOT_LEADER",
-    };
-    return code >= 0 && code < SL_M_CODES ? names[code] : NULL;
+    if (code == 0)
+        return "ok";
+    return code > 0 && code < SL_M_CODES ? sl_codec_error_name(code) : NULL;
 }
 
 /* ---- exposition ---------------------------------------------------------- */

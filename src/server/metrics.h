@@ -75,7 +75,8 @@ uint64_t sl_metrics_now_ns(void);
 
 /* The label value of a request type index ("produce", ...). */
 const char *sl_metrics_type_name(int type);
-/* The wire name of a result code ("ok", "BAD_REQUEST", ...); NULL if unknown. */
+/* The wire name of a result code ("ok", "BAD_REQUEST", ...: the .proto's
+ * names, from the generated descriptor); NULL if the proto has no such code. */
 const char *sl_metrics_code_name(int code);
 
 /* A VFS (seglog/log.h) that forwards to inner (NULL: POSIX) and observes

@@ -67,7 +67,10 @@ static void test_latency_in_seconds(void **state)
     sl_buf_free(&b);
     assert_string_equal(sl_metrics_code_name(SL_WIRE_NOT_LEADER), "NOT_LEADER");
     assert_string_equal(sl_metrics_type_name(SL_REQ_METADATA), "metadata");
-    assert_null(sl_metrics_code_name(13));
+    assert_string_equal(sl_metrics_code_name(SL_WIRE_OUT_OF_ORDER_SEQUENCE),
+                        "OUT_OF_ORDER_SEQUENCE");
+    assert_string_equal(sl_metrics_code_name(0), "ok");
+    assert_null(sl_metrics_code_name(63));
 }
 
 static void test_peek_error(void **state)
