@@ -63,6 +63,8 @@ typedef struct sl_cmode_health {
     int registered, session_ok, controller, ready, nodes;
 } sl_cmode_health_t;
 void sl_cmode_health(struct sl_repl *r, sl_cmode_health_t *out);
+/* A MetadataResponse (id 0) into out, as a Metadata request gets it. */
+int sl_cmode_metadata(struct sl_repl *r, sl_buf_t *out);
 /* The cluster families of /metrics, appended to b: 0 or -1 (no memory). */
 int sl_cmode_metrics(struct sl_repl *r, sl_buf_t *b);
 

@@ -63,6 +63,11 @@ static void s_topic(void *arg, const sl_repl_topic_stats_t *t)
     }
 }
 
+int sl_cmode_metadata(struct sl_repl *r, sl_buf_t *out)
+{
+    return sl_repl_metadata(r, 0, out);
+}
+
 int sl_cmode_metrics(struct sl_repl *r, sl_buf_t *b)
 {
     sl_cmode_health_t h;
@@ -110,6 +115,13 @@ int sl_cmode_metrics(struct sl_repl *r, sl_buf_t *b)
     (void)r;
     (void)b;
     return 0;
+}
+
+int sl_cmode_metadata(struct sl_repl *r, sl_buf_t *out)
+{
+    (void)r;
+    (void)out;
+    return -1;
 }
 
 #endif

@@ -9,8 +9,12 @@ import argparse
 import base64
 import http.client
 import json
+import os
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -269,7 +273,7 @@ class Loopback(unittest.TestCase):
         with self.assertRaises(RuntimeError) as cm:
             Server(httputil.SEGLOGD, "--http", "0.0.0.0:0")
         self.assertIn("refusing to serve plaintext HTTP on non-loopback", str(cm.exception))
-        srv = Server(httputil.SEGLOGD, "--http", "0.0.0.0:0", "--allow-plaintext", "true")
+        srv = Server(httputil.SEGLOGD, "--http", "0.0.0.0:0", "--allow-plaintext")
         try:
             port = srv.http.rsplit(":", 1)[1]
             self.assertEqual(call("127.0.0.1:" + port, "GET", "/healthz")[0], 200)
@@ -277,11 +281,52 @@ class Loopback(unittest.TestCase):
             self.assertEqual(srv.close(), 0, srv.last_log)
 
 
+class Curve(unittest.TestCase):
+    """With --curve-cert: loopback only, and the gateway fails closed."""
+
+    def test_gateway_fails_closed(self):
+        d = tempfile.mkdtemp(prefix="seglog-http-curve-")
+        try:
+            os.mkdir(os.path.join(d, "clients"))
+            p = subprocess.run([SEGLOG, "keygen", "server", "--dir", d], capture_output=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            sec = ("--curve-cert", os.path.join(d, "server.key_secret"),
+                   "--clients-dir", os.path.join(d, "clients"))
+            with self.assertRaises(RuntimeError) as cm:
+                Server(httputil.SEGLOGD, "--http", "0.0.0.0:0", "--allow-plaintext", *sec)
+            self.assertIn("binds loopback only", str(cm.exception))
+            srv = Server(httputil.SEGLOGD, "--http", "127.0.0.1:0", *sec)
+            try:
+                h = srv.http
+                for method, path in (("GET", "/v1/topics/t/records"), ("GET", "/v1/topics"),
+                                     ("GET", "/v1/topics/t/stream")):
+                    st, j = call_json(h, method, path)
+                    self.assertEqual((st, j["error"]), (403, "PERMISSION_DENIED"), j)
+                    self.assertIn("no CURVE identity", j["message"])
+                st, j = post_records(h, "t", [{"value": "x"}])
+                self.assertEqual((st, j["error"]), (403, "PERMISSION_DENIED"), j)
+                self.assertEqual(call_json(h, "GET", "/healthz")[0], 200)
+                self.assertEqual(call_json(h, "GET", "/readyz")[0], 200)
+                self.assertEqual(call_json(h, "GET", "/v1/status")[0], 200)
+                self.assertEqual(call(h, "GET", "/metrics")[0], 200)
+            finally:
+                self.assertEqual(srv.close(), 0, srv.last_log)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+SEGLOG = None
+
+
 def main():
+    global SEGLOG
     ap = argparse.ArgumentParser()
     ap.add_argument("--seglogd", required=True)
+    ap.add_argument("--seglog", required=True)
     args, rest = ap.parse_known_args()
     httputil.SEGLOGD = args.seglogd
+    SEGLOG = args.seglog
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

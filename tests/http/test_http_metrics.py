@@ -71,6 +71,7 @@ class Metrics(HttpBase):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seglogd", required=True)
+    ap.add_argument("--seglog")
     args, rest = ap.parse_known_args()
     httputil.SEGLOGD = args.seglogd
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
