@@ -86,6 +86,8 @@ const char *sl_metrics_type_name(int type)
         [SL_REQ_INIT_PRODUCER_ID] = "init_producer_id",
         [SL_REQ_COMMIT_OFFSET] = "commit_offset",
         [SL_REQ_FETCH_OFFSET] = "fetch_offset",
+        [SL_REQ_OFFSET_FOR_TIME] = "offset_for_time",
+        [SL_REQ_TOPIC_CONFIG] = "topic_config",
     };
     return type >= 0 && type < SL_M_TYPES ? names[type] : NULL;
 }

@@ -38,7 +38,8 @@ typedef struct sl_hist {
 } sl_hist_t;
 
 /* Request types as labelled in seglog_requests_total{type=...}: index 0 is
- * a request that could not be decoded; 1.. follow sl_req_type_t. */
+ * a request that could not be decoded; 1.. follow sl_req_type_t (a type
+ * without a name in metrics.c is not exported: add it there). */
 #define SL_M_TYPES 16
 /* Result codes: 0 ok, else the wire ErrorCode (codec.h), < SL_M_CODES. */
 #define SL_M_CODES 32

@@ -67,6 +67,8 @@ static void test_latency_in_seconds(void **state)
     sl_buf_free(&b);
     assert_string_equal(sl_metrics_code_name(SL_WIRE_NOT_LEADER), "NOT_LEADER");
     assert_string_equal(sl_metrics_type_name(SL_REQ_METADATA), "metadata");
+    for (int t = 1; t <= SL_REQ_TOPIC_CONFIG; t++) /* every request type is exported */
+        assert_non_null(sl_metrics_type_name(t));
     assert_string_equal(sl_metrics_code_name(SL_WIRE_OUT_OF_ORDER_SEQUENCE),
                         "OUT_OF_ORDER_SEQUENCE");
     assert_string_equal(sl_metrics_code_name(0), "ok");
