@@ -859,6 +859,21 @@ class Client:
         req.offset_for_time.timestamp_ms = timestamp_ms
         return self._call(req, "offset_for_time").offset
 
+    def topic_config(self, topic, set=None):
+        """Admin: change some of a topic's settings (set: a dict such as
+        {"retention.ms": "86400000"}; a value "" goes back to the server
+        default, "-1" is no limit), all or nothing, then return every
+        setting: {key: (value or "", effective)}. Without set, only read."""
+        req = pb.Request()
+        req.topic_config.topic = _topic(topic)
+        req.topic_config.SetInParent()
+        for k, v in (set or {}).items():
+            e = req.topic_config.set.add()
+            e.key = k
+            e.value = str(v)
+        r = self._call(req, "topic_config")
+        return {e.key: (e.value, e.effective) for e in r.entries}
+
     def truncate(self, topic, lowest):
         """Drop whole segments below lowest; returns the new lowest offset."""
         req = pb.Request()

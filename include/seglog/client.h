@@ -339,6 +339,23 @@ int seglog_client_offsets(seglog_client_t *client, const char *topic, seglog_off
 int seglog_client_offset_for_time(seglog_client_t *client, const char *topic,
                                   uint64_t timestamp_ms, uint64_t *offset);
 
+/* A topic setting (TopicConfig; docs/PROTOCOL.md): key "retention.bytes"
+ * or "retention.ms"; value decimal, "-1" = no limit, "" = the server
+ * default (in a set: unset it). effective: what applies (responses). */
+typedef struct seglog_config_entry {
+    const char *key;
+    const char *value;
+    const char *effective;
+} seglog_config_entry_t;
+
+/* Admin: change n settings of a topic (all or nothing, durably; n = 0
+ * only reads them), then read every setting: *entries (borrowed from the
+ * client's reply arena, as for list_topics) and *n_out. Invalid keys or
+ * values: SEGLOG_CLIENT_E_BAD_REQUEST with the reason in errmsg. */
+int seglog_client_topic_config(seglog_client_t *client, const char *topic,
+                               const seglog_config_entry_t *set, size_t n,
+                               const seglog_config_entry_t **entries, size_t *n_out);
+
 /* Admin: drop every whole segment whose records all lie below lowest.
  * *new_lowest (may be NULL) gets the new lowest offset, which may be below
  * the one asked for. */

@@ -255,6 +255,18 @@ int seglog_log_read_alloc(seglog_log_t *log, uint64_t offset, void **data, size_
  * (a 256th of a segment at most, unless timestamps stay flat for longer). */
 int seglog_log_offset_for_time(seglog_log_t *log, uint64_t t, uint64_t *out);
 
+/* One segment, as seglog_log_segment_info reports it (retention). */
+typedef struct seglog_segment_info {
+    uint64_t base, next;     /* its offsets: [base, next) */
+    uint64_t bytes;          /* its store file's size (records and framing) */
+    uint64_t max_timestamp;  /* its greatest record timestamp (timestamp_fn), if has_timestamp */
+    int has_timestamp;       /* 0: no timestamp_fn, no record, or its index could not be rebuilt */
+    int active;              /* the last segment (takes appends; never truncated) */
+} seglog_segment_info_t;
+
+/* Segment i (0 = the oldest). SEGLOG_E_OFFSET_OUT_OF_RANGE past the last. */
+int seglog_log_segment_info(seglog_log_t *log, size_t i, seglog_segment_info_t *out);
+
 /* The offset of the first record still stored. Equal to next_offset when
  * the log is empty. */
 int seglog_log_lowest_offset(seglog_log_t *log, uint64_t *out);

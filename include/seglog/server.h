@@ -95,6 +95,11 @@ typedef struct seglog_server_config {
     int heartbeat_ms;          /* heartbeat period of an idle topic; default 1000 */
     uint32_t max_topics;       /* topics that may exist; default 1024 */
     uint32_t max_waiters;      /* long-poll consumes waiting at once; 0 or default: 1024 */
+    /* Retention (docs/PROTOCOL.md, TopicConfig): server-wide defaults a
+     * topic's retention.bytes / retention.ms override; 0 = no limit. */
+    uint64_t retention_bytes;
+    uint64_t retention_ms;
+    uint32_t retention_check_ms; /* period of the retention pass; 0 or default: 1000 */
     const seglog_vfs_t *vfs; /* file I/O of every topic's log; NULL: POSIX (tests inject faults) */
     /* Cluster mode (docs/CLUSTER.md), on when zookeeper is set. Needs a
      * build with the cluster layer (libzookeeper-mt-dev, libcjson-dev). */

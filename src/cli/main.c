@@ -59,6 +59,7 @@ static void s_usage(FILE *f)
             "  truncate --before N    drop whole segments below offset N\n"
             "  topics                 list the topics and their offsets\n"
             "  delete -t TOPIC        delete a topic and all its records\n"
+            "  config -t TOPIC        read or --set a topic's retention settings\n"
             "  cluster                print the cluster's nodes, leaders, epochs, ISRs, HWs\n"
             "  keygen NAME            write a CURVE certificate pair NAME.key, NAME.key_secret\n"
             "\n"
@@ -297,6 +298,7 @@ static const struct {
     {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
     {"offsets", cli_offsets}, {"truncate", cli_truncate}, {"topics", cli_topics},
     {"delete", cli_delete},   {"cluster", cli_cluster},   {"keygen", cli_keygen},
+    {"config", cli_config},
 };
 
 int main(int argc, char **argv)

@@ -262,6 +262,25 @@ int seglog_client_offset_for_time(seglog_client_t *c, const char *topic, uint64_
     return 0;
 }
 
+int seglog_client_topic_config(seglog_client_t *c, const char *topic,
+                               const seglog_config_entry_t *set, size_t n,
+                               const seglog_config_entry_t **entries, size_t *n_out)
+{
+    if (!c || (!set && n) || n > 16 || !entries || !n_out)
+        return SEGLOG_CLIENT_E_INVAL;
+    *entries = NULL;
+    *n_out = 0;
+    slc_request_t req = {
+        .kind = SLC_TOPIC_CONFIG, .topic = slc_topic(topic), .config = set, .nconfig = n};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    *entries = resp.config;
+    *n_out = resp.nconfig;
+    return 0;
+}
+
 int seglog_client_truncate(seglog_client_t *c, const char *topic, uint64_t lowest,
                            uint64_t *new_lowest)
 {

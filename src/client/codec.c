@@ -196,6 +196,8 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__FetchOffsetRequest fo = SEGLOG__V1__FETCH_OFFSET_REQUEST__INIT;
     char *group = (char *)(uintptr_t)(req->group ? req->group : "");
     Seglog__V1__OffsetForTimeRequest ftr = SEGLOG__V1__OFFSET_FOR_TIME_REQUEST__INIT;
+    Seglog__V1__TopicConfigRequest tcr = SEGLOG__V1__TOPIC_CONFIG_REQUEST__INIT;
+    Seglog__V1__ConfigEntry ce[16], *cep[16];
     char *topic = (char *)(uintptr_t)(req->topic ? req->topic : "");
 
     rq.id = req->id;
@@ -216,6 +218,21 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
         cr.max_wait_ms = req->max_wait_ms;
         rq.body_case = SEGLOG__V1__REQUEST__BODY_CONSUME;
         rq.consume = &cr;
+        break;
+    case SLC_TOPIC_CONFIG:
+        if (req->nconfig > 16)
+            return SEGLOG_CLIENT_E_INVAL;
+        for (size_t i = 0; i < req->nconfig; i++) {
+            seglog__v1__config_entry__init(&ce[i]);
+            ce[i].key = (char *)(uintptr_t)(req->config[i].key ? req->config[i].key : "");
+            ce[i].value = (char *)(uintptr_t)(req->config[i].value ? req->config[i].value : "");
+            cep[i] = &ce[i];
+        }
+        tcr.topic = topic;
+        tcr.n_set = req->nconfig;
+        tcr.set = cep;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_TOPIC_CONFIG;
+        rq.topic_config = &tcr;
         break;
     case SLC_OFFSET_FOR_TIME:
         ftr.topic = topic;
@@ -481,6 +498,24 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
         out->epoch = r->offsets->epoch;
         out->committed_offset = r->offsets->committed_offset;
         return 0;
+    case SEGLOG__V1__RESPONSE__BODY_TOPIC_CONFIG: {
+        out->kind = SLC_TOPIC_CONFIG;
+        const Seglog__V1__TopicConfigResponse *t = r->topic_config;
+        out->nconfig = t->n_entries;
+        out->config = t->n_entries ? slc_arena_alloc(arena, t->n_entries * sizeof *out->config)
+                                   : NULL;
+        if (t->n_entries && !out->config)
+            return SEGLOG_CLIENT_E_NOMEM;
+        for (size_t i = 0; i < t->n_entries; i++) {
+            if (!t->entries[i])
+                return SEGLOG_CLIENT_E_PROTOCOL;
+            out->config[i] = (seglog_config_entry_t){
+                .key = t->entries[i]->key ? t->entries[i]->key : "",
+                .value = t->entries[i]->value ? t->entries[i]->value : "",
+                .effective = t->entries[i]->effective ? t->entries[i]->effective : ""};
+        }
+        return 0;
+    }
     case SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_TIME:
         out->kind = SLC_OFFSET_FOR_TIME;
         out->offset = r->offset_for_time->offset;

@@ -38,6 +38,7 @@ typedef enum {
     SLC_COMMIT_OFFSET = 11,
     SLC_FETCH_OFFSET = 12,
     SLC_OFFSET_FOR_TIME = 13, /* offset (the time in timestamp_ms) */
+    SLC_TOPIC_CONFIG = 14,
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -58,6 +59,8 @@ typedef struct slc_request {
     uint32_t max_records, max_bytes;
     uint32_t max_wait_ms; /* consume: long poll (the reply may take this much longer) */
     uint64_t timestamp_ms; /* offset_for_time */
+    const seglog_config_entry_t *config; /* topic_config: settings to change */
+    size_t nconfig;
 } slc_request_t;
 
 typedef struct slc_response {
@@ -86,6 +89,9 @@ typedef struct slc_response {
     size_t ntopics;
     /* metadata (arrays in arena memory) */
     seglog_cluster_info_t cluster;
+    /* topic_config (arena memory) */
+    seglog_config_entry_t *config;
+    size_t nconfig;
 } slc_response_t;
 
 typedef enum { SLC_EVENT_RECORD = 1, SLC_EVENT_HEARTBEAT = 2 } slc_event_kind_t;

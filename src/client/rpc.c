@@ -335,6 +335,8 @@ static const char *s_kind_name(slc_kind_t k)
         return "metadata";
     case SLC_OFFSET_FOR_TIME:
         return "offset-for-time";
+    case SLC_TOPIC_CONFIG:
+        return "topic-config";
     default:
         return "error";
     }

@@ -148,6 +148,29 @@ int seglog_log_offset_for_time(seglog_log_t *log, uint64_t t, uint64_t *out)
     return rc;
 }
 
+int seglog_log_segment_info(seglog_log_t *log, size_t i, seglog_segment_info_t *out)
+{
+    if (!log || !out)
+        return SEGLOG_E_INVAL;
+    pthread_mutex_lock(&log->append_mu); /* ts_max changes under it */
+    pthread_rwlock_rdlock(&log->lock);
+    int rc = log->closed ? SEGLOG_E_CLOSED : i >= log->nsegs ? SEGLOG_E_OFFSET_OUT_OF_RANGE : 0;
+    if (rc == 0) {
+        sl_segment_t *s = log->segs[i];
+        *out = (seglog_segment_info_t){
+            .base = s->base,
+            .next = sl_segment_next(s),
+            .bytes = sl_store_size(s->store),
+            .max_timestamp = s->ts_max,
+            .has_timestamp = s->tindex && s->ts_seen && s->ts_ok,
+            .active = s == log->active,
+        };
+    }
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->append_mu);
+    return rc;
+}
+
 /* ---- iteration ----------------------------------------------------------- */
 
 #define ITER_CHUNK (1u << 20)

@@ -151,6 +151,9 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
         } else {
             why = "Metadata is served in cluster mode only (this seglogd is standalone)";
         }
+    } else if (r && req->type == SL_REQ_TOPIC_CONFIG && req->nconfig) {
+        why = "topic settings cannot be changed in cluster mode yet: every node applies the "
+              "server-wide --retention-bytes / --retention-ms";
     } else if (r && (req->type == SL_REQ_TRUNCATE || req->type == SL_REQ_DELETE_TOPIC)) {
         why = "truncate and delete_topic are not replicated yet: refused in cluster mode";
     }

@@ -457,6 +457,27 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         s_set_topic(req, m->offset_for_time->topic);
         req->timestamp_ms = m->offset_for_time->timestamp_ms;
         break;
+    case SEGLOG__V1__REQUEST__BODY_TOPIC_CONFIG: {
+        const Seglog__V1__TopicConfigRequest *c = m->topic_config;
+        if (!c)
+            return s_bad(why, "request has no body");
+        if (c->n_set > SL_MAX_CONFIG_SET)
+            return s_bad(why, "topic_config sets more than 16 entries");
+        req->type = SL_REQ_TOPIC_CONFIG;
+        s_set_topic(req, c->topic);
+        sl_config_kv_t *kv = c->n_set ? sl_arena_alloc(arena, c->n_set * sizeof *kv) : NULL;
+        if (c->n_set && !kv)
+            return s_bad(why, "request too large to decode");
+        for (size_t i = 0; i < c->n_set; i++) {
+            if (!c->set[i])
+                return s_bad(why, "topic_config entry without a body");
+            kv[i] = (sl_config_kv_t){.key = c->set[i]->key ? c->set[i]->key : "",
+                                     .value = c->set[i]->value ? c->set[i]->value : ""};
+        }
+        req->config = kv;
+        req->nconfig = c->n_set;
+        break;
+    }
     case SEGLOG__V1__REQUEST__BODY_METADATA:
         if (!m->metadata)
             return s_bad(why, "request has no body");

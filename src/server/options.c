@@ -73,6 +73,9 @@ SIZE_SETTER(s_pub_hwm, pub_hwm, int, 1, 10000000, "1..10000000")
 SIZE_SETTER(s_heartbeat, heartbeat_ms, int, 1, 3600000, "1..3600000 ms")
 SIZE_SETTER(s_max_topics, max_topics, uint32_t, 1, 65536, "1..65536")
 SIZE_SETTER(s_max_waiters, max_waiters, uint32_t, 1, 65536, "1..65536")
+SIZE_SETTER(s_ret_bytes, retention_bytes, uint64_t, 0, INT64_MAX, "a size, 0 = no limit")
+SIZE_SETTER(s_ret_ms, retention_ms, uint64_t, 0, INT64_MAX, "milliseconds, 0 = no limit")
+SIZE_SETTER(s_ret_check, retention_check_ms, uint32_t, 10, 3600000, "10..3600000 ms")
 /* cluster mode (docs/CLUSTER.md) */
 SIZE_SETTER(s_node_id, node_id, int, 1, 0x7fffffff, "an integer >= 1")
 SIZE_SETTER(s_rf, replication_factor, int, 1, 16, "1..16")
@@ -222,6 +225,9 @@ static const struct {
     {"heartbeat-ms", s_heartbeat},
     {"max-topics", s_max_topics},
     {"max-waiters", s_max_waiters},
+    {"retention-bytes", s_ret_bytes},
+    {"retention-ms", s_ret_ms},
+    {"retention-check-ms", s_ret_check},
     {"log-level", s_log_level},
     {"endpoints-file", s_endpoints_file},
     {"zookeeper", s_zookeeper},
@@ -352,6 +358,12 @@ void sl_options_usage(FILE *out)
           "  --max-topics N          most topics the server will hold (default 1024)\n"
           "  --max-waiters N         long-poll consumes (max_wait_ms) waiting at once; one\n"
           "                          more gets RESOURCE_EXHAUSTED (default 1024)\n"
+          "  --retention-bytes SIZE  default retention.bytes of every topic: old segments go\n"
+          "                          while the rest still holds SIZE (default 0: no limit)\n"
+          "  --retention-ms MS       default retention.ms: segments whose newest record is\n"
+          "                          older go (default 0: no limit); 'seglog config' sets\n"
+          "                          a topic's own\n"
+          "  --retention-check-ms MS how often retention runs (default 1000)\n"
           "  --log-level LEVEL       error | warn | info | debug (default info)\n"
           "  --endpoints-file PATH   write \"bind=ENDPOINT\" and \"pub=ENDPOINT\" lines (and\n"
           "                          \"http=HOST:PORT\" with --http) to PATH once every\n"

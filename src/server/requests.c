@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -522,6 +523,34 @@ static void s_offset_for_time(sl_worker_t *w, slot_t *slot, const sl_request_t *
     sl_wk_reply_buf(w, slot);
 }
 
+/* Admin: a topic's settings (topicconf.h): read, or change and read. */
+static void s_topic_config(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
+{
+    sl_topic_t *tp;
+    int rc = sl_topics_get(w->cfg.topics, req->topic, req->topic_len, 0, &tp);
+    if (rc) {
+        s_topic_error(w, slot, req, rc);
+        return;
+    }
+    char msg[ERRMSG_MAX], *dir = sl_topics_dir(w->cfg.topics, tp);
+    rc = dir ? sl_topicconf_request(&tp->conf, dir, w->cfg.conf_defaults, req, &w->out, msg,
+                                    sizeof msg)
+             : SEGLOG_E_NOMEM;
+    if (!dir)
+        snprintf(msg, sizeof msg, "out of memory");
+    free(dir);
+    if (rc) {
+        if (rc != SL_E_BAD_REQUEST)
+            sl_log(SL_LOG_ERROR, "topic_config failed topic=%s error=\"%s\"", tp->name, msg);
+        sl_wk_reply_error(w, slot, req->id, rc, msg);
+        return;
+    }
+    if (req->nconfig)
+        sl_log(SL_LOG_INFO, "topic settings changed topic=%s entries=%zu", tp->name,
+               req->nconfig);
+    sl_wk_reply_buf(w, slot);
+}
+
 /* Info, ListTopics, DeleteTopic (admin.c). */
 static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
@@ -583,9 +612,17 @@ static int s_authorize(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         right = SL_ACL_CONSUME;
         action = "read a group offset of";
         break;
+    case SL_REQ_OFFSET_FOR_TIME:
+        right = SL_ACL_CONSUME;
+        action = "look up offsets by time in";
+        break;
     case SL_REQ_TRUNCATE:
         right = SL_ACL_ADMIN;
         action = "truncate";
+        break;
+    case SL_REQ_TOPIC_CONFIG:
+        right = SL_ACL_ADMIN;
+        action = "configure";
         break;
     case SL_REQ_DELETE_TOPIC:
         right = SL_ACL_ADMIN;
@@ -680,8 +717,10 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     case SL_REQ_OFFSET_FOR_TIME:
         s_offset_for_time(w, slot, &req);
         break;
-    case SL_REQ_TOPIC_CONFIG: /* not decoded yet */
-    case SL_REQ_METADATA:     /* answered by sl_cmode_request */
+    case SL_REQ_TOPIC_CONFIG:
+        s_topic_config(w, slot, &req);
+        break;
+    case SL_REQ_METADATA: /* answered by sl_cmode_request */
         break;
     case SL_REQ_INIT_PRODUCER_ID:
         s_init_producer_id(w, slot, &req);

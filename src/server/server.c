@@ -241,6 +241,7 @@ static int s_start_workers(seglog_server_t *s)
             .info = &s->info,
             .repl = s->repl,
             .waiters = s->waiters,
+            .conf_defaults = &s->conf_defaults,
             .pids = s->pids,
             .secure = sl_security_curve(s->sec),
             .acl = sl_security_acl(s->sec),
@@ -293,6 +294,7 @@ static void s_teardown(seglog_server_t *s)
         zmq_close(s->router);
     sl_cmode_stop(&s->repl);
     sl_committer_destroy(&s->committer);
+    sl_retention_destroy(&s->retention);
     sl_publisher_destroy(&s->publisher);
     sl_topics_destroy(&s->topics);
     sl_pids_destroy(&s->pids);
@@ -430,6 +432,13 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
                             &s->info, s->sec, &s->repl);
     if (!rc)
         rc = s_start_workers(s);
+    if (!rc) {
+        s->conf_defaults.v[SL_CONF_RETENTION_BYTES] = s->cfg.retention_bytes;
+        s->conf_defaults.v[SL_CONF_RETENTION_MS] = s->cfg.retention_ms;
+        rc = sl_retention_new(s->topics, &s->conf_defaults,
+                              s->cfg.retention_check_ms ? s->cfg.retention_check_ms : 1000,
+                              &s->retention);
+    }
     if (!rc)
         rc = sl_publisher_start(s->publisher, s->topics);
     if (!rc) {
@@ -502,6 +511,7 @@ int seglog_server_stop(seglog_server_t *s)
         sl_worker_destroy(&s->workers[i]);
     sl_cmode_stop(&s->repl); /* leaves the cluster: no fetches, appends or acks any more */
     sl_committer_destroy(&s->committer);
+    sl_retention_destroy(&s->retention);
     /* No appends any more. Sync, so that everything is committed and the
      * publisher sends it; then close (clean-shutdown marker). */
     int rc = sl_topics_sync_all(s->topics);

@@ -16,6 +16,7 @@
 #include "security.h"
 #include "stats.h"
 #include "pids.h"
+#include "retention.h"
 #include "topics.h"
 #include "waiters.h"
 #include "worker.h"
@@ -87,6 +88,8 @@ struct seglog_server {
     /* Long-poll consumes parked until their topic's visible end moves
      * (waiters.h): fe_wait has room for max_waiters jobs. */
     sl_waiters_t *waiters;
+    sl_conf_defaults_t conf_defaults; /* --retention-bytes, --retention-ms */
+    sl_retention_t *retention;        /* the retention thread (retention.h) */
     sl_job_t **fe_wait;
     uint32_t fe_nwait;
     int fe_wait_new;      /* a job was parked this round: check the list */

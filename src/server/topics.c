@@ -191,6 +191,11 @@ static char *s_path(const sl_topics_t *t, const char *name, const char *suffix)
     return p;
 }
 
+char *sl_topics_dir(const sl_topics_t *t, const sl_topic_t *tp)
+{
+    return s_path(t, tp->name, NULL);
+}
+
 static void s_log_opened(const sl_topic_t *tp, int create, uint64_t lowest, uint64_t next)
 {
     const seglog_recovery_t *r = &tp->recovery;
@@ -231,6 +236,11 @@ static int s_open_topic_id(sl_topics_t *t, const char *name, size_t len, int cre
     cfg.log_fn = s_log_fn;
     cfg.log_arg = tp;
     int rc = seglog_log_open(path, &cfg, &tp->log);
+    if (rc == 0 && (rc = sl_topicconf_load(&tp->conf, path)) != 0) {
+        sl_log(SL_LOG_ERROR, "topic settings unreadable topic=%s file=%s/" SL_CONF_FILE
+               " error=\"%s\"", tp->name, path, sl_strerror(rc));
+        seglog_log_destroy(&tp->log);
+    }
     free(path);
     if (rc) {
         sl_log(SL_LOG_ERROR, "topic open failed topic=%s error=\"%s\"", tp->name, sl_strerror(rc));

@@ -47,6 +47,7 @@
 
 #include "producers.h"
 #include "seglog/log.h"
+#include "topicconf.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,6 +78,7 @@ typedef struct sl_topic {
      * Set by the replication thread (sl_topic_limit_set). */
     _Atomic uint64_t limit;
     void *_Atomic cluster; /* the replication state of this topic (repl.c), or NULL */
+    sl_topicconf_t conf;   /* retention settings (topicconf.h), loaded at open */
     sl_pstate_t *pstate;   /* idempotent produce (producers.h); owned */
     /* Metrics (metrics.h), relaxed: records and stored bytes acknowledged
      * to producers and served to consumers. */
@@ -155,6 +157,9 @@ void sl_topic_acked(sl_topic_t *tp, uint64_t end);
 uint64_t sl_topic_publish_end(sl_topic_t *tp);
 
 size_t sl_topics_count(sl_topics_t *t);
+
+/* "<data dir>/<topic name>", malloc'ed (the caller frees), or NULL. */
+char *sl_topics_dir(const sl_topics_t *t, const sl_topic_t *tp);
 
 /* Live topics, in name order: names[i] points into the topic (valid
  * while the registry lives). *out is malloc'ed; the caller frees it. */

@@ -118,6 +118,7 @@ typedef struct sl_worker_config {
     const sl_info_t *info;          /* limits (InfoResponse, batch rule); owned by the server */
     struct sl_repl *repl;           /* cluster mode (cmode.h), or NULL */
     struct sl_waiters *waiters;     /* long polls (waiters.h); NULL: answered at once */
+    const struct sl_conf_defaults *conf_defaults; /* retention defaults (topicconf.h) */
     struct sl_pids *pids;           /* InitProducerId (pids.h); NULL: refused */
     struct sl_groups *groups;       /* consumer groups (groups.h); NULL: refused */
     int secure;                     /* CURVE: every request carries job->who */

@@ -327,6 +327,28 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(buf, b"".join(b"%d\tv%d\n" % (i, i) for i in range(1500)))
 
+    def test_config(self):
+        self.ok("produce", "-t", "cfg", "a")
+        self.assertEqual(self.ok("config", "-t", "cfg"),
+                         b"retention.bytes - -1\nretention.ms - -1\n")
+        self.assertEqual(self.ok("config", "-t", "cfg", "--set", "retention.ms=86400000"),
+                         b"retention.bytes - -1\nretention.ms 86400000 86400000\n")
+        self.assertEqual(self.ok("config", "-t", "cfg", "--get"),
+                         b"retention.bytes - -1\nretention.ms 86400000 86400000\n")
+        rc, _, err = self.run_cli("config", "-t", "cfg", "--set", "retention.ms=soon")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"retention.ms: expected a whole number", err)
+        rc, _, err = self.run_cli("config", "-t", "cfg", "--set", "nonsense")
+        self.assertEqual(rc, 2)
+        rc, _, err = self.run_cli("config", "--get")
+        self.assertEqual(rc, 2)  # the topic must be named
+        with sc.Client(self.srv.bind) as c:
+            self.assertEqual(c.topic_config("cfg", {"retention.ms": ""}),
+                             {"retention.bytes": ("", "-1"), "retention.ms": ("", "-1")})
+            with self.assertRaises(sc.ServerError) as cm:
+                c.topic_config("cfg", {"retention.size": "1"})
+            self.assertEqual(cm.exception.code, "BAD_REQUEST")
+
     def test_consume_from_time(self):
         with sc.Client(self.srv.bind) as c:
             # 2026-12-04T10:00:00Z is 1796378400000 ms
