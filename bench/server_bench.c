@@ -14,7 +14,10 @@
  *   - PUB delivery: of N produced records, how many 1 and 4 subscribers
  *     receive, and the produce-to-receive latency (p50, p99);
  *   - the transport limit: a trivial ROUTER that echoes each message, driven
- *     the same way with the same message sizes.
+ *     the same way with the same message sizes;
+ *   - idempotent against plain produce (--only idem; not in the default
+ *     set): each client asks InitProducerId and numbers its batches, the
+ *     two kinds alternate run by run, and the ratio is idempotent/plain.
  * Numbers go to stdout as one table per section.
  */
 #include "seglog/server.h"
@@ -83,7 +86,7 @@ typedef struct {
 } req_t;
 
 static void s_pack_produce(req_t *r, const char *topic, int batch, size_t size, uint64_t id,
-                           uint64_t stamp)
+                           uint64_t stamp, uint64_t pid, uint64_t seq)
 {
     if (!r->value) {
         r->value = calloc(1, size < 8 ? 8 : size);
@@ -100,6 +103,8 @@ static void s_pack_produce(req_t *r, const char *topic, int batch, size_t size, 
     p.topic = (char *)topic;
     p.n_records = (size_t)batch;
     p.records = ptrs;
+    p.producer_id = pid;
+    p.sequence = seq;
     Seglog__V1__Request q = SEGLOG__V1__REQUEST__INIT;
     q.id = id;
     q.body_case = SEGLOG__V1__REQUEST__BODY_PRODUCE;
@@ -150,6 +155,8 @@ typedef struct {
     size_t size;          /* bytes per record value */
     uint64_t consume_end; /* consume: ranges cover [0, consume_end) */
     int window;
+    int idem;     /* produce: idempotently (InitProducerId, then sequences 0, 1, ...) */
+    uint64_t pid; /* the producer id (idem) */
     /* results */
     uint64_t records; /* produced or consumed */
     int failed;
@@ -161,7 +168,8 @@ static void s_make(client_t *c, req_t *r, int i)
         uint64_t ranges = (c->consume_end + 999) / 1000;
         s_pack_consume(r, c->topic, ((uint64_t)i % ranges) * 1000, 1000, (uint64_t)i + 1);
     } else {
-        s_pack_produce(r, c->topic, c->batch, c->size, (uint64_t)i + 1, s_now_ns());
+        s_pack_produce(r, c->topic, c->batch, c->size, (uint64_t)i + 1, s_now_ns(), c->pid,
+                       c->idem ? (uint64_t)i : 0);
     }
 }
 
@@ -183,6 +191,36 @@ static int64_t s_check(client_t *c, const void *data, size_t len)
     return n;
 }
 
+/* InitProducerId on socket s: the id, or 0 (printed). */
+static uint64_t s_init_pid(void *s)
+{
+    Seglog__V1__InitProducerIdRequest ip = SEGLOG__V1__INIT_PRODUCER_ID_REQUEST__INIT;
+    Seglog__V1__Request q = SEGLOG__V1__REQUEST__INIT;
+    q.id = UINT64_MAX;
+    q.body_case = SEGLOG__V1__REQUEST__BODY_INIT_PRODUCER_ID;
+    q.init_producer_id = &ip;
+    uint8_t buf[64];
+    size_t n = seglog__v1__request__pack(&q, buf);
+    if (zmq_send(s, buf, n, 0) < 0)
+        s_die("send");
+    zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+    uint64_t pid = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_poll(&it, 1, TIMEOUT_MS) > 0 && zmq_msg_recv(&m, s, 0) >= 0) {
+        Seglog__V1__Response *r =
+            seglog__v1__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        if (r && r->body_case == SEGLOG__V1__RESPONSE__BODY_INIT_PRODUCER_ID)
+            pid = r->init_producer_id->producer_id;
+        if (r)
+            seglog__v1__response__free_unpacked(r, NULL);
+    }
+    zmq_msg_close(&m);
+    if (!pid)
+        fprintf(stderr, "server_bench: InitProducerId failed\n");
+    return pid;
+}
+
 static void *s_client(void *arg)
 {
     client_t *c = arg;
@@ -193,6 +231,11 @@ static void *s_client(void *arg)
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (zmq_connect(s, c->endpoint) != 0)
         s_die("connect");
+    if (c->idem && !(c->pid = s_init_pid(s))) {
+        c->failed = 1;
+        zmq_close(s);
+        return NULL;
+    }
     req_t r = {0};
     int sent = 0, got = 0;
     zmq_msg_t m;
@@ -226,14 +269,23 @@ static void *s_client(void *arg)
 }
 
 /* Run n clients; returns records/s (0 if any failed). */
-static double s_run(const char *endpoint, const char *topic, op_t op, int nclients, int requests,
-                    int batch, size_t size, uint64_t consume_end, int window)
+static double s_run_ex(const char *endpoint, const char *topic, op_t op, int nclients,
+                       int requests, int batch, size_t size, uint64_t consume_end, int window,
+                       int idem)
 {
     client_t cs[8];
     pthread_t th[8];
     uint64_t t0 = s_now_ns();
     for (int i = 0; i < nclients; i++) {
-        cs[i] = (client_t){endpoint, topic, op, requests, batch, size, consume_end, window, 0, 0};
+        cs[i] = (client_t){.endpoint = endpoint,
+                           .topic = topic,
+                           .op = op,
+                           .requests = requests,
+                           .batch = batch,
+                           .size = size,
+                           .consume_end = consume_end,
+                           .window = window,
+                           .idem = idem};
         pthread_create(&th[i], NULL, s_client, &cs[i]);
     }
     uint64_t total = 0;
@@ -245,6 +297,12 @@ static double s_run(const char *endpoint, const char *topic, op_t op, int nclien
     }
     double secs = (double)(s_now_ns() - t0) / 1e9;
     return failed ? 0 : (double)total / secs;
+}
+
+static double s_run(const char *endpoint, const char *topic, op_t op, int nclients, int requests,
+                    int batch, size_t size, uint64_t consume_end, int window)
+{
+    return s_run_ex(endpoint, topic, op, nclients, requests, batch, size, consume_end, window, 0);
 }
 
 /* ---- latency ------------------------------------------------------------ */
@@ -265,7 +323,7 @@ static void s_latency(const char *endpoint, const char *topic, op_t op, size_t s
         if (op == OP_CONSUME)
             s_pack_consume(&r, topic, (uint64_t)i % 1000, 1, (uint64_t)i + 1);
         else
-            s_pack_produce(&r, topic, 1, size, (uint64_t)i + 1, 0);
+            s_pack_produce(&r, topic, 1, size, (uint64_t)i + 1, 0, 0, 0);
         uint64_t t0 = s_now_ns();
         if (zmq_send(s, r.buf, r.len, 0) < 0)
             s_die("send");
@@ -553,7 +611,7 @@ static const char *s_fmt(char *buf, size_t cap, const series_t *s)
 }
 
 /* Sections, for --only (profiling one phase). */
-enum { SEC_PRODUCE = 1, SEC_CONSUME = 2, SEC_LATENCY = 4, SEC_PUB = 8 };
+enum { SEC_PRODUCE = 1, SEC_CONSUME = 2, SEC_LATENCY = 4, SEC_PUB = 8, SEC_IDEM = 16 };
 
 static int s_sections(const char *list)
 {
@@ -566,6 +624,8 @@ static int s_sections(const char *list)
         m |= SEC_LATENCY;
     if (strstr(list, "pub"))
         m |= SEC_PUB;
+    if (strstr(list, "idem"))
+        m |= SEC_IDEM;
     return m;
 }
 
@@ -637,7 +697,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: server_bench [--endpoint EP --pub-endpoint EP] "
                             "[--sync none|always|interval:MS] [--workers N] [--scale F] [--runs N] "
-                            "[--only produce,consume,latency,pub] [--size B] [--batch N] "
+                            "[--only produce,consume,latency,pub,idem] [--size B] [--batch N] "
                             "[--clients N] [--no-echo 1]\n");
             return 2;
         }
@@ -706,6 +766,49 @@ int main(int argc, char **argv)
                     printf("  %5zu B  batch %-3d  %d client%s  %-22s  %-22s  %s\n", sizes[si],
                            batch, clients, clients > 1 ? "s" : " ", s_fmt(b1, sizeof b1, &srv_r),
                            s_fmt(b2, sizeof b2, &echo_r), s_fmt(b3, sizeof b3, &ratio));
+                    fflush(stdout);
+                }
+    }
+
+    if (only & SEC_IDEM) {
+        printf("\nidempotent vs plain produce, pipelined (records/s)\n"
+               "                              plain                   idempotent"
+               "              ratio idem/plain\n");
+        for (int si = 0; si < 2; si++)
+            for (int batch = 1; batch <= 100; batch *= 100)
+                for (int k = 0; k < 2; k++) {
+                    int clients = k ? 4 : 1;
+                    if ((g_only_size && g_only_size != (int)sizes[si]) ||
+                        (g_only_batch && g_only_batch != batch) ||
+                        (g_only_clients && g_only_clients != clients))
+                        continue;
+                    int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+                    int window = batch == 1 ? WINDOW : 16;
+                    int reqs = total / batch / clients;
+                    series_t pl = {0}, id = {0}, ratio = {0};
+                    for (int run = 0; run < g_runs; run++) {
+                        char tp[64], ti[64]; /* fresh topics: equal log sizes for both */
+                        snprintf(tp, sizeof tp, "ip-%zu-%d-%d-%d", sizes[si], batch, clients, run);
+                        snprintf(ti, sizeof ti, "ii-%zu-%d-%d-%d", sizes[si], batch, clients, run);
+                        double a, b;
+                        if (run % 2) { /* alternate which goes first */
+                            b = s_run_ex(endpoint, ti, OP_PRODUCE, clients, reqs, batch,
+                                         sizes[si], 0, window, 1);
+                            a = s_run_ex(endpoint, tp, OP_PRODUCE, clients, reqs, batch,
+                                         sizes[si], 0, window, 0);
+                        } else {
+                            a = s_run_ex(endpoint, tp, OP_PRODUCE, clients, reqs, batch,
+                                         sizes[si], 0, window, 0);
+                            b = s_run_ex(endpoint, ti, OP_PRODUCE, clients, reqs, batch,
+                                         sizes[si], 0, window, 1);
+                        }
+                        s_add(&pl, a);
+                        s_add(&id, b);
+                        s_add(&ratio, a > 0 ? b / a : 0);
+                    }
+                    printf("  %5zu B  batch %-3d  %d client%s  %-22s  %-22s  %s\n", sizes[si],
+                           batch, clients, clients > 1 ? "s" : " ", s_fmt(b1, sizeof b1, &pl),
+                           s_fmt(b2, sizeof b2, &id), s_fmt(b3, sizeof b3, &ratio));
                     fflush(stdout);
                 }
     }
