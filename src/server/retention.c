@@ -2,6 +2,7 @@
 #include "retention.h"
 
 #include "errors.h"
+#include "groups.h"
 #include "slog.h"
 
 #include <errno.h>
@@ -56,6 +57,10 @@ size_t sl_retention_pass(sl_topics_t *topics, const sl_conf_defaults_t *d, uint6
     size_t removed = 0;
     for (sl_topic_t *tp = sl_topics_first(topics); tp; tp = atomic_load(&tp->next)) {
         if (atomic_load(&tp->deleted))
+            continue;
+        /* Consumer groups' commits: the map is rebuilt from the whole topic,
+         * so no segment of it may go (groups.h). */
+        if (sl_groups_is_internal(tp->name, tp->name_len))
             continue;
         uint64_t bl = sl_topicconf_effective(&tp->conf, d, SL_CONF_RETENTION_BYTES);
         uint64_t ml = sl_topicconf_effective(&tp->conf, d, SL_CONF_RETENTION_MS);

@@ -9,6 +9,7 @@ Run by ctest with PYTHONPATH holding seglog_pb2, the client and srvproc.py.
 import argparse
 import signal
 import sys
+import time
 import unittest
 
 import seglog_client as sc
@@ -120,6 +121,22 @@ class SyncAlways(Base):
         self.c.close()
         self.c = sc.Client(self.srv.bind, self.srv.pub, timeout_ms=10000)
         self.assertEqual(self.c.fetch_offset("g", "t"), (3, ""))
+
+
+class Retention(Base):
+    ARGS = ("--sync", "none", "--segment-bytes", "4K", "--max-record-bytes", "1K",
+            "--retention-bytes", "8K", "--retention-check-ms", "50")
+
+    def test_retention_keeps_the_commits(self):
+        for i in range(300):
+            self.c.produce("t", b"v" * 100)
+            self.c.commit_offset("g", "t", i, "x" * 100)
+        deadline = time.monotonic() + 30
+        while self.c.offsets("t").lowest_offset == 0:  # a retention pass ran on t
+            self.assertLess(time.monotonic(), deadline, "retention never ran")
+            time.sleep(0.05)
+        self.assertEqual(self.c.offsets("__consumer_offsets").lowest_offset, 0)
+        self.assertEqual(self.c.fetch_offset("g", "t"), (299, "x" * 100))
 
 
 def main():
