@@ -385,12 +385,12 @@ int sl_http_new(seglog_server_t *s, sl_http_t **out)
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_access, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h, /* first: see its docs */
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
                             MHD_OPTION_NOTIFY_COMPLETED, s_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, s_connection, h,
-                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h,
                             MHD_OPTION_END);
     if (!h->d) {
         sl_log(SL_LOG_ERROR, "http: cannot listen on %s (address in use or not local?)", ep);
