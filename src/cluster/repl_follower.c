@@ -202,8 +202,30 @@ static void s_on_epoch_end(rtopic_t *rt, const Seglog__V1__OffsetForLeaderEpochR
     }
 }
 
-/* Append a run of fetched records in batches that fit a segment. */
-static int s_append(sl_repl_t *r, rtopic_t *rt, Seglog__V1__StoredRecord **recs, size_t n)
+static int s_append_one(rtopic_t *rt, Seglog__V1__StoredRecord **recs, struct iovec *iov,
+                        size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        iov[j] = (struct iovec){recs[j]->stored.data, recs[j]->stored.len};
+    uint64_t first = 0;
+    int rc = seglog_log_append_batch(rt->tp->log, iov, k, &first);
+    if (rc) {
+        if (rc != SEGLOG_E_BATCH_TOO_LARGE)
+            sl_clog(SL_CLOG_ERROR, "topic %s: appending fetched records failed: %s", rt->name,
+                    seglog_strerror(rc));
+        return rc;
+    }
+    if (first != recs[0]->offset) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: fetched offset %" PRIu64 " landed at %" PRIu64,
+                rt->name, recs[0]->offset, first);
+        return -1;
+    }
+    return 0;
+}
+
+/* Records in appends that fit a segment: a reply of a leader that does not
+ * mark batch ends, or a batch larger than our segments. */
+static int s_append_split(sl_repl_t *r, rtopic_t *rt, Seglog__V1__StoredRecord **recs, size_t n)
 {
     uint64_t budget = r->cfg.segment_bytes > 64 ? (r->cfg.segment_bytes - 32) / 2 : 1;
     size_t maxrec = r->cfg.max_batch_records ? r->cfg.max_batch_records : 1000;
@@ -214,32 +236,77 @@ static int s_append(sl_repl_t *r, rtopic_t *rt, Seglog__V1__StoredRecord **recs,
         uint64_t bytes = 0;
         while (i + k < n && k < 256 && k < maxrec &&
                (k == 0 || bytes + recs[i + k]->stored.len + 8 <= budget)) {
-            iov[k].iov_base = recs[i + k]->stored.data;
-            iov[k].iov_len = recs[i + k]->stored.len;
             bytes += recs[i + k]->stored.len + 8;
             k++;
         }
-        uint64_t first = 0;
-        int rc = seglog_log_append_batch(rt->tp->log, iov, k, &first);
-        if (rc) {
-            sl_clog(SL_CLOG_ERROR, "topic %s: appending fetched records failed: %s", rt->name,
-                    seglog_strerror(rc));
+        int rc = s_append_one(rt, recs + i, iov, k);
+        if (rc)
             return rc;
-        }
-        if (first != recs[i]->offset) {
-            sl_clog(SL_CLOG_ERROR, "topic %s: fetched offset %" PRIu64 " landed at %" PRIu64,
-                    rt->name, recs[i]->offset, first);
-            return -1;
-        }
         i += k;
     }
     return 0;
+}
+
+/* Append fetched records with the leader's batches, one append per batch,
+ * so that our files are the same bytes as the leader's (same frames, same
+ * END flags, same segment rolls; docs/CLUSTER.md). */
+static int s_append(sl_repl_t *r, rtopic_t *rt, Seglog__V1__StoredRecord **recs, size_t n)
+{
+    struct iovec stack[256];
+    size_t i = 0;
+    while (i < n) {
+        size_t k = 1;
+        while (i + k <= n && !recs[i + k - 1]->batch_end)
+            k++;
+        if (i + k > n)
+            return s_append_split(r, rt, recs + i, n - i); /* no batch ends (older leader) */
+        struct iovec *iov = k <= 256 ? stack : malloc(k * sizeof *iov);
+        int rc = iov ? s_append_one(rt, recs + i, iov, k) : SEGLOG_E_NOMEM;
+        if (iov != stack)
+            free(iov);
+        if (rc == SEGLOG_E_BATCH_TOO_LARGE) {
+            if (!rt->warned_split)
+                sl_clog(SL_CLOG_WARN, "topic %s: a batch of the leader (%zu records) does not fit "
+                                      "in a segment here: appended in pieces, so this replica's "
+                                      "files differ from the leader's (use the same "
+                                      "--segment-bytes on every node)",
+                        rt->name, k);
+            rt->warned_split = 1;
+            rc = s_append_split(r, rt, recs + i, k);
+        }
+        if (rc)
+            return rc;
+        i += k;
+    }
+    return 0;
+}
+
+/* Our log ends below the leader's log start: none of our records is on the
+ * leader any more. Start the log again, empty, at the leader's start. */
+static void s_restart_at(rtopic_t *rt, uint64_t start)
+{
+    uint64_t id = rt->meta.log_id;
+    if (!id)
+        seglog_log_epoch(rt->tp->log, &id);
+    int rc = seglog_log_reset_to(rt->tp->log, start, id);
+    if (rc) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: restarting the log at %" PRIu64 " failed: %s", rt->name,
+                start, seglog_strerror(rc));
+        rt->retry_ms = sl_repl_now_ms() + 1000;
+        return;
+    }
+    sl_clog(SL_CLOG_INFO, "topic %s: log restarted at the leader's log start %" PRIu64,
+            rt->name, start);
 }
 
 static void s_on_fetch(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__FetchResponse *f)
 {
     uint64_t lowest, next;
     s_log_ends(rt, &lowest, &next);
+    if (f->n_records == 0 && f->log_start > next) {
+        s_restart_at(rt, f->log_start);
+        return;
+    }
     if (f->n_records > 0) {
         if (f->records[0]->offset != next) {
             rt->fstate = F_TRUNC; /* not contiguous with us: compare again */

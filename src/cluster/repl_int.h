@@ -68,6 +68,7 @@ typedef struct rtopic {
     uint64_t expect_id;
     int64_t sent_ms, retry_ms;
     int trunc_loops;
+    int warned_split; /* logged that a leader's batch did not fit our segments */
     struct rtopic *next;
 } rtopic_t;
 

@@ -13,7 +13,6 @@
 #define W_NOT_LEADER          22
 #define W_BAD_REQUEST         1
 #define W_OFFSET_OUT_OF_RANGE 2
-#define W_OFFSET_TRUNCATED    3
 #define W_STORAGE             10
 #define W_PERMISSION_DENIED   21
 
@@ -78,19 +77,25 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
     seglog_log_t *log = rt->tp->log;
     uint64_t lowest = 0, leo = s_leo(rt);
     seglog_log_lowest_offset(log, &lowest);
-    if (offset < lowest) {
-        sl_repl_send_error(r->router, rid, id, W_OFFSET_TRUNCATED, "fetch below the log start");
-        return;
-    }
+    /* Below our log start: no records, and log_start tells the follower
+     * where to start its log again (repl_follower.c). */
     if (max_bytes == 0 || max_bytes > REPL_FETCH_BYTES)
         max_bytes = REPL_FETCH_BYTES;
     size_t n = 0, used = 0;
-    if (offset < leo && (rt->iter || seglog_iter_new(log, &rt->iter) == 0) &&
-        seglog_iter_seek(rt->iter, offset, 0, max_bytes) == 0) {
+    /* Whole batches only, so that the follower appends the same batches and
+     * its files are the same bytes (docs/CLUSTER.md): the first batch always
+     * comes, even past max_bytes; a later one only if it fits. */
+    size_t whole_n = 0;
+    if (offset >= lowest && offset < leo &&
+        (rt->iter || seglog_iter_new(log, &rt->iter) == 0) &&
+        seglog_iter_seek(rt->iter, offset, 0, 0) == 0) {
         uint64_t off;
         const void *data;
         size_t len;
-        while (seglog_iter_next(rt->iter, &off, &data, &len) == 1) {
+        int end = 0;
+        while (seglog_iter_next_ex(rt->iter, &off, &data, &len, &end) == 1) {
+            if (whole_n > 0 && used + len > max_bytes)
+                break;
             if (n == r->f_cap) {
                 size_t nc = r->f_cap ? r->f_cap * 2 : 256;
                 void *a = realloc(r->f_recs, nc * sizeof *r->f_recs);
@@ -120,11 +125,18 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
             rec->offset = off;
             rec->leader_epoch = sl_repl_stored_epoch(data, len);
             rec->stored.len = len;
+            rec->batch_end = end != 0;
             r->f_at[n] = used;
             used += len;
             n++;
+            if (end) {
+                whole_n = n;
+                if (used >= max_bytes)
+                    break;
+            }
         }
     }
+    n = whole_n; /* never a part of a batch */
     for (size_t i = 0; i < n; i++) {
         r->f_recs[i].stored.data = r->f_bytes + r->f_at[i];
         r->f_ptrs[i] = &r->f_recs[i];

@@ -7,20 +7,26 @@ real seglogd processes in cluster mode on loopback (replharness.py).
             resumes through the new leader; the killed node restarts on its
             data and rejoins. At the end every acked record is present once
             at its acked offset and all replicas are byte-identical (consume
-            on each node). Prints the failover time (kill -> first ack from
-            the new leader) per kill.
+            on each node, and the segment files after a clean stop). Prints
+            the failover time (kill -> first ack from the new leader) per
+            kill. Then the topic's znodes are deleted with every node down and
+            the topic is created again: each node deletes its log of the old
+            incarnation (log_id) and the new one is identical everywhere.
   zombie    SIGSTOP the leader past the session timeout (after it appended
             an unreplicated acks=leader tail); a new leader takes writes; on
             SIGCONT the old one acknowledges nothing more, truncates its tail
             when it rejoins, and ends identical.
   catchup   a follower restarted with an empty data directory catches up and
-            rejoins the ISR.
+            rejoins the ISR, though the others' logs start above 0 (their first
+            segment was removed while they were stopped): it starts its log at
+            the leader's log start; the files end identical.
   isr       1 of 3 killed: acks=all works; 2 killed: NOT_ENOUGH_REPLICAS and
             nothing acknowledged; both restarted: they rejoin, acks=all works.
   zkloss    ZooKeeper killed and restarted under the producer: nothing acked
             is lost, the nodes recover by themselves.
 """
 import argparse
+import os
 import random
 import sys
 import time
@@ -79,6 +85,44 @@ def t_failover(c, args):
     s = sorted(times)
     print("  failover ms: min %.0f median %.0f max %.0f (zk session %d ms)" %
           (s[0] * 1000, s[len(s) // 2] * 1000, s[-1] * 1000, c.session_ms))
+    same_files(c)
+    stale_incarnation(c, len(p.acked))
+
+
+def same_files(c):
+    for nd in c.nodes:
+        nd.stop()
+    nf, nb = h.compare_files(TOPIC, c.nodes)
+    print("  after a clean stop: the %d files (%d bytes) of topic %s are identical on all %d "
+          "nodes" % (nf, nb, TOPIC, len(c.nodes)), flush=True)
+
+
+def stale_incarnation(c, n_old):
+    """The topic deleted and created again in ZooKeeper while the nodes were
+    down: their logs are of the old incarnation."""
+    c.zk.deleteall("/seglog/topics/" + TOPIC)
+    for nd in c.nodes:
+        nd.start()
+    p = h.Producer(c, TOPIC, window=8)
+    h.run_until(p, lambda: len(p.acked) >= 50, 30, what="acks from the new incarnation")
+    h.drain(p)
+    end = h.converge(c, TOPIC, c.nodes)
+    h.wait_full_isr(c, TOPIC, c.nodes, end)
+    for nd in c.nodes:
+        check("stale incarnation" in nd.log_text().split("cluster mode: node %d" % nd.id)[-1],
+              "node %d did not replace its log of the old incarnation" % nd.id)
+        o = h.offsets(c, nd, TOPIC)
+        check(o is not None and o.lowest_offset == 0 and o.next_offset == end,
+              "node %d: the new incarnation spans %s" % (nd.id, o))
+    check(sorted(p.acked.values()) == list(range(len(p.acked))),
+          "the new incarnation did not start at offset 0: %s" % sorted(p.acked.values())[:5])
+    check(end < n_old, "the old records are still there (end %d)" % end)
+    n = h.check_replicas(c, TOPIC, c.nodes, p.acked)
+    for nd in c.nodes:
+        nd.stop()
+    nf, nb = h.compare_files(TOPIC, c.nodes)
+    print("  topic re-created in zookeeper while the nodes were down: each replaced its old "
+          "log; %d records, %d identical files" % (n, nf))
 
 
 def t_zombie(c, args):
@@ -142,12 +186,37 @@ def t_catchup(c, args):
     f.kill()
     n0 = len(p.acked)
     h.run_until(p, lambda: len(p.acked) >= n0 + 500, 60, what="acks with a follower down")
+    # The others' logs start above 0: stopped cleanly, their first segment
+    # removed offline (what a front truncation does), restarted. The empty
+    # node must start its log at the leader's log start.
+    h.drain(p)
+    others = [nd for nd in c.nodes if nd is not f]
+    for nd in others:
+        nd.stop()
+    firsts = set()
+    for nd in others:
+        stores = sorted(n for n in os.listdir(nd.topic_dir(TOPIC)) if n.endswith(".store"))
+        check(len(stores) >= 2, "node %d: only %s" % (nd.id, stores))
+        firsts.add(stores[0])
+        for name in os.listdir(nd.topic_dir(TOPIC)):  # .store, .index, .timeindex
+            if name.startswith(stores[0][:-6] + "."):
+                os.remove(os.path.join(nd.topic_dir(TOPIC), name))
+    check(len(firsts) == 1, "the replicas' first segments differ: %s" % firsts)
+    low = int(sorted(n for n in os.listdir(others[0].topic_dir(TOPIC))
+                     if n.endswith(".store"))[0][:-6])
+    p.acked = {v: o for v, o in p.acked.items() if o >= low}  # the records below are gone
+    for nd in others:
+        nd.start()
     f.start(wipe=True)
     h.wait_count(c, joins(f), 1, 60, p)
-    o = h.offsets(c, f, TOPIC)
-    print("  node %d restarted empty and rejoined the isr: lowest %d, visible end %d" %
-          (f.id, o.lowest_offset, o.next_offset))
     finish(c, p)
+    lows = [h.offsets(c, nd, TOPIC).lowest_offset for nd in c.nodes]
+    print("  node %d restarted empty and rejoined the isr; lowest offsets %s" % (f.id, lows))
+    check(lows == [low] * len(lows), "lowest offsets %s, not %d" % (lows, low))
+    for nd in c.nodes:
+        nd.stop()
+    nf, nb = h.compare_files(TOPIC, c.nodes)
+    print("  after a clean stop: %d identical files (%d bytes) on all nodes" % (nf, nb))
 
 
 def t_isr(c, args):
@@ -232,6 +301,10 @@ def main():
         args.seed = random.randrange(1 << 30)
     print("test_repl %s seed=%d" % (args.test, args.seed), flush=True)
     extra = ["--replication-factor", "3"] if args.test == "isr" else []
+    if args.test == "failover":  # many segments: their roll points must agree too
+        extra = ["--segment-bytes", "262144", "--max-record-bytes", "65536"]
+    if args.test == "catchup":
+        extra = ["--segment-bytes", "32768", "--max-record-bytes", "16384"]
     c = h.Cluster(args.seglogd, args.zkctl, session_ms=args.session_ms, lag_ms=2000, extra=extra)
     ok = False
     try:
