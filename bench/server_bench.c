@@ -18,10 +18,17 @@
  *   - idempotent against plain produce (--only idem; not in the default
  *     set): each client asks InitProducerId and numbers its batches, the
  *     two kinds alternate run by run, and the ratio is idempotent/plain.
+ *   - with --only curve (not in the default set): CURVE against plaintext in
+ *     the same run (docs/SECURITY.md): a second in-process server with a
+ *     fresh certificate, zauth and a clients dir, and the same produce
+ *     (100 B and 1 KiB, single and batch-100) and consume runs alternating
+ *     between the two; the ratio is CURVE / plaintext.
  * Numbers go to stdout as one table per section.
  */
 #include "seglog/server.h"
 #include "seglog/v1/seglog.pb-c.h"
+
+#include <czmq.h>
 
 #include <errno.h>
 #include <ftw.h>
@@ -40,6 +47,20 @@
 
 static void *g_ctx;
 static double g_scale = 1.0;
+/* --only curve: client sockets to this endpoint use CURVE with these keys. */
+static char g_curve_ep[256], g_curve_echo_ep[256];
+static zcert_t *g_curve_server, *g_curve_client;
+static pthread_t g_curve_echo;
+static int g_curve_echo_started;
+
+static void s_secure(void *s, const char *endpoint)
+{
+    if ((g_curve_ep[0] && strcmp(endpoint, g_curve_ep) == 0) ||
+        (g_curve_echo_ep[0] && strcmp(endpoint, g_curve_echo_ep) == 0)) {
+        zcert_apply(g_curve_client, s);
+        zsock_set_curve_serverkey(s, zcert_public_txt(g_curve_server));
+    }
+}
 
 static uint64_t s_now_ns(void)
 {
@@ -229,6 +250,7 @@ static void *s_client(void *arg)
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    s_secure(s, c->endpoint);
     if (zmq_connect(s, c->endpoint) != 0)
         s_die("connect");
     if (c->idem && !(c->pid = s_init_pid(s))) {
@@ -412,6 +434,7 @@ static uint64_t s_next_offset(const char *endpoint, const char *topic)
     void *s = zmq_socket(g_ctx, ZMQ_REQ);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    s_secure(s, endpoint);
     zmq_connect(s, endpoint);
     Seglog__V1__OffsetsRequest o = SEGLOG__V1__OFFSETS_REQUEST__INIT;
     o.topic = (char *)topic;
@@ -611,7 +634,8 @@ static const char *s_fmt(char *buf, size_t cap, const series_t *s)
 }
 
 /* Sections, for --only (profiling one phase). */
-enum { SEC_PRODUCE = 1, SEC_CONSUME = 2, SEC_LATENCY = 4, SEC_PUB = 8, SEC_IDEM = 16 };
+enum { SEC_PRODUCE = 1, SEC_CONSUME = 2, SEC_LATENCY = 4, SEC_PUB = 8, SEC_IDEM = 16,
+       SEC_CURVE = 32 };
 
 static int s_sections(const char *list)
 {
@@ -626,7 +650,134 @@ static int s_sections(const char *list)
         m |= SEC_PUB;
     if (strstr(list, "idem"))
         m |= SEC_IDEM;
+    if (strstr(list, "curve"))
+        m |= SEC_CURVE;
     return m;
+}
+
+/* CURVE against plaintext (--only curve): a second in-process server like
+ * the first plus --curve-cert/--clients-dir, the runs alternating. */
+static void *s_echo(void *arg);
+
+/* The transport alone: the echo ROUTER against one with CURVE (no ZAP
+ * handler in this context: any client key is accepted), same messages. */
+static void s_curve_echo_rows(const char *eep)
+{
+    void *echo = zmq_socket(g_ctx, ZMQ_ROUTER);
+    int hwm = 100000;
+    size_t cap = sizeof g_curve_echo_ep;
+    zmq_setsockopt(echo, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(echo, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zcert_apply(g_curve_server, echo);
+    zsock_set_curve_server(echo, 1);
+    if (zmq_bind(echo, "tcp://127.0.0.1:*") != 0)
+        s_die("bind curve echo");
+    zmq_getsockopt(echo, ZMQ_LAST_ENDPOINT, g_curve_echo_ep, &cap);
+    pthread_create(&g_curve_echo, NULL, s_echo, echo);
+    g_curve_echo_started = 1;
+    char b1[64], b2[64], b3[64];
+    const size_t sizes[] = {100, 1024};
+    for (int si = 0; si < 2; si++)
+        for (int batch = 1; batch <= 100; batch *= 100) {
+            int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+            int window = batch == 1 ? WINDOW : 16;
+            series_t p = {0}, c = {0}, ratio = {0};
+            for (int run = 0; run < g_runs; run++) {
+                double a = s_run(eep, "echo", OP_ECHO, 1, total / batch, batch, sizes[si], 0,
+                                 window);
+                double b = s_run(g_curve_echo_ep, "echo", OP_ECHO, 1, total / batch, batch,
+                                 sizes[si], 0, window);
+                s_add(&p, a);
+                s_add(&c, b);
+                s_add(&ratio, a > 0 ? b / a : 0);
+            }
+            printf("  echo    %5zu B  batch %-3d              %-22s  %-22s  %s\n", sizes[si],
+                   batch, s_fmt(b1, sizeof b1, &p), s_fmt(b2, sizeof b2, &c),
+                   s_fmt(b3, sizeof b3, &ratio));
+            fflush(stdout);
+        }
+}
+
+static void s_curve_section(const seglog_server_config_t *base, const char *plain_ep,
+                            const char *eep)
+{
+    char dir[] = "/tmp/seglog-bench-curve-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return;
+    }
+    char clients[300], cert[300], data[300];
+    snprintf(clients, sizeof clients, "%s/clients", dir);
+    snprintf(cert, sizeof cert, "%s/server.key", dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    zsys_dir_create(clients);
+    g_curve_server = zcert_new();
+    g_curve_client = zcert_new();
+    zcert_save(g_curve_server, cert);
+    char pub[320];
+    snprintf(pub, sizeof pub, "%s/bench.key", clients);
+    zcert_save_public(g_curve_client, pub);
+    seglog_server_config_t cfg = *base;
+    cfg.data_dir = data;
+    cfg.curve_cert = cert;
+    cfg.clients_dir = clients;
+    seglog_server_t *srv = NULL;
+    int rc = seglog_server_new(&cfg, &srv);
+    if (rc) {
+        fprintf(stderr, "server_bench: cannot start the CURVE server: %s\n",
+                seglog_server_strerror(rc));
+        return;
+    }
+    snprintf(g_curve_ep, sizeof g_curve_ep, "%s", seglog_server_endpoint(srv));
+    printf("\nCURVE vs plaintext, 1 client (records/s)   plaintext               CURVE"
+           "                   ratio\n");
+    char b1[64], b2[64], b3[64];
+    const size_t sizes[] = {100, 1024};
+    for (int si = 0; si < 2; si++)
+        for (int batch = 1; batch <= 100; batch *= 100) {
+            int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
+            int window = batch == 1 ? WINDOW : 16;
+            char topic[64];
+            snprintf(topic, sizeof topic, "cv-%zu-%d", sizes[si], batch);
+            series_t p = {0}, c = {0}, ratio = {0};
+            for (int run = 0; run < g_runs; run++) {
+                double a = s_run(plain_ep, topic, OP_PRODUCE, 1, total / batch, batch,
+                                 sizes[si], 0, window);
+                double b = s_run(g_curve_ep, topic, OP_PRODUCE, 1, total / batch, batch,
+                                 sizes[si], 0, window);
+                s_add(&p, a);
+                s_add(&c, b);
+                s_add(&ratio, a > 0 ? b / a : 0);
+            }
+            printf("  produce %5zu B  batch %-3d              %-22s  %-22s  %s\n", sizes[si],
+                   batch, s_fmt(b1, sizeof b1, &p), s_fmt(b2, sizeof b2, &c),
+                   s_fmt(b3, sizeof b3, &ratio));
+            fflush(stdout);
+        }
+    for (int si = 0; si < 2; si++) {
+        char topic[64];
+        snprintf(topic, sizeof topic, "cv-%zu-100", sizes[si]); /* filled above */
+        uint64_t ends[2] = {s_next_offset(plain_ep, topic), s_next_offset(g_curve_ep, topic)};
+        series_t p = {0}, c = {0}, ratio = {0};
+        for (int run = 0; run < g_runs; run++) {
+            int reqs = s_scaled(1000);
+            double a = s_run(plain_ep, topic, OP_CONSUME, 1, reqs, 1, sizes[si], ends[0], 4);
+            double b = s_run(g_curve_ep, topic, OP_CONSUME, 1, reqs, 1, sizes[si], ends[1], 4);
+            s_add(&p, a);
+            s_add(&c, b);
+            s_add(&ratio, a > 0 ? b / a : 0);
+        }
+        printf("  consume %5zu B  ranges of 1000         %-22s  %-22s  %s\n", sizes[si],
+               s_fmt(b1, sizeof b1, &p), s_fmt(b2, sizeof b2, &c), s_fmt(b3, sizeof b3, &ratio));
+        fflush(stdout);
+    }
+    if (!g_no_echo)
+        s_curve_echo_rows(eep);
+    g_curve_ep[0] = '\0';
+    seglog_server_destroy(&srv);
+    zcert_destroy(&g_curve_server);
+    zcert_destroy(&g_curve_client);
+    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The echo ROUTER: same socket options as the benchmark clients expect
@@ -697,7 +848,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: server_bench [--endpoint EP --pub-endpoint EP] "
                             "[--sync none|always|interval:MS] [--workers N] [--scale F] [--runs N] "
-                            "[--only produce,consume,latency,pub,idem] [--size B] [--batch N] "
+                            "[--only produce,consume,latency,pub,idem,curve] [--size B] [--batch N] "
                             "[--clients N] [--no-echo 1]\n");
             return 2;
         }
@@ -889,8 +1040,16 @@ int main(int argc, char **argv)
                 fflush(stdout);
             }
     }
+    if (only & SEC_CURVE) {
+        if (srv)
+            s_curve_section(&cfg, endpoint, eep);
+        else
+            fprintf(stderr, "server_bench: --only curve needs the in-process server\n");
+    }
     atomic_store(&g_echo_stop, 1);
     pthread_join(eth, NULL);
+    if (g_curve_echo_started)
+        pthread_join(g_curve_echo, NULL);
 
     printf("\n");
     s_print_load("end");

@@ -9,6 +9,7 @@ did arrive first (or by the server's log line saying it refused).
 """
 import argparse
 import os
+import select
 import shutil
 import signal
 import stat
@@ -296,6 +297,33 @@ class Acl(Base):
             names = [t.name for t in g.list_topics()]
             self.assertIn("logs.c", names)
             self.assertNotIn("orders", names)
+
+    def test_cli_tail_live_with_curve(self):
+        """The C library's tail (SUB with CURVE and the "topic\\0" frame): a
+        record produced after it started arrives; without the live stream
+        it would never learn of it (heartbeats come over the SUB too)."""
+        cmd = [SEGLOG, "--endpoint", self.srv.bind, "--pub-endpoint", self.srv.pub,
+               "--timeout", str(TIMEOUT_MS), "--curve-server-key", self.keys.server_pub,
+               "--curve-cert", self.keys.cert("consumer"), "tail", "-t", "orders"]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = b""
+        try:
+            with self.client("admin") as a:
+                deadline = time.monotonic() + WAIT
+                while b"for-the-tail" not in out and time.monotonic() < deadline:
+                    self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+                    a.produce("orders", b"for-the-tail")
+                    if select.select([p.stdout], [], [], 0.2)[0]:
+                        out += os.read(p.stdout.fileno(), 65536)
+            self.assertIn(b"for-the-tail", out)
+            p.send_signal(signal.SIGINT)
+            self.assertEqual(p.wait(timeout=WAIT), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
 
     def test_cli_permission_denied_message(self):
         rc, out, err, _ = self.cli("produce", "-t", "orders", "x", curve="consumer")
