@@ -273,7 +273,7 @@ print(len([t for t in json.load(sys.stdin)["topics"] if t["name"] == "bench"][0]
   kill -CONT "$fpid"
   cl_sample_stop
   line="$(grep '^{' "$TMP/stall.out" || true)"
-  [ $rc = 0 ] && [ -n "$line" ] || { tail -5 "$TMP/cl$CL_N"/n*/log >&2; die "stall: the producer failed (exit $rc)"; }
+  [ $rc = 0 ] && [ -n "$line" ] || { tail -n 5 "$TMP/cl$CL_N"/n*/log >&2; die "stall: the producer failed (exit $rc)"; }
   rss="$(cl_rss_json "$TMP/rss-stall" "$lpid" "$fpid")"
   printf '{"run": %d, "workload": "cluster-stall", "durable": 0, "rss_mib": %s, "isr_during": %s, %s\n' \
     "$RUN" "$rss" "$isr" "${line#\{}" >> "$RESULTS"

@@ -58,7 +58,7 @@ if [ $smoke = 1 ]; then # the plain group: every driver once per window, 4 clien
   runs=1 records=10000 latency_n=1000 tail_n=2000 sync_n=200 plain_records=4000 step_timeout=120
   plain_sizes="100" plain_nclients="4"
   cluster_sizes="100" cluster_nclients="1" cluster_records=20000 js_records=5000
-  cluster_kills=0 stall_records=200000
+  cluster_kills=0 stall_records=1000000
 fi
 only="produce,durable,consume,latency,tail,limits,plain,workers"
 out="" build="$root/build-compare" install=1 do_build=1 seglogd=""

@@ -337,6 +337,8 @@ static void *s_main(void *arg)
         int wait = 50, pw = sl_repl_parks_wait_ms(r, now);
         if (pw >= 0 && pw < wait)
             wait = pw;
+        if (sl_repl_before_wait(r))
+            wait = 0;
         if (zmq_poll(items, n, wait) < 0 && zmq_errno() != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN) {
@@ -463,6 +465,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
     free(r->f_ptrs);
     free(r->f_at);
     free(r->f_bytes);
+    sl_repl_arena_free(r);
     sl_cluster_destroy(&r->cl);
     if (r->router)
         zmq_close(r->router);
@@ -480,7 +483,11 @@ const char *sl_repl_endpoint(sl_repl_t *self)
 
 void sl_repl_appended(sl_repl_t *self)
 {
-    s_efd_write(self->efd);
+    /* The records are in the log (its end moved under its lock): see
+     * sl_repl_before_wait for the other half. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&self->wake_on_append))
+        s_efd_write(self->efd);
 }
 
 /* ---- the produce path (any thread) --------------------------------------- */

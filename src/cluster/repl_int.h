@@ -23,12 +23,14 @@ enum { F_TRUNC = 0, F_FETCH = 1 };
 #define REPL_FETCH_BYTES   (1u << 20)
 #define REPL_RPC_SLACK_MS  3000     /* no answer this long after the wait: reconnect */
 #define REPL_ISR_CHECK_MS  100
+#define REPL_LEO_SAMPLES   128      /* the leader's log end over the last replica_lag_ms */
 
 typedef struct rfollower {
     int32_t id;
     int known;              /* fetched at least once at this epoch */
     uint64_t leo;           /* its fetch offset: it holds everything below */
-    int64_t caught_up_ms;   /* last time it was known to have everything we had */
+    int64_t caught_up_ms;   /* latest time T at which it is known to have had
+                             * everything we had at T (its lag, in time) */
     int64_t last_resp_ms;   /* when we answered its last fetch */
     uint64_t leo_at_resp;   /* our log end then */
 } rfollower_t;
@@ -59,6 +61,12 @@ typedef struct rtopic {
     rfollower_t fol[SL_CL_MAX_REPLICAS];
     int nfol;
     int64_t isr_checked_ms;
+    /* Our log end sampled every replica_lag_ms / REPL_LEO_SAMPLES (at least
+     * REPL_ISR_CHECK_MS) while leading, oldest first in the ring: a fetch at
+     * offset X proves the follower has what we had at the newest sample
+     * <= X, however far behind our current end it is. */
+    struct { int64_t ms; uint64_t leo; } leo_samp[REPL_LEO_SAMPLES];
+    int nsamp, samp_head;
     seglog_iter_t *iter; /* the leader's reader for fetches (repl thread) */
     /* follower */
     int fstate;
@@ -113,6 +121,16 @@ struct sl_repl {
     uint64_t next_id;
     int64_t woke_ms;
     sl_cl_node_t nodes_tmp[REPL_MAX_NODES]; /* s_read_nodes' scratch */
+    /* Written by the repl thread before each wait: 1 if an append must wake
+     * it (a parked fetch, or a led topic whose ISR is this node alone, so
+     * the HW follows our own log end); sl_repl_appended skips the eventfd
+     * write otherwise (under load the followers' fetches are in flight and
+     * pick the records up when they arrive). */
+    _Atomic int wake_on_append;
+    /* The follower's FetchResponse unpack arena (repl_follower.c): one
+     * response at a time, reused, grown to what responses need. */
+    uint8_t *arena;
+    size_t arena_cap, arena_used, arena_want;
     /* s_fetch_reply's buffers, kept between fetches (fresh ones page-faulted) */
     Seglog__V1__StoredRecord *f_recs;
     Seglog__V1__StoredRecord **f_ptrs;
@@ -136,11 +154,16 @@ void sl_repl_leader_tick(sl_repl_t *r, int64_t now);
 void sl_repl_hw_update(sl_repl_t *r, rtopic_t *rt);
 void sl_repl_parks_drop(sl_repl_t *r, rtopic_t *rt);
 int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now);
+/* Before the repl thread waits: publish wake_on_append (then a full fence);
+ * returns 1 if something an append made ready is already there (do not
+ * block). */
+int sl_repl_before_wait(sl_repl_t *r);
 
 /* repl_follower.c */
 void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt);
 void sl_repl_follower_tick(sl_repl_t *r, rtopic_t *rt, int64_t now);
 void sl_repl_follower_recv(sl_repl_t *r, rtopic_t *rt);
+void sl_repl_arena_free(sl_repl_t *r);
 
 /* repl_wire.c */
 /* Leader epoch of a stored record (field 5, 0 if absent). */

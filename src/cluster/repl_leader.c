@@ -45,6 +45,7 @@ void sl_repl_leader_start(sl_repl_t *r, rtopic_t *rt)
     }
     atomic_store(&rt->nfol_pub, rt->nfol);
     rt->isr_checked_ms = now;
+    rt->nsamp = rt->samp_head = 0;
     sl_repl_parks_drop(r, rt);
 }
 
@@ -237,6 +238,21 @@ static void s_fetch(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, const Seglog__V1_
         fol->caught_up_ms = now;
     else if (f->fetch_offset >= fol->leo_at_resp && fol->last_resp_ms > fol->caught_up_ms)
         fol->caught_up_ms = fol->last_resp_ms;
+    /* Kafka's two rules above alone evict a follower that keeps pace but
+     * stays more than one fetch (max_bytes) behind our end, which acks=all
+     * producers with more than that in flight cause by themselves: its
+     * fetch offset never reaches the end we had at our previous answer. The
+     * samples measure its lag in time instead: it leaves the ISR when it has
+     * not reached where we were replica_lag_ms ago (stopped, or slower than
+     * the producers), not for trailing a steady window. */
+    for (int k = rt->nsamp - 1; k >= 0; k--) {
+        const int i = (rt->samp_head + k) % REPL_LEO_SAMPLES;
+        if (rt->leo_samp[i].leo <= f->fetch_offset) {
+            if (rt->leo_samp[i].ms > fol->caught_up_ms)
+                fol->caught_up_ms = rt->leo_samp[i].ms;
+            break;
+        }
+    }
     sl_repl_hw_update(r, rt);
     if (f->fetch_offset < leo || f->max_wait_ms == 0)
         s_fetch_reply(r, rid, id, rt, f->replica_id, f->fetch_offset, f->max_bytes);
@@ -347,6 +363,35 @@ void sl_repl_parks_drop(sl_repl_t *r, rtopic_t *rt)
     }
 }
 
+/* A topic this node leads whose ISR is itself alone: its HW moves with
+ * every append. */
+static int s_solo(const sl_repl_t *r, rtopic_t *rt)
+{
+    return atomic_load(&rt->role) == RT_LEADER && rt->tp && rt->meta.state.n_isr <= 1 &&
+           rt->meta.state.isr[0] == r->cfg.node_id;
+}
+
+/* Store-buffering with the produce path (sl_repl_appended: append, fence,
+ * load wake_on_append): either the appender sees our 1 and writes the
+ * eventfd, or the log end read after our fence shows its records. */
+int sl_repl_before_wait(sl_repl_t *r)
+{
+    int want = r->npark > 0;
+    for (rtopic_t *rt = r->topics; rt && !want; rt = rt->next)
+        want = s_solo(r, rt);
+    atomic_store(&r->wake_on_append, want);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!want)
+        return 0;
+    for (int i = 0; i < r->npark; i++)
+        if (s_leo(r->parks[i].rt) > r->parks[i].offset)
+            return 1;
+    for (rtopic_t *rt = r->topics; rt; rt = rt->next)
+        if (s_solo(r, rt) && s_leo(rt) > atomic_load(&rt->hw))
+            return 1;
+    return 0;
+}
+
 int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now)
 {
     int64_t w = -1;
@@ -429,9 +474,22 @@ void sl_repl_leader_tick(sl_repl_t *r, int64_t now)
         r->woke_ms = now;
         sl_repl_wake_acks(r);
     }
+    int64_t every = r->cfg.replica_lag_ms / REPL_LEO_SAMPLES;
+    if (every < REPL_ISR_CHECK_MS)
+        every = REPL_ISR_CHECK_MS;
     for (rtopic_t *rt = r->topics; rt; rt = rt->next) {
         if (atomic_load(&rt->role) != RT_LEADER || !rt->tp)
             continue;
+        const int last = (rt->samp_head + rt->nsamp - 1) % REPL_LEO_SAMPLES;
+        if (rt->nsamp == 0 || now - rt->leo_samp[last].ms >= every) {
+            int i = (rt->samp_head + rt->nsamp) % REPL_LEO_SAMPLES;
+            if (rt->nsamp == REPL_LEO_SAMPLES)
+                rt->samp_head = (rt->samp_head + 1) % REPL_LEO_SAMPLES; /* drop the oldest */
+            else
+                rt->nsamp++;
+            rt->leo_samp[i].ms = now;
+            rt->leo_samp[i].leo = s_leo(rt);
+        }
         sl_repl_hw_update(r, rt);
         s_isr(r, rt, now);
     }
