@@ -190,7 +190,8 @@ static cJSON *s_bytes(const uint8_t *p, size_t n, int base64)
         char *t = malloc(n + 1);
         if (!t)
             return NULL;
-        memcpy(t, p, n);
+        if (n)
+            memcpy(t, p, n);
         t[n] = 0;
         cJSON *j = cJSON_CreateString(t);
         free(t);
