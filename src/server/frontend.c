@@ -20,6 +20,7 @@
 #include "server_impl.h"
 
 #include "committer.h"
+#include "tsan_sync.h"
 #include "slog.h"
 
 #include <errno.h>
@@ -139,6 +140,7 @@ static int s_read_client(seglog_server_t *s, sl_job_t *job, int block)
             job->nframes = 0;
             return e == EAGAIN || e == EINTR ? 0 : -1;
         }
+        SL_TSAN_ACQUIRE(zmq_msg_data(f)); /* the HTTP gateway's requests */
         if (total == 1 && zmq_msg_size(f) == 0)
             empty_delim = 1;
         total++;

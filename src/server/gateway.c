@@ -7,6 +7,7 @@
 #include "http_impl.h"
 
 #include "slog.h"
+#include "tsan_sync.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -67,6 +68,7 @@ int sl_gw_call(sl_http_t *h, Seglog__V1__Request *req, int timeout_ms,
         return -1;
     }
     seglog__v1__request__pack(req, zmq_msg_data(&m));
+    SL_TSAN_RELEASE(zmq_msg_data(&m)); /* read by the front end or a worker */
     if (zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&m);
         zmq_close(sock);
@@ -88,6 +90,7 @@ int sl_gw_call(sl_http_t *h, Seglog__V1__Request *req, int timeout_ms,
             zmq_msg_close(&m);
             continue;
         }
+        SL_TSAN_ACQUIRE(zmq_msg_data(&m)); /* written by a worker */
         Seglog__V1__Response *r =
             seglog__v1__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
         zmq_msg_close(&m);

@@ -8,6 +8,7 @@
 #include "itercache.h"
 #include "mem.h"
 #include "slog.h"
+#include "tsan_sync.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ void sl_wk_set_reply(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         zmq_msg_init(reply);
     } else if (len) {
         memcpy(zmq_msg_data(reply), data, len);
+        SL_TSAN_RELEASE(zmq_msg_data(reply)); /* the HTTP gateway reads it */
     }
     slot->has_reply = 1;
     slot->job->m_code = (uint8_t)sl_codec_peek_error(data, len);
