@@ -3,6 +3,7 @@
  * what scraping /metrics costs (docs/HTTP.md, docs/PERFORMANCE.md).
  *
  *   http_bench [--sync none|always|interval:MS] [--seconds S] [--topics N]
+ *              [--rounds R] [--scrape-hz N] [--only all|gateway|scrape]
  *
  * Starts seglogd in-process (127.0.0.1:*, --http 127.0.0.1:0, a temporary
  * data directory, removed at the end). Records are 100 B values.
@@ -12,8 +13,14 @@
  *   2. consume, 100 records per request, the same way (GET .../records);
  *   3. /metrics scraping: ZeroMQ produce throughput (4 clients, batches of
  *      100, 16 requests in flight each) without and with a scraper that
- *      GETs /metrics every second, alternating, 3 runs each; N topics exist
- *      (default 50), so each scrape renders and scans them all.
+ *      GETs /metrics every second, alternating, R runs each (default 3); N
+ *      topics exist (default 50), so each scrape renders and scans them all.
+ *      Because that A/B difference is small against run-to-run noise, it
+ *      also measures the process CPU one scrape costs (200 back to back on
+ *      an idle server, the scraper's own reading included: an upper bound)
+ *      and the CPU the produce runs use per second: one scrape a second
+ *      then takes at most (CPU per scrape) / (produce CPU per second) of
+ *      the produce run's CPU, a figure that load on the machine barely moves.
  * The HTTP client is a few lines over a socket (requests written by hand,
  * responses read by Content-Length): the bench measures the server.
  */
@@ -38,6 +45,8 @@
 
 #define BATCH      100
 #define VALUE_SIZE 100
+#define MAX_ROUNDS 15
+#define CPU_SCRAPES 200 /* back to back, for the CPU one scrape costs */
 
 static void *g_ctx;
 static const char *g_zmq_ep;
@@ -279,6 +288,7 @@ static double s_run(void *(*fn)(void *), int clients, int consume, int window, c
 }
 
 static atomic_int g_scrape_stop;
+static int g_scrape_hz = 1; /* scrapes a second (--scrape-hz: to see the cost grow with it) */
 static atomic_long g_scrapes;
 
 static void *s_scraper(void *arg)
@@ -291,8 +301,8 @@ static void *s_scraper(void *arg)
     while (!atomic_load(&g_scrape_stop)) {
         s_http(fd, req, sizeof req - 1, buf, cap);
         atomic_fetch_add(&g_scrapes, 1);
-        for (int i = 0; i < 100 && !atomic_load(&g_scrape_stop); i++)
-            usleep(10000); /* one scrape a second */
+        for (int i = 0; i < 100 / g_scrape_hz && !atomic_load(&g_scrape_stop); i++)
+            usleep(10000); /* g_scrape_hz scrapes a second */
     }
     close(fd);
     free(buf);
@@ -313,12 +323,130 @@ static int s_cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Part 1 and 2: the gateway against the ZeroMQ path. */
+static void s_gateway_part(void)
+{
+    printf("%-34s %14s %14s %8s\n", "records/s", "ZeroMQ", "HTTP", "HTTP/ZMQ");
+    for (int clients = 1; clients <= 4; clients *= 4) {
+        double z = s_run(s_zmq_client, clients, 0, 1, "zp", NULL, g_seconds);
+        double h = s_run(s_http_client, clients, 0, 1, "hp", NULL, g_seconds);
+        char what[64];
+        snprintf(what, sizeof what, "produce batch-100, %d client%s", clients, clients > 1 ? "s" : "");
+        printf("%-34s %14.0f %14.0f %8.2f\n", what, z, h, h / z);
+    }
+    for (int clients = 1; clients <= 4; clients *= 4) {
+        double z = s_run(s_zmq_client, clients, 1, 1, "zp", NULL, g_seconds);
+        double h = s_run(s_http_client, clients, 1, 1, "zp", NULL, g_seconds);
+        char what[64];
+        snprintf(what, sizeof what, "consume 100/request, %d client%s", clients,
+                 clients > 1 ? "s" : "");
+        printf("%-34s %14.0f %14.0f %8.2f\n", what, z, h, h / z);
+    }
+}
+
+static double s_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The process CPU of one GET /metrics, server and scraper together, on an
+ * otherwise idle server: n scrapes back to back on one connection. */
+static double s_cpu_per_scrape(int n, double *wall)
+{
+    int fd = s_http_connect();
+    size_t cap = 16u << 20;
+    char *buf = malloc(cap);
+    if (!buf)
+        s_die("malloc");
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: b\r\n\r\n";
+    s_http(fd, req, sizeof req - 1, buf, cap); /* warm */
+    double c0 = s_cpu_now(), t0 = s_now();
+    for (int i = 0; i < n; i++)
+        s_http(fd, req, sizeof req - 1, buf, cap);
+    double c1 = s_cpu_now(), t1 = s_now();
+    close(fd);
+    free(buf);
+    *wall = (t1 - t0) / n;
+    return (c1 - c0) / n;
+}
+
+/* Part 3: what scraping /metrics once a second costs produce. */
+static void s_scrape_part(int ntopics, int rounds)
+{
+    for (int i = 0; i < ntopics; i++) {
+        atomic_int stop = 0; /* one batch each: creates the topic */
+        job_t k = {.window = 1, .stop = &stop, .once = 1};
+        snprintf(k.topic, sizeof k.topic, "extra%d", i);
+        s_zmq_client(&k);
+    }
+    double wall_per = 0, cpu_per = s_cpu_per_scrape(CPU_SCRAPES, &wall_per);
+    double off[MAX_ROUNDS], on[MAX_ROUNDS], cpu_rate[MAX_ROUNDS];
+    long scrapes = 0;
+    /* ABBA order: the log grows run after run and the throughput drifts with
+     * it, so "with" goes first in every other round. */
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 2; k++) {
+            if ((k == 0) == (r % 2 == 0)) {
+                double c0 = s_cpu_now(), t0 = s_now();
+                off[r] = s_run(s_zmq_client, 4, 0, 16, "sc", NULL, g_seconds);
+                cpu_rate[r] = (s_cpu_now() - c0) / (s_now() - t0);
+                continue;
+            }
+            atomic_store(&g_scrape_stop, 0);
+            long before = atomic_load(&g_scrapes);
+            pthread_t th;
+            pthread_create(&th, NULL, s_scraper, NULL);
+            on[r] = s_run(s_zmq_client, 4, 0, 16, "sc", NULL, g_seconds);
+            atomic_store(&g_scrape_stop, 1);
+            pthread_join(th, NULL);
+            scrapes += atomic_load(&g_scrapes) - before;
+        }
+    }
+    printf("\n/metrics %d time%s a second, %d+ topics: ZeroMQ produce, 4 clients x 16 in "
+           "flight\n", g_scrape_hz, g_scrape_hz > 1 ? "s" : "", ntopics);
+    printf("%-10s", "");
+    for (int r = 0; r < rounds; r++)
+        printf(" %9s%-3d", "run ", r + 1);
+    printf(" %12s\n", "median");
+    double so[MAX_ROUNDS], sn[MAX_ROUNDS], sc[MAX_ROUNDS];
+    memcpy(so, off, sizeof so);
+    memcpy(sn, on, sizeof sn);
+    memcpy(sc, cpu_rate, sizeof sc);
+    qsort(so, (size_t)rounds, sizeof so[0], s_cmp_d);
+    qsort(sn, (size_t)rounds, sizeof sn[0], s_cmp_d);
+    qsort(sc, (size_t)rounds, sizeof sc[0], s_cmp_d);
+    printf("%-10s", "no scrape");
+    for (int r = 0; r < rounds; r++)
+        printf(" %12.0f", off[r]);
+    printf(" %12.0f\n%-10s", so[rounds / 2], "scraping");
+    for (int r = 0; r < rounds; r++)
+        printf(" %12.0f", on[r]);
+    printf(" %12.0f\n", sn[rounds / 2]);
+    double pair[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++)
+        pair[r] = 1.0 - on[r] / off[r];
+    qsort(pair, (size_t)rounds, sizeof pair[0], s_cmp_d);
+    printf("throughput cost of scraping: %.2f%% (medians), %.2f%% (median of the rounds' "
+           "own; min %.2f%%, max %.2f%%; %ld scrapes)\n",
+           100.0 * (1.0 - sn[rounds / 2] / so[rounds / 2]), 100.0 * pair[rounds / 2],
+           100.0 * pair[0], 100.0 * pair[rounds - 1], scrapes);
+    printf("one scrape, idle server: %.0f us CPU (server and scraper), %.0f us wall\n",
+           cpu_per * 1e6, wall_per * 1e6);
+    printf("produce runs use %.2f CPUs (median): %d scrape%s a second take%s at most %.3f%% "
+           "of their CPU\n",
+           sc[rounds / 2], g_scrape_hz, g_scrape_hz > 1 ? "s" : "", g_scrape_hz > 1 ? "" : "s",
+           100.0 * g_scrape_hz * cpu_per / sc[rounds / 2]);
+}
+
 int main(int argc, char **argv)
 {
     seglog_server_config_t cfg;
     seglog_server_config_default(&cfg);
     const char *sync = "interval:1000";
-    int ntopics = 50;
+    int ntopics = 50, rounds = 3;
+    const char *only = "all";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--sync") == 0) {
             sync = argv[i + 1];
@@ -326,11 +454,23 @@ int main(int argc, char **argv)
             g_seconds = atof(argv[i + 1]);
         } else if (strcmp(argv[i], "--topics") == 0) {
             ntopics = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--rounds") == 0) {
+            rounds = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--scrape-hz") == 0) {
+            g_scrape_hz = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--only") == 0) {
+            only = argv[i + 1];
         } else {
             fprintf(stderr, "usage: http_bench [--sync none|always|interval:MS] [--seconds S] "
-                            "[--topics N]\n");
+                            "[--topics N] [--rounds R] [--scrape-hz N] [--only all|gateway|scrape]\n");
             return 2;
         }
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS || ntopics < 0 || g_scrape_hz < 1 || g_scrape_hz > 100 ||
+        (strcmp(only, "all") && strcmp(only, "gateway") && strcmp(only, "scrape"))) {
+        fprintf(stderr, "http_bench: --rounds is 1..%d, --scrape-hz 1..100, --topics >= 0, --only "
+                        "all|gateway|scrape\n", MAX_ROUNDS);
+        return 2;
     }
     if (strcmp(sync, "none") == 0)
         cfg.sync = SEGLOG_SYNC_NONE;
@@ -360,55 +500,10 @@ int main(int argc, char **argv)
            "batches of %d\n\n",
            sync, sysconf(_SC_NPROCESSORS_ONLN), g_seconds, VALUE_SIZE, BATCH);
 
-    printf("%-34s %14s %14s %8s\n", "records/s", "ZeroMQ", "HTTP", "HTTP/ZMQ");
-    for (int clients = 1; clients <= 4; clients *= 4) {
-        double z = s_run(s_zmq_client, clients, 0, 1, "zp", NULL, g_seconds);
-        double h = s_run(s_http_client, clients, 0, 1, "hp", NULL, g_seconds);
-        char what[64];
-        snprintf(what, sizeof what, "produce batch-100, %d client%s", clients, clients > 1 ? "s" : "");
-        printf("%-34s %14.0f %14.0f %8.2f\n", what, z, h, h / z);
-    }
-    for (int clients = 1; clients <= 4; clients *= 4) {
-        double z = s_run(s_zmq_client, clients, 1, 1, "zp", NULL, g_seconds);
-        double h = s_run(s_http_client, clients, 1, 1, "zp", NULL, g_seconds);
-        char what[64];
-        snprintf(what, sizeof what, "consume 100/request, %d client%s", clients,
-                 clients > 1 ? "s" : "");
-        printf("%-34s %14.0f %14.0f %8.2f\n", what, z, h, h / z);
-    }
-
-    /* Scrape cost: ntopics topics exist; alternate runs without and with. */
-    for (int i = 0; i < ntopics; i++) {
-        atomic_int stop = 0; /* one batch each: creates the topic */
-        job_t k = {.window = 1, .stop = &stop, .once = 1};
-        snprintf(k.topic, sizeof k.topic, "extra%d", i);
-        s_zmq_client(&k);
-    }
-    double off[3], on[3];
-    long scrapes = 0;
-    for (int r = 0; r < 3; r++) {
-        off[r] = s_run(s_zmq_client, 4, 0, 16, "sc", NULL, g_seconds);
-        atomic_store(&g_scrape_stop, 0);
-        long before = atomic_load(&g_scrapes);
-        pthread_t th;
-        pthread_create(&th, NULL, s_scraper, NULL);
-        on[r] = s_run(s_zmq_client, 4, 0, 16, "sc", NULL, g_seconds);
-        atomic_store(&g_scrape_stop, 1);
-        pthread_join(th, NULL);
-        scrapes += atomic_load(&g_scrapes) - before;
-    }
-    printf("\n/metrics every second, %d+ topics: ZeroMQ produce, 4 clients x 16 in flight\n",
-           ntopics);
-    printf("%-10s %12s %12s %12s %12s\n", "", "run 1", "run 2", "run 3", "median");
-    double so[3], sn[3];
-    memcpy(so, off, sizeof so);
-    memcpy(sn, on, sizeof sn);
-    qsort(so, 3, sizeof so[0], s_cmp_d);
-    qsort(sn, 3, sizeof sn[0], s_cmp_d);
-    printf("%-10s %12.0f %12.0f %12.0f %12.0f\n", "no scrape", off[0], off[1], off[2], so[1]);
-    printf("%-10s %12.0f %12.0f %12.0f %12.0f\n", "scraping", on[0], on[1], on[2], sn[1]);
-    printf("cost of scraping (median): %.2f%% (%ld scrapes)\n", 100.0 * (1.0 - sn[1] / so[1]),
-           scrapes);
+    if (strcmp(only, "scrape") != 0)
+        s_gateway_part();
+    if (strcmp(only, "gateway") != 0)
+        s_scrape_part(ntopics, rounds);
 
     zmq_ctx_term(g_ctx);
     seglog_server_destroy(&srv);

@@ -188,6 +188,15 @@ static int s_server(seglog_server_t *s, sl_buf_t *b)
                      SL_STAT_GET(&s->stats, published)) ||
          sl_prom_u64(b, "seglog_pub_messages_total", "kind=\"heartbeat\"",
                      SL_STAT_GET(&s->stats, heartbeats));
+    rc = rc || sl_prom_head(b, "seglog_pub_connections", "gauge",
+                            "TCP connections to the PUB socket (accepted minus disconnected, "
+                            "from the socket monitor).") ||
+         sl_prom_u64(b, "seglog_pub_connections", NULL,
+                     (uint64_t)sl_publisher_connections(s->publisher));
+    rc = rc || sl_prom_head(b, "seglog_pub_dropped_total", "counter",
+                            "PUB messages (records and heartbeats) that at least one subscriber "
+                            "did not get because its queue was at the high-water mark.") ||
+         sl_prom_u64(b, "seglog_pub_dropped_total", NULL, SL_STAT_GET(&s->stats, pub_dropped));
     rc = rc || sl_prom_head(b, "seglog_pub_gap_records_total", "counter",
                             "Records the publisher could not read and skipped (subscribers "
                             "see the gap and fetch it).") ||

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -23,6 +24,7 @@
 #define ROUND_BYTES   (256u << 10)
 #define ITER_SLOTS    16
 #define PUB_LINGER_MS 100 /* at shutdown: a reading subscriber takes the last events in far less */
+#define MONITOR_EVENTS (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
 
 typedef struct {
     const sl_topic_t *tp; /* the topic this state is for (indexes are reused after a delete) */
@@ -34,10 +36,12 @@ struct sl_publisher {
     sl_publisher_config_t cfg;
     char endpoint[256];
     void *sock;
+    void *monitor; /* PAIR: the XPUB's connection events */
     int efd;
     atomic_int wake_pending;
     atomic_int stop;
     atomic_long subscriptions; /* distinct prefixes subscribed (XPUB) */
+    atomic_long connections;   /* TCP connections to the XPUB (socket monitor) */
     int secure;                /* CURVE: XPUB_MANUAL, topic frames end in a zero byte */
     sl_topics_t *topics;
     pthread_t thread;
@@ -78,13 +82,35 @@ static tstate_t *s_state(sl_publisher_t *p, const sl_topic_t *tp, int64_t now)
     return s;
 }
 
+static void s_set_nodrop(sl_publisher_t *p, int on)
+{
+    zmq_setsockopt(p->sock, ZMQ_XPUB_NODROP, &on, sizeof on);
+}
+
+/* Never blocks: at a subscriber's HWM the whole message is dropped for that
+ * subscriber, and the others still get it. To count those drops the XPUB
+ * runs with ZMQ_XPUB_NODROP, under which a DONTWAIT send that some matching
+ * subscriber has no room for fails with EAGAIN and reaches nobody; that
+ * message is counted and sent again with NODROP off, so that every
+ * subscriber with room gets it (the full ones are skipped for all its
+ * frames), and NODROP goes back on. */
 static void s_send_event(sl_publisher_t *p, const sl_topic_t *tp, zmq_msg_t *ev)
 {
-    /* PUB never blocks: at a subscriber's HWM the whole message is dropped
-     * for that subscriber. */
     size_t n = tp->name_len + (p->secure ? 1 : 0); /* the name's NUL (publisher.h) */
-    if (zmq_send(p->sock, tp->name, n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT) < 0)
+    int rc = zmq_send(p->sock, tp->name, n, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (rc < 0 && zmq_errno() == EAGAIN) {
+        SL_STAT_ADD(p->cfg.stats, pub_dropped, 1);
+        s_set_nodrop(p, 0);
+        rc = zmq_send(p->sock, tp->name, n, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        if (rc >= 0)
+            rc = zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT);
+        s_set_nodrop(p, 1);
+    } else if (rc >= 0) {
+        /* Every matching pipe took the first frame, so it has room for the
+         * rest of the message (libzmq counts whole messages): no EAGAIN. */
+        rc = zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT);
+    }
+    if (rc < 0)
         zmq_msg_close(ev);
 }
 
@@ -227,6 +253,33 @@ static void s_read_subscriptions(sl_publisher_t *p)
     }
 }
 
+/* Connection events of the XPUB: the subscriber connection gauge. */
+static void s_read_monitor(sl_publisher_t *p)
+{
+    for (int k = 0; k < 256; k++) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, p->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size(&ev) >= 6)
+            memcpy(&id, zmq_msg_data(&ev), sizeof id);
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) { /* the endpoint frame */
+            zmq_msg_init(&ev);
+            zmq_msg_recv(&ev, p->monitor, 0);
+            zmq_msg_close(&ev);
+        }
+        if (id == ZMQ_EVENT_ACCEPTED)
+            atomic_fetch_add(&p->connections, 1);
+        else if (id == ZMQ_EVENT_DISCONNECTED && atomic_load(&p->connections) > 0)
+            atomic_fetch_sub(&p->connections, 1);
+    }
+}
+
 static void *s_main(void *arg)
 {
     sl_publisher_t *p = arg;
@@ -275,19 +328,38 @@ static void *s_main(void *arg)
             int64_t left = due - s_mono_ms();
             timeout = left < 0 ? 0 : left > hb ? hb : (int)left;
         }
-        zmq_pollitem_t items[2] = {{.fd = p->efd, .events = ZMQ_POLLIN},
-                                   {.socket = p->sock, .events = ZMQ_POLLIN}};
-        if (zmq_poll(items, 2, timeout) > 0) {
+        zmq_pollitem_t items[3] = {{.fd = p->efd, .events = ZMQ_POLLIN},
+                                   {.socket = p->sock, .events = ZMQ_POLLIN},
+                                   {.socket = p->monitor, .events = ZMQ_POLLIN}};
+        if (zmq_poll(items, 3, timeout) > 0) {
             if (items[0].revents & ZMQ_POLLIN)
                 s_drain_eventfd(p);
             if (items[1].revents & ZMQ_POLLIN)
                 s_read_subscriptions(p);
+            if (items[2].revents & ZMQ_POLLIN)
+                s_read_monitor(p);
         }
     }
     sl_itercache_destroy(&p->iters); /* before the logs close */
+    zmq_socket_monitor(p->sock, NULL, 0);
     zmq_close(p->sock);
     p->sock = NULL;
+    zmq_close(p->monitor);
+    p->monitor = NULL;
     return NULL;
+}
+
+static int s_monitor_new(sl_publisher_t *p)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://seglog-pub-%p-monitor", (void *)p);
+    if (zmq_socket_monitor(p->sock, ep, MONITOR_EVENTS) != 0)
+        return zmq_errno();
+    int linger = 0;
+    if (!(p->monitor = zmq_socket(p->cfg.zmq_ctx, ZMQ_PAIR)))
+        return zmq_errno();
+    zmq_setsockopt(p->monitor, ZMQ_LINGER, &linger, sizeof linger);
+    return zmq_connect(p->monitor, ep) == 0 ? 0 : zmq_errno();
 }
 
 int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
@@ -308,6 +380,7 @@ int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
         int linger = PUB_LINGER_MS;
         zmq_setsockopt(p->sock, ZMQ_SNDHWM, &cfg->hwm, sizeof cfg->hwm);
         zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger);
+        s_set_nodrop(p, 1); /* see s_send_event */
         p->secure = sl_security_curve(cfg->sec);
         if (p->secure) {
             int manual = 1;
@@ -326,6 +399,8 @@ int sl_publisher_new(const sl_publisher_config_t *cfg, sl_publisher_t **out)
         if (zmq_getsockopt(p->sock, ZMQ_LAST_ENDPOINT, p->endpoint, &n) != 0)
             rc = zmq_errno();
     }
+    if (!rc)
+        rc = s_monitor_new(p);
     if (rc) {
         sl_publisher_destroy(&p);
         return rc;
@@ -364,6 +439,11 @@ long sl_publisher_subscriptions(const sl_publisher_t *p)
     return p ? atomic_load_explicit(&p->subscriptions, memory_order_relaxed) : 0;
 }
 
+long sl_publisher_connections(const sl_publisher_t *p)
+{
+    return p ? atomic_load_explicit(&p->connections, memory_order_relaxed) : 0;
+}
+
 int sl_publisher_subscribed(const sl_publisher_t *p)
 {
     return p && atomic_load_explicit(&p->subscriptions, memory_order_relaxed) > 0;
@@ -388,8 +468,12 @@ void sl_publisher_destroy(sl_publisher_t **p_p)
     sl_publisher_t *p = *p_p;
     *p_p = NULL;
     sl_publisher_stop(p);
-    if (p->sock)
+    if (p->sock) {
+        zmq_socket_monitor(p->sock, NULL, 0);
         zmq_close(p->sock);
+    }
+    if (p->monitor)
+        zmq_close(p->monitor);
     sl_itercache_destroy(&p->iters);
     if (p->efd >= 0)
         close(p->efd);

@@ -18,6 +18,9 @@
  * The socket is an XPUB: to subscribers exactly a PUB, and it tells the
  * publisher thread about subscriptions, which it counts
  * (sl_publisher_subscribed: the committer syncs early while anyone listens).
+ * It runs with ZMQ_XPUB_NODROP so that a message some subscriber has no
+ * room for is seen and counted (stats pub_dropped) before it is sent on,
+ * lossy, to the others (s_send_event): the socket still never blocks.
  *
  * With CURVE (cfg->sec, docs/SECURITY.md) the XPUB is a CURVE server in
  * ZMQ_XPUB_MANUAL mode: every subscription message reaches this thread
@@ -69,6 +72,11 @@ int sl_publisher_subscribed(const sl_publisher_t *p);
 
 /* Distinct prefixes subscribed now (metrics). Any thread. */
 long sl_publisher_subscriptions(const sl_publisher_t *p);
+
+/* TCP connections to the PUB socket now, from its socket monitor (accepted
+ * minus disconnected; with CURVE, also ones still in their handshake).
+ * Metrics. Any thread. */
+long sl_publisher_connections(const sl_publisher_t *p);
 
 /* Publish everything committed so far, then stop the thread and close the
  * socket (with a short linger). Call after the last append and sync. */

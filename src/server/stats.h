@@ -14,6 +14,7 @@ typedef struct sl_stats {
     _Atomic uint64_t bad_requests;
     _Atomic uint64_t published;
     _Atomic uint64_t heartbeats;
+    _Atomic uint64_t pub_dropped; /* PUB messages some subscriber missed at its HWM */
     _Atomic uint64_t publish_gaps; /* records the publisher had to skip */
     _Atomic uint64_t frontend_produces;
     _Atomic uint64_t produce_duplicates; /* idempotent produces answered as duplicates */
