@@ -208,6 +208,10 @@ class Recovery(Base):
         try:
             self.assertEqual(c.produce("lp", b"before"), 0)
             self.srv.stop(signal.SIGKILL)
+            # Let libzmq see the dead connection first: a request sent into it
+            # before the disconnect is noticed may have been sent, and is then
+            # rightly resent (three timeouts, 0.6 s: CI saw 0.603 s once).
+            time.sleep(0.2)
             t0 = time.monotonic()
             with self.assertRaises(sc.SeglogTimeout) as cm:
                 c.produce("lp", b"lost")
