@@ -115,9 +115,12 @@ class PubDrops(HttpBase):
                 lambda: metric(self.scrape(), "seglog_pub_dropped_total") or None,
                 "the drops for the slow SUB to be counted")
             self.assertGreater(dropped, 0)
-            text = self.scrape()
-            self.assertGreaterEqual(metric(text, "seglog_pub_messages_total", 'kind="record"'),
-                                    50001)
+            # The publisher sends them all (the drops are per subscriber); it may
+            # still be at it when the first drop is counted.
+            httputil.wait_for(
+                lambda: metric(self.scrape(), "seglog_pub_messages_total",
+                               'kind="record"') >= 50001,
+                "the publisher to send every record")
             slow.close()
             httputil.wait_for(lambda: metric(self.scrape(), "seglog_pub_connections") == 0,
                               "the subscriber connection to leave")
