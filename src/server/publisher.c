@@ -107,8 +107,16 @@ static void s_send_event(sl_publisher_t *p, const sl_topic_t *tp, zmq_msg_t *ev)
         s_set_nodrop(p, 1);
     } else if (rc >= 0) {
         /* Every matching pipe took the first frame, so it has room for the
-         * rest of the message (libzmq counts whole messages): no EAGAIN. */
+         * rest of the message (libzmq counts whole messages). Should the
+         * body still be refused, it must not stay unsent: the next topic
+         * frame would join this message. */
         rc = zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT);
+        if (rc < 0 && zmq_errno() == EAGAIN) {
+            SL_STAT_ADD(p->cfg.stats, pub_dropped, 1);
+            s_set_nodrop(p, 0);
+            rc = zmq_msg_send(ev, p->sock, ZMQ_DONTWAIT);
+            s_set_nodrop(p, 1);
+        }
     }
     if (rc < 0)
         zmq_msg_close(ev);
