@@ -56,8 +56,9 @@ topic's leader, and on NOT_LEADER (going to Error.leader_endpoint first), on
 a node that does not answer within timeout_ms, or on a topic without a
 leader, refreshes the metadata and tries again, until timeout_ms x (1 +
 retries) have passed (then SeglogTimeout). NOT_ENOUGH_REPLICAS is raised as
-the ServerError it is. A produce resent after a failover may be stored twice
-(at-least-once); an acknowledged offset never changes. Reads (consume,
+the ServerError it is. A produce resent after a failover is stored once
+(idempotent produce, the default; with idempotent=False it may be stored
+twice); an acknowledged offset never changes. Reads (consume,
 offsets, ...) go to the client's node: a single endpoint is never left (so
 a follower's endpoint reads that follower, up to its high watermark); with a
 list, the next node is used when one does not answer. A single endpoint

@@ -118,9 +118,12 @@
  *     may have been stored by the old leader too; with idempotent produce
  *     (the default) the new leader, which has the old leader's records,
  *     answers it with the original offsets instead of appending it again.
- *     A resent batch may land after batches sent later (a pipelined
- *     producer then gets OUT_OF_ORDER_SEQUENCE for the later ones, below).
- *     Acks are still reported in send order.
+ *     A pipelined producer keeps at most 5 idempotent batches of a topic
+ *     in flight from its oldest unanswered one on (the leader remembers
+ *     the last 5 of each producer and topic), and a batch that overtook
+ *     an earlier one of its topic (refused as a gap: nothing appended) is
+ *     held and sent again once the earlier ones are answered, so its
+ *     batches land in order, each once. Acks are reported in send order.
  *   - Every other call (consume, offsets, info, list, truncate, delete,
  *     metadata, tails) goes to the client's node: a single endpoint is
  *     never left, so a follower's endpoint reads that follower, up to its

@@ -67,9 +67,9 @@ static const char s_usage[] =
     "\n"
     "Cluster mode (--endpoint of a cluster node, or a list): records go to the\n"
     "topic's leader, following it across a failover; batches in flight then are\n"
-    "sent again to the new leader, so a line may be stored twice (at-least-once;\n"
-    "every printed offset holds its line). A batch not acknowledged within\n"
-    "--timeout x (1 + --retries) stops the stream.\n"
+    "sent again to the new leader, which stores each of them once (idempotent\n"
+    "produce; every printed offset holds its line). A batch not acknowledged\n"
+    "within --timeout x (1 + --retries) stops the stream.\n"
     "\n";
 
 static int64_t s_now_ms(void)

@@ -29,8 +29,12 @@
  * and its batches sent again to the leader Metadata names next. A batch not
  * acknowledged within timeout_ms x (1 + retries) of its first send is acked
  * with TIMEOUT; it is not queued on any socket by then. Acked batches keep
- * their offsets; a batch resent after a failover may be stored twice
- * (at-least-once), and may land after batches sent later.
+ * their offsets. With idempotence (the default) a batch resent after a
+ * failover is stored once: the new leader answers a batch the old one
+ * stored with its original offsets, and a batch that overtook an earlier
+ * one of its topic (answered OUT_OF_ORDER_SEQUENCE, nothing appended) is
+ * held and sent again once no earlier batch of its topic is unanswered.
+ * Without idempotence a resent batch may be stored twice (at-least-once).
  */
 #include "producer_impl.h"
 
@@ -305,12 +309,11 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
                          .nrecords = n,
                          .acks = c->opts.acks};
     /* Idempotent: the packed request, resent as it is, keeps its producer
-     * id and sequence (idem.c). Not in cluster mode for now: after a
-     * failover, pipelined batches resent to the new leader can arrive out of
-     * sequence order and are refused (OUT_OF_ORDER_SEQUENCE) instead of
-     * being waited for; until the producer resends in order, a pipelined
-     * cluster producer is at-least-once (a known gap, docs/CLUSTER.md). */
-    rc = p->cluster ? 0 : slc_idem_next(c, req.topic, &req.producer_id, &req.sequence);
+     * id and sequence (idem.c). In cluster mode a batch that reaches a new
+     * leader before an earlier one of its topic (still unanswered on the
+     * old leader's socket) is refused as a gap and held until the earlier
+     * one is answered (producer_cluster.c). */
+    rc = slc_idem_next(c, req.topic, &req.producer_id, &req.sequence);
     if (rc)
         return slc_rpc_fail(&p->rpc, rc, "%s", c->rpc.errmsg);
     s->pid = req.producer_id;
@@ -328,6 +331,7 @@ int seglog_producer_send(seglog_producer_t *p, const char *topic, const seglog_r
     }
     snprintf(s->topic, sizeof s->topic, "%s", req.topic);
     s->conn = -1;
+    s->held = 0;
     if (p->cluster) {
         s->used = 1;
         s->done = 0;

@@ -51,6 +51,14 @@ static int s_conn_for(seglog_producer_t *p, const char *endpoint)
     return i;
 }
 
+static uint64_t s_topic_hash(const char *t)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *t; t++)
+        h = (h ^ (unsigned char)*t) * 1099511628211ull;
+    return h;
+}
+
 /* A live node for a topic the cluster does not know yet (a first produce
  * creates it, and that node redirects). */
 static const char *s_any_node(seglog_client_t *c, uint64_t turn)
@@ -65,8 +73,32 @@ static const char *s_any_node(seglog_client_t *c, uint64_t turn)
     return c->rpc.endpoint;
 }
 
+/* Batches of s's topic and producer id sent before it, from the oldest of
+ * them that is still unanswered on; *open: whether there is one. */
+static unsigned s_since_open(seglog_producer_t *p, uint64_t seq, const slot_t *s, int *open)
+{
+    unsigned n = 0;
+    *open = 0;
+    for (uint64_t k = p->oldest; k < seq; k++) {
+        const slot_t *e = slc_producer_slot(p, k);
+        if (e->pid != s->pid || strcmp(e->topic, s->topic) != 0)
+            continue;
+        *open |= !e->done;
+        n += *open;
+    }
+    return n;
+}
+
+static int s_earlier_open(seglog_producer_t *p, uint64_t seq, const slot_t *s)
+{
+    int open;
+    s_since_open(p, seq, s, &open);
+    return open;
+}
+
 /* Send every batch waiting to be (re)sent, oldest first; ack with TIMEOUT
- * those past their deadline (none of them is queued anywhere). */
+ * those past their deadline (none of them is queued anywhere). A held
+ * batch waits for the earlier batches of its topic. */
 int slc_producer_dispatch(seglog_producer_t *p)
 {
     seglog_client_t *c = p->client;
@@ -87,6 +119,19 @@ int slc_producer_dispatch(seglog_producer_t *p)
         }
         if (now < p->retry_at)
             return 0;
+        if (s->pid) {
+            /* Idempotent: the leader remembers the last SLC_IDEM_WINDOW
+             * batches of a producer per topic. A batch is sent only while
+             * fewer than that many of its topic, from the oldest unanswered
+             * one on, went before it: whatever a leader stored, a resend is
+             * then always among the batches it remembers, and gets its
+             * original offsets back (Kafka's max.in.flight <= 5 rule). */
+            int open;
+            unsigned before = s_since_open(p, seq, s, &open);
+            if (open && (s->held || before >= SLC_IDEM_WINDOW))
+                continue;
+            s->held = 0;
+        }
         slc_route_t *r = slc_route_find(c, s->topic);
         if ((!r || !r->endpoint) && now >= p->refresh_at) {
             int64_t until = now + c->opts.timeout_ms;
@@ -97,8 +142,8 @@ int slc_producer_dispatch(seglog_producer_t *p)
         char ep[256];
         if (r && r->endpoint)
             snprintf(ep, sizeof ep, "%s", r->endpoint);
-        else if (!r)
-            snprintf(ep, sizeof ep, "%s", s_any_node(c, seq));
+        else if (!r) /* one node per topic: its batches arrive in order */
+            snprintf(ep, sizeof ep, "%s", s_any_node(c, s_topic_hash(s->topic)));
         else {
             snprintf(s->message, sizeof s->message, "topic '%.128s' has no leader", s->topic);
             s_backoff(p, slc_now_ms());
@@ -147,6 +192,17 @@ static int s_ctake(seglog_producer_t *p, int i, const slc_response_t *r)
             p->refresh_at = 0;
             s_backoff(p, slc_now_ms());
         }
+        return 0;
+    }
+    if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE && s->pid &&
+        s_earlier_open(p, r->id, s)) {
+        /* It overtook an earlier batch of its topic (resent after a
+         * failover, or still unanswered on a dead leader's socket): nothing
+         * of it was appended. Send it again once the earlier ones are
+         * answered; if one of them failed, this one's gap is real and is
+         * then acked as it stands. */
+        snprintf(s->message, sizeof s->message, "%.250s", r->message);
+        s->held = 1;
         return 0;
     }
     if (r->kind == SLC_ERROR) {

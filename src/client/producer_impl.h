@@ -9,6 +9,12 @@
 
 #include "client_impl.h"
 
+/* Idempotent batches of one topic a cluster-mode producer has in flight
+ * from the oldest unanswered one on: the server's SL_PSTATE_BATCHES
+ * (src/server/producers.h), so a resend is always among the batches a
+ * leader remembers. */
+#define SLC_IDEM_WINDOW 5
+
 typedef struct slot {
     zmq_msg_t msg; /* the packed request, kept for resending */
     int used;      /* sent, not yet reported */
@@ -20,6 +26,8 @@ typedef struct slot {
     int64_t deadline; /* acked with TIMEOUT when not answered by then */
     char topic[130];  /* where it goes (names are at most 128 bytes) */
     uint64_t pid;     /* idempotent produce: the producer id it carries (0: none) */
+    int held;         /* answered OUT_OF_ORDER_SEQUENCE while an earlier batch of its
+                         topic was unanswered: sent again once none is */
 } slot_t;
 
 struct seglog_producer {

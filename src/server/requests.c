@@ -329,7 +329,9 @@ static void s_park(sl_worker_t *w, slot_t *slot, const sl_request_t *req, sl_top
     job->wait.parked = 1;
     job->wait.topic = tp;
     job->wait.offset = req->offset;
-    job->wait.deadline_ms = s_mono_ms() + (int64_t)req->max_wait_ms;
+    /* + 1: the clock is read in whole milliseconds, so "now + wait" can
+     * be up to 1 ms early; a long poll never answers before max_wait_ms. */
+    job->wait.deadline_ms = s_mono_ms() + (int64_t)req->max_wait_ms + 1;
 }
 
 static void s_consume(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
