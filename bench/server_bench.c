@@ -180,6 +180,7 @@ typedef struct {
     uint64_t pid; /* the producer id (idem) */
     /* results */
     uint64_t records; /* produced or consumed */
+    uint64_t cpu_ns;  /* CPU time of this client's thread */
     int failed;
 } client_t;
 
@@ -242,9 +243,17 @@ static uint64_t s_init_pid(void *s)
     return pid;
 }
 
+static uint64_t s_cpu_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *s_client(void *arg)
 {
     client_t *c = arg;
+    uint64_t cpu0 = s_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     void *s = zmq_socket(g_ctx, ZMQ_DEALER);
     int linger = 0, hwm = 100000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
@@ -287,8 +296,14 @@ static void *s_client(void *arg)
     zmq_msg_close(&m);
     s_req_free(&r);
     zmq_close(s);
+    c->cpu_ns = s_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     return NULL;
 }
+
+/* CPU time per record of the last s_run_ex outside its client threads:
+ * the in-process server's threads and the clients' ZeroMQ I/O thread.
+ * Less sensitive to other load on the machine than records/s. */
+static double g_last_cpu_ns_per_record;
 
 /* Run n clients; returns records/s (0 if any failed). */
 static double s_run_ex(const char *endpoint, const char *topic, op_t op, int nclients,
@@ -297,7 +312,7 @@ static double s_run_ex(const char *endpoint, const char *topic, op_t op, int ncl
 {
     client_t cs[8];
     pthread_t th[8];
-    uint64_t t0 = s_now_ns();
+    uint64_t t0 = s_now_ns(), cpu0 = s_cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
     for (int i = 0; i < nclients; i++) {
         cs[i] = (client_t){.endpoint = endpoint,
                            .topic = topic,
@@ -310,14 +325,18 @@ static double s_run_ex(const char *endpoint, const char *topic, op_t op, int ncl
                            .idem = idem};
         pthread_create(&th[i], NULL, s_client, &cs[i]);
     }
-    uint64_t total = 0;
+    uint64_t total = 0, client_cpu = 0;
     int failed = 0;
     for (int i = 0; i < nclients; i++) {
         pthread_join(th[i], NULL);
         total += cs[i].records;
+        client_cpu += cs[i].cpu_ns;
         failed |= cs[i].failed;
     }
     double secs = (double)(s_now_ns() - t0) / 1e9;
+    uint64_t cpu = s_cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    g_last_cpu_ns_per_record =
+        total && cpu > client_cpu ? (double)(cpu - client_cpu) / (double)total : 0;
     return failed ? 0 : (double)total / secs;
 }
 
@@ -925,6 +944,8 @@ int main(int argc, char **argv)
         printf("\nidempotent vs plain produce, pipelined (records/s)\n"
                "                              plain                   idempotent"
                "              ratio idem/plain\n");
+        char cpu_rows[8][192]; /* the same rows in CPU per record, printed after */
+        int ncpu = 0;
         for (int si = 0; si < 2; si++)
             for (int batch = 1; batch <= 100; batch *= 100)
                 for (int k = 0; k < 2; k++) {
@@ -936,32 +957,57 @@ int main(int argc, char **argv)
                     int total = batch == 1 ? s_scaled(100000) : s_scaled(1000000);
                     int window = batch == 1 ? WINDOW : 16;
                     int reqs = total / batch / clients;
-                    series_t pl = {0}, id = {0}, ratio = {0};
+                    series_t pl = {0}, id = {0}, ratio = {0}, cpl = {0}, cid = {0}, cr = {0};
                     for (int run = 0; run < g_runs; run++) {
                         char tp[64], ti[64]; /* fresh topics: equal log sizes for both */
                         snprintf(tp, sizeof tp, "ip-%zu-%d-%d-%d", sizes[si], batch, clients, run);
                         snprintf(ti, sizeof ti, "ii-%zu-%d-%d-%d", sizes[si], batch, clients, run);
-                        double a, b;
+                        double a, b, ca, cb;
                         if (run % 2) { /* alternate which goes first */
                             b = s_run_ex(endpoint, ti, OP_PRODUCE, clients, reqs, batch,
                                          sizes[si], 0, window, 1);
+                            cb = g_last_cpu_ns_per_record;
                             a = s_run_ex(endpoint, tp, OP_PRODUCE, clients, reqs, batch,
                                          sizes[si], 0, window, 0);
+                            ca = g_last_cpu_ns_per_record;
                         } else {
                             a = s_run_ex(endpoint, tp, OP_PRODUCE, clients, reqs, batch,
                                          sizes[si], 0, window, 0);
+                            ca = g_last_cpu_ns_per_record;
                             b = s_run_ex(endpoint, ti, OP_PRODUCE, clients, reqs, batch,
                                          sizes[si], 0, window, 1);
+                            cb = g_last_cpu_ns_per_record;
                         }
                         s_add(&pl, a);
                         s_add(&id, b);
                         s_add(&ratio, a > 0 ? b / a : 0);
+                        s_add(&cpl, ca);
+                        s_add(&cid, cb);
+                        s_add(&cr, ca > 0 ? cb / ca : 0);
                     }
+                    char c1[48], c2[48], c3[48];
+                    if (ncpu < 8)
+                        snprintf(cpu_rows[ncpu++], sizeof cpu_rows[0],
+                                 "  %5zu B  batch %-3d  %d client%s  %-22s  %-22s  %s\n", sizes[si],
+                                 batch, clients, clients > 1 ? "s" : " ",
+                                 s_fmt(c1, sizeof c1, &cpl), s_fmt(c2, sizeof c2, &cid),
+                                 s_fmt(c3, sizeof c3, &cr));
                     printf("  %5zu B  batch %-3d  %d client%s  %-22s  %-22s  %s\n", sizes[si],
                            batch, clients, clients > 1 ? "s" : " ", s_fmt(b1, sizeof b1, &pl),
                            s_fmt(b2, sizeof b2, &id), s_fmt(b3, sizeof b3, &ratio));
                     fflush(stdout);
                 }
+        if (srv && ncpu) {
+            /* Process CPU less the client threads': the server's threads and
+             * the clients' ZeroMQ I/O thread. A cost, so less sensitive than
+             * records/s to other load on a shared machine. */
+            printf("\nidempotent vs plain produce, CPU per record outside the client threads "
+                   "(ns)\n"
+                   "                              plain                   idempotent"
+                   "              ratio idem/plain\n");
+            for (int i = 0; i < ncpu; i++)
+                fputs(cpu_rows[i], stdout);
+        }
     }
 
     if (only & SEC_CONSUME) {

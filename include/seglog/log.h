@@ -36,6 +36,7 @@
  *     remove) take the segment list lock exclusively; they wait for
  *     in-flight reads. truncate_after and reset also take the append mutex.
  *   - An iterator belongs to one thread. It holds no lock between calls.
+ *   - seglog_log_generation takes no lock (one atomic load).
  *   - The on_commit callback runs on whichever thread performed the sync
  *     (an appender, or the log's interval-sync thread). It must not call
  *     back into the same log.
@@ -230,6 +231,15 @@ int seglog_log_commit_all(seglog_log_t *log);
  * derived from the records (the server's producer state) can tell when to
  * rebuild it. */
 int seglog_log_append_token(seglog_log_t *log, seglog_commit_t *token);
+
+/* The log's current rollback generation (token->gen of an append made
+ * now), read with one atomic load: it takes no lock, so a caller on a hot
+ * path can check that its derived state is still current without a round
+ * trip through the append mutex. The value can move as soon as it is
+ * read: a caller that acts on it must still compare the gen of the tokens
+ * it gets afterwards. A closed log keeps the generation it had (remove and
+ * a failed reset end one). */
+int seglog_log_generation(seglog_log_t *log, uint64_t *gen);
 
 /* Push buffered appends to the OS (write, no fdatasync). */
 int seglog_log_flush(seglog_log_t *log);

@@ -28,13 +28,12 @@ void sl_log_set_committed(seglog_log_t *log, uint64_t upto, uint64_t gen)
 /* ---- sync ---------------------------------------------------------------- */
 
 /* The current rollback generation. Caller holds append_mu, so that no
- * rollback or reset can run before it uses the value. */
+ * rollback or reset can run before it uses the value; and since every
+ * change of gen holds append_mu too (sl_log_end_gen), no sync_mu is needed
+ * to read it. */
 uint64_t sl_log_gen(seglog_log_t *log)
 {
-    pthread_mutex_lock(&log->sync_mu);
-    uint64_t gen = log->gen;
-    pthread_mutex_unlock(&log->sync_mu);
-    return gen;
+    return log->gen;
 }
 
 /* Flush the active store and, if datasync, fdatasync it. *upto gets the
@@ -61,14 +60,16 @@ static int s_sync_active(seglog_log_t *log, int datasync, uint64_t *upto, uint64
     return rc;
 }
 
-/* End the current rollback generation (rollback, reset, remove). Caller
- * holds sync_mu. An append of generation g is in the log iff it was
- * committed before g ended: gen_end keeps that point for s_commit_wait. */
+/* End the current rollback generation (rollback, reset, remove,
+ * truncate_after). Caller holds append_mu and sync_mu. An append of
+ * generation g is in the log iff it was committed before g ended: gen_end
+ * keeps that point for s_commit_wait. */
 void sl_log_end_gen(seglog_log_t *log, int err)
 {
     log->gen_end[log->gen % GEN_RING] = log->committed;
-    log->gen++;
     log->last_err = err;
+    /* Atomic for seglog_log_generation, which reads it holding no lock. */
+    __atomic_store_n(&log->gen, log->gen + 1, __ATOMIC_RELEASE);
 }
 
 /* After a failed fdatasync under ALWAYS: nothing past the committed point
@@ -294,9 +295,7 @@ int seglog_log_append_batch_nowait(seglog_log_t *log, const struct iovec *recs, 
     if (rc == 0) {
         if (token) {
             token->target = first + n;
-            pthread_mutex_lock(&log->sync_mu);
-            token->gen = log->gen;
-            pthread_mutex_unlock(&log->sync_mu);
+            token->gen = sl_log_gen(log);
         }
         if (first_out)
             *first_out = first;
@@ -370,6 +369,14 @@ int seglog_log_append_token(seglog_log_t *log, seglog_commit_t *token)
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->append_mu);
     return closed ? SEGLOG_E_CLOSED : 0;
+}
+
+int seglog_log_generation(seglog_log_t *log, uint64_t *gen)
+{
+    if (!log || !gen)
+        return SEGLOG_E_INVAL;
+    *gen = __atomic_load_n(&log->gen, __ATOMIC_ACQUIRE);
+    return 0;
 }
 
 int seglog_log_append_batch(seglog_log_t *log, const struct iovec *recs, size_t n,

@@ -46,7 +46,8 @@ struct seglog_log {
     pthread_cond_t sync_cv;
     uint64_t committed;
     int syncing;
-    uint64_t gen;               /* bumped when unacknowledged appends are rolled back */
+    uint64_t gen;               /* bumped when unacknowledged appends are rolled back;
+                                 * written under append_mu + sync_mu (atomic store) */
     uint64_t gen_end[GEN_RING]; /* committed when each recent gen ended */
     int last_err;
     int stop;
@@ -84,7 +85,8 @@ void sl_log_set_committed(seglog_log_t *log, uint64_t upto, uint64_t gen);
 /* The current rollback generation. Caller holds append_mu. */
 uint64_t sl_log_gen(seglog_log_t *log);
 
-/* End the current rollback generation with err. Caller holds sync_mu. */
+/* End the current rollback generation with err. Caller holds append_mu
+ * and sync_mu (readers of gen hold either, or use an atomic load). */
 void sl_log_end_gen(seglog_log_t *log, int err);
 
 /* The interval / none policy's background thread. */

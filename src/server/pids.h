@@ -11,7 +11,8 @@
  * handed out, and a restart starts after the last reserved block, so no
  * id is ever given out twice, kill -9 or power loss included.
  *
- * Thread rules: any thread (one mutex).
+ * Thread rules: any thread (one mutex; sl_pids_never_issued takes none:
+ * an atomic load of the next id).
  */
 #ifndef SL_PIDS_H
 #define SL_PIDS_H

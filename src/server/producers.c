@@ -194,9 +194,19 @@ static int s_rebuild(sl_pstate_t *ps, seglog_log_t *log, uint64_t end)
 
 int sl_pstate_begin(sl_pstate_t *ps, seglog_log_t *log, int64_t epoch)
 {
-    seglog_commit_t tok;
     pthread_mutex_lock(&ps->mu);
-    int rc = seglog_log_append_token(log, &tok);
+    /* The common case reads the generation with an atomic load and takes
+     * no lock of the log's: the append that follows takes the append mutex
+     * once, as a plain produce does. A rollback right after the load is
+     * seen in the append's token (sl_pstate_record) or, for a duplicate,
+     * in the commit check of its reply token (sl_pstate_check). */
+    uint64_t gen = 0;
+    int rc = seglog_log_generation(log, &gen);
+    if (rc == 0 && ps->loaded && ps->gen == gen && ps->epoch == epoch)
+        return 0;
+    seglog_commit_t tok;
+    if (rc == 0)
+        rc = seglog_log_append_token(log, &tok); /* the end and gen, as one */
     if (rc == 0 && (!ps->loaded || ps->gen != tok.gen || ps->epoch != epoch)) {
         ps->loaded = 0;
         rc = s_rebuild(ps, log, tok.target);
@@ -217,7 +227,7 @@ void sl_pstate_end(sl_pstate_t *ps)
 }
 
 sl_seq_t sl_pstate_check(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t *first,
-                         uint32_t *count, uint64_t *expected)
+                         uint32_t *count, uint64_t *expected, seglog_commit_t *dup)
 {
     const producer_t *p = s_find(ps, pid);
     if (!p || !p->n)
@@ -232,6 +242,9 @@ sl_seq_t sl_pstate_check(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t *
         if (p->b[i].seq == seq) {
             *first = p->b[i].first;
             *count = p->b[i].count;
+            /* Every batch held was in the log in generation ps->gen: a
+             * rollback since then that cut it fails this token's check. */
+            *dup = (seglog_commit_t){.target = *first + *count, .gen = ps->gen};
             return SL_SEQ_DUP;
         }
     return SL_SEQ_OLD;

@@ -24,7 +24,10 @@
  *
  * Thread rules: begin() locks the state (one mutex per topic); the caller
  * checks, appends and records, then calls end(). Idempotent produces to
- * one topic are serialised by it; plain produces never touch it.
+ * one topic are serialised by it; plain produces never touch it. begin()
+ * takes no lock of the log's unless it rebuilds: it reads the rollback
+ * generation with seglog_log_generation, so an idempotent produce takes
+ * the log's append mutex once (its append), as a plain produce does.
  */
 #ifndef SL_PRODUCERS_H
 #define SL_PRODUCERS_H
@@ -57,9 +60,13 @@ typedef enum {
     SL_SEQ_OLD,     /* older than the batches remembered (*expected is the next one) */
 } sl_seq_t;
 
-/* What to do with batch seq of producer pid (locked). */
+/* What to do with batch seq of producer pid (locked). On SL_SEQ_DUP,
+ * *dup is the commit token for its reply: the original's end in the
+ * generation the state is current for, so that commit_check/commit_wait
+ * on it succeed once the original passed its commit point, and fail if a
+ * rollback cut it (however late that rollback ran). */
 sl_seq_t sl_pstate_check(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t *first,
-                         uint32_t *count, uint64_t *expected);
+                         uint32_t *count, uint64_t *expected, seglog_commit_t *dup);
 
 /* The batch was appended at [first, first + count) in rollback generation
  * gen (its commit token's). Out of memory only forgets (logged by the

@@ -102,17 +102,16 @@ static int s_idempotent_check(sl_worker_t *w, slot_t *slot, const sl_request_t *
     }
     uint64_t first = 0, expected = 0;
     uint32_t count = 0;
+    seglog_commit_t tok = {0};
     sl_seq_t v = sl_pstate_check(tp->pstate, req->producer_id, req->sequence, &first, &count,
-                                 &expected);
+                                 &expected, &tok);
     if (v == SL_SEQ_NEW)
         return 0;
-    seglog_commit_t tok;
-    rc = v == SL_SEQ_DUP ? seglog_log_append_token(tp->log, &tok) : 0;
     sl_pstate_end(tp->pstate);
-    if (v == SL_SEQ_DUP && rc == 0) {
+    if (v == SL_SEQ_DUP) {
         /* Appended before: nothing is appended now. The reply waits for
-         * everything appended so far (the original included) to pass the
-         * commit point, as the original's reply did. */
+         * the original to pass the commit point, as the original's reply
+         * did, and fails if a rollback cut it (producers.h). */
         SL_STAT_ADD(w->cfg.stats, produce_duplicates, 1);
         slot->token = tok;
         slot->pending = 1;
@@ -125,10 +124,6 @@ static int s_idempotent_check(sl_worker_t *w, slot_t *slot, const sl_request_t *
         slot->id = req->id;
         slot->first = first;
         slot->count = count;
-        return 1;
-    }
-    if (rc) {
-        s_log_error(w, slot, req, tp, "producer state", rc);
         return 1;
     }
     if (v == SL_SEQ_GAP)
