@@ -132,7 +132,7 @@ int sl_cluster_nodes(sl_cluster_t *self, sl_cl_node_t *out, int cap, int *n);
 int sl_cluster_topic_create(sl_cluster_t *self, const char *name, int rf, sl_cl_topic_t *out,
                             int *created);
 
-/* Reads a topic (replicas, state, state version). watch = 1 arms
+/* Reads a topic (replicas, state, state version, settings). watch = 1 arms
  * SL_CL_EV_TOPIC for its next change, or for its creation if it does not
  * exist yet (then SL_CL_ENONODE). */
 int sl_cluster_topic_get(sl_cluster_t *self, const char *name, int watch, sl_cl_topic_t *out);
@@ -149,6 +149,13 @@ void sl_cluster_names_free(char ***names, int n);
  * as leader). *out (may be NULL) gets the state as now written or read. */
 int sl_cluster_isr_update(sl_cluster_t *self, const char *name, int32_t leader_epoch,
                           const int32_t *isr, int n, sl_cl_topic_t *out);
+
+/* Writes text as the settings of topic name (/seglog/topics/<name>/config)
+ * if the znode's version is still version (-1: if it does not exist yet,
+ * then it is created). SL_CL_ESTALE if not (read again and retry);
+ * SL_CL_ENONODE if the topic is gone. */
+int sl_cluster_config_cas(sl_cluster_t *self, const char *name, int32_t version,
+                          const char *text);
 
 /* The raw compare-and-set: writes next as the state of name if its version
  * is still version. SL_CL_ESTALE if not. *new_version (may be NULL) gets the

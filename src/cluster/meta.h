@@ -43,6 +43,7 @@ const char *sl_cl_strerror(int rc);
 #define SL_CL_MAX_REPLICAS 16
 #define SL_CL_ENDPOINT_MAX 256 /* bytes, NUL included */
 #define SL_CL_TOPIC_MAX 128
+#define SL_CL_CONFIG_MAX 256 /* bytes of a topic's config znode, NUL included */
 
 typedef struct sl_cl_node {
     int32_t id;                        /* >= 1 */
@@ -70,6 +71,9 @@ typedef struct sl_cl_topic {
     int32_t state_version; /* ZooKeeper version of .../state: the CAS token */
     uint64_t log_id;       /* the id every replica's local log has (seglog_log_epoch);
                               0: none (a topic made by an older build) */
+    char config[SL_CL_CONFIG_MAX]; /* .../config: the topic's settings, "KEY=VALUE\n"
+                                      lines (docs/CLUSTER.md); "" if none */
+    int32_t config_version;        /* its ZooKeeper version; -1: no such znode */
 } sl_cl_topic_t;
 
 /* 1 if name is a valid topic name: [A-Za-z0-9._-]{1,128}, not "." or "..". */

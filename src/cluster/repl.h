@@ -24,6 +24,11 @@
  *   sl_repl_ack_check      may an acks=all produce be answered now?
  *   sl_repl_ack_wait       the same, blocking (worker threads)
  *
+ * TopicConfig sets (workers): sl_repl_config_set merges the keys into
+ * /seglog/topics/<t>/config through the repl thread and applies them here;
+ * every replica applies each version of that znode it reads
+ * (repl_config.c).
+ *
  * Fencing: a produce is acknowledged only while this node leads the topic
  * at the epoch its records were stamped with AND its ZooKeeper lease is ok
  * (sl_cluster_lease_until_ms, published by the thread and checked against
@@ -114,6 +119,12 @@ int sl_repl_ack_wait(sl_repl_t *self, struct sl_topic *tp, uint64_t end, int32_t
                      int64_t since_ms, sl_repl_produce_t *out);
 
 int64_t sl_repl_now_ms(void);
+
+/* Set the keys seen[k] of topic name to v[k] (topicconf.h values) in
+ * ZooKeeper, then here; blocks a worker until the repl thread has done it.
+ * 0, or an error with msg set (nothing changed, unless msg says so). */
+int sl_repl_config_set(sl_repl_t *self, const char *name, const int64_t *v, const int *seen,
+                       char *msg, size_t cap);
 
 /* For health checks and metrics (repl_stats.c; any thread). */
 typedef struct sl_repl_node_stats {

@@ -7,6 +7,8 @@
 #include "cluster.h"
 #include "repl.h"
 
+#include "topicconf.h"
+
 #include "seglog/log.h"
 #include "seglog/v1/seglog.pb-c.h"
 
@@ -77,6 +79,7 @@ typedef struct rtopic {
     int64_t sent_ms, retry_ms;
     int trunc_loops;
     int warned_split; /* logged that a leader's batch did not fit our segments */
+    int32_t config_seen; /* meta.config_version + 2 once applied (0: not yet) */
     struct rtopic *next;
 } rtopic_t;
 
@@ -105,6 +108,16 @@ struct sl_repl {
     int ncreq;
     char cfail[SL_CL_TOPIC_MAX + 1]; /* under mu: the last creation that failed, */
     int cfail_rc;                    /* and why (0: none) */
+    /* A TopicConfig set for the repl thread (repl_config.c): under mu;
+     * callers one at a time under cset_mu. */
+    pthread_mutex_t cset_mu;
+    struct {
+        int busy, taken, done, rc;
+        char name[SL_CL_TOPIC_MAX + 1];
+        int64_t v[SL_CONF_N];
+        int seen[SL_CONF_N];
+        char msg[300];
+    } cset;
     _Atomic int64_t lease_until;
     /* published each loop for health and metrics (repl_stats.c) */
     _Atomic int registered_pub, controller_pub, ready_pub;
@@ -158,6 +171,11 @@ int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now);
  * returns 1 if something an append made ready is already there (do not
  * block). */
 int sl_repl_before_wait(sl_repl_t *r);
+
+/* repl_config.c: apply rt->meta's settings to the local topic (once per
+ * znode version); serve a queued TopicConfig set (repl thread). */
+void sl_repl_config_apply(sl_repl_t *r, rtopic_t *rt);
+void sl_repl_config_serve(sl_repl_t *r);
 
 /* repl_follower.c */
 void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt);

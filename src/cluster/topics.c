@@ -1,5 +1,5 @@
 /* topics.c - topic creation, reads and compare-and-set writes of
- * /seglog/topics/<t> and /seglog/topics/<t>/state; see cluster.h. */
+ * /seglog/topics/<t>, its state and its config; see cluster.h. */
 #include "cluster_int.h"
 
 #include "clog.h"
@@ -15,6 +15,72 @@ void sl_cl_topic_paths(sl_cluster_t *self, const char *name, char *topic_path, c
 {
     snprintf(topic_path, SL_ZK_PATH_MAX, "%s/%s", self->p_topics, name);
     snprintf(state_path, SL_ZK_PATH_MAX, "%s/%s/state", self->p_topics, name);
+}
+
+static void s_config_path(sl_cluster_t *self, const char *name, char *path)
+{
+    snprintf(path, SL_ZK_PATH_MAX, "%s/%s/config", self->p_topics, name);
+}
+
+/* The topic's config znode into t->config / t->config_version (watched:
+ * its creation, change or deletion wakes the owner as SL_CL_EV_TOPIC). */
+static int s_config_read(sl_cluster_t *self, const char *name, int watch, sl_cl_topic_t *t)
+{
+    zhandle_t *zh = sl_zk_handle(self->zk);
+    char path[SL_ZK_PATH_MAX];
+    s_config_path(self, name, path);
+    int len = SL_CL_CONFIG_MAX - 1;
+    struct Stat st;
+    int zrc = zoo_get(zh, path, watch, t->config, &len, &st);
+    if (zrc == ZNONODE) {
+        t->config[0] = '\0';
+        t->config_version = -1;
+        if (watch) {
+            zrc = zoo_exists(zh, path, 1, NULL);
+            if (zrc != ZNONODE && zrc != ZOK)
+                return sl_cl_zkerr(zrc, "exists", path);
+        }
+        return 0;
+    }
+    if (zrc != ZOK)
+        return sl_cl_zkerr(zrc, "get", path);
+    if (len < 0 || st.dataLength > SL_CL_CONFIG_MAX - 1) {
+        sl_clog(SL_CLOG_ERROR, "bad data in %s: longer than %d bytes", path,
+                SL_CL_CONFIG_MAX - 1);
+        return SL_CL_EBADDATA;
+    }
+    t->config[len] = '\0';
+    if (strlen(t->config) != (size_t) len) {
+        sl_clog(SL_CLOG_ERROR, "bad data in %s: a NUL byte", path);
+        return SL_CL_EBADDATA;
+    }
+    t->config_version = st.version;
+    return 0;
+}
+
+int sl_cluster_config_cas(sl_cluster_t *self, const char *name, int32_t version,
+                          const char *text)
+{
+    if (!sl_cl_topic_name_ok(name) || strlen(text) >= SL_CL_CONFIG_MAX)
+        return SL_CL_EINVAL;
+    if (!sl_zk_connected(self->zk))
+        return SL_CL_ENOTCONN;
+    zhandle_t *zh = sl_zk_handle(self->zk);
+    char path[SL_ZK_PATH_MAX];
+    s_config_path(self, name, path);
+    int len = (int) strlen(text), zrc;
+    if (version < 0) {
+        zrc = zoo_create(zh, path, text, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        if (zrc == ZNODEEXISTS)
+            return SL_CL_ESTALE;
+        if (zrc == ZNONODE) /* the topic itself is gone */
+            return SL_CL_ENONODE;
+    } else {
+        zrc = zoo_set(zh, path, text, len, version);
+        if (zrc == ZBADVERSION || zrc == ZNONODE)
+            return SL_CL_ESTALE;
+    }
+    return zrc == ZOK ? 0 : sl_cl_zkerr(zrc, version < 0 ? "create" : "set", path);
 }
 
 int sl_cl_topic_read(sl_cluster_t *self, const char *name, int watch, sl_cl_topic_t *out)
@@ -62,6 +128,9 @@ int sl_cl_topic_read(sl_cluster_t *self, const char *name, int watch, sl_cl_topi
         return SL_CL_EBADDATA;
     }
     t.state_version = st.version;
+    int rc = s_config_read(self, name, watch, &t);
+    if (rc != 0)
+        return rc;
     *out = t;
     return 0;
 }

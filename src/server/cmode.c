@@ -139,6 +139,13 @@ int64_t sl_cmode_now_ms(void)
     return sl_repl_now_ms();
 }
 
+int sl_cmode_config_set(struct sl_repl *r, const char *topic, const int64_t *v, const int *seen,
+                        char *msg, size_t cap)
+{
+    int rc = sl_repl_config_set(r, topic, v, seen, msg, cap);
+    return rc > 0 ? rc : rc ? SEGLOG_SERVER_E_CLUSTER : 0;
+}
+
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
 {
     const char *why = NULL;
@@ -151,9 +158,6 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
         } else {
             why = "Metadata is served in cluster mode only (this seglogd is standalone)";
         }
-    } else if (r && req->type == SL_REQ_TOPIC_CONFIG && req->nconfig) {
-        why = "topic settings cannot be changed in cluster mode yet: every node applies the "
-              "server-wide --retention-bytes / --retention-ms";
     } else if (r && (req->type == SL_REQ_TRUNCATE || req->type == SL_REQ_DELETE_TOPIC)) {
         why = "truncate and delete_topic are not replicated yet: refused in cluster mode";
     }
@@ -194,6 +198,15 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
 void sl_cmode_stop(struct sl_repl **r)
 {
     *r = NULL;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_config_set(struct sl_repl *r, const char *topic, const int64_t *v, const int *seen,
+                        char *msg, size_t cap)
+{
+    (void)r, (void)topic, (void)v, (void)seen;
+    snprintf(msg, cap, "cluster mode not built");
+    return SEGLOG_SERVER_E_CLUSTER;
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */

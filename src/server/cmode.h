@@ -58,6 +58,14 @@ int64_t sl_cmode_now_ms(void);
  * cluster mode (BAD_REQUEST: not replicated yet). */
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 
+/* A TopicConfig set in cluster mode: the keys seen[k] become v[k] in
+ * ZooKeeper (merged by compare-and-set), then here (sl_repl_config_set).
+ * 0, or an error for sl_wk_reply_error with msg set: SEGLOG_SERVER_E_CLUSTER
+ * (ZooKeeper unreachable or slow: nothing changed) or an errno (stored in
+ * ZooKeeper, not here: msg says so). */
+int sl_cmode_config_set(struct sl_repl *r, const char *topic, const int64_t *v, const int *seen,
+                        char *msg, size_t cap);
+
 /* Health and metrics (cmode_metrics.c; any thread). */
 typedef struct sl_cmode_health {
     int registered, session_ok, controller, ready, nodes;

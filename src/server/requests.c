@@ -529,13 +529,27 @@ static void s_topic_config(sl_worker_t *w, slot_t *slot, const sl_request_t *req
         s_topic_error(w, slot, req, rc);
         return;
     }
-    char msg[ERRMSG_MAX], *dir = sl_topics_dir(w->cfg.topics, tp);
-    rc = dir ? sl_topicconf_request(&tp->conf, dir, w->cfg.conf_defaults, req, &w->out, msg,
-                                    sizeof msg)
-             : SEGLOG_E_NOMEM;
-    if (!dir)
-        snprintf(msg, sizeof msg, "out of memory");
-    free(dir);
+    char msg[ERRMSG_MAX], *dir = NULL;
+    if (w->cfg.repl && req->nconfig) {
+        /* Cluster mode: ZooKeeper holds the settings (docs/CLUSTER.md). */
+        int64_t v[SL_CONF_N];
+        int seen[SL_CONF_N];
+        rc = sl_topicconf_validate(req, v, seen, msg, sizeof msg);
+        if (rc == 0)
+            rc = sl_cmode_config_set(w->cfg.repl, tp->name, v, seen, msg, sizeof msg);
+        if (rc == 0 && sl_topicconf_encode(&tp->conf, w->cfg.conf_defaults, req->id, &w->out)) {
+            rc = SEGLOG_E_NOMEM;
+            snprintf(msg, sizeof msg, "out of memory (the settings were changed)");
+        }
+    } else {
+        dir = sl_topics_dir(w->cfg.topics, tp);
+        rc = dir ? sl_topicconf_request(&tp->conf, dir, w->cfg.conf_defaults, req, &w->out, msg,
+                                        sizeof msg)
+                 : SEGLOG_E_NOMEM;
+        if (!dir)
+            snprintf(msg, sizeof msg, "out of memory");
+        free(dir);
+    }
     if (rc) {
         if (rc != SL_E_BAD_REQUEST)
             sl_log(SL_LOG_ERROR, "topic_config failed topic=%s error=\"%s\"", tp->name, msg);

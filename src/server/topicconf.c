@@ -62,6 +62,43 @@ static char *s_join(const char *dir, const char *name)
     return p;
 }
 
+int sl_topicconf_parse(const char *text, size_t len, int64_t v[SL_CONF_N])
+{
+    for (int k = 0; k < SL_CONF_N; k++)
+        v[k] = SL_CONF_UNSET;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl || nl - p >= 200)
+            return SEGLOG_E_CORRUPT;
+        char line[200];
+        memcpy(line, p, (size_t)(nl - p));
+        line[nl - p] = '\0';
+        p = nl + 1;
+        char *eq = strchr(line, '=');
+        int64_t x;
+        int k = -1;
+        if (eq) {
+            *eq = '\0';
+            k = s_find(line);
+        }
+        if (k < 0 || s_parse(eq + 1, &x) || x == SL_CONF_UNSET)
+            return SEGLOG_E_CORRUPT;
+        v[k] = x;
+    }
+    return 0;
+}
+
+size_t sl_topicconf_format(const int64_t v[SL_CONF_N], char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < SL_CONF_N; k++)
+        if (v[k] != SL_CONF_UNSET && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s=%" PRId64 "\n", s_keys[k], v[k]);
+    return len < cap ? len : cap - 1;
+}
+
 int sl_topicconf_load(sl_topicconf_t *c, const char *dir)
 {
     for (int k = 0; k < SL_CONF_N; k++)
@@ -73,30 +110,16 @@ int sl_topicconf_load(sl_topicconf_t *c, const char *dir)
     free(path);
     if (!f)
         return errno == ENOENT ? 0 : errno;
-    char line[256];
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        size_t n = strlen(line);
-        if (n == 0 || line[n - 1] != '\n') {
-            rc = SEGLOG_E_CORRUPT;
-            break;
-        }
-        line[n - 1] = '\0';
-        char *eq = strchr(line, '=');
-        int64_t v;
-        int k = -1;
-        if (eq) {
-            *eq = '\0';
-            k = s_find(line);
-        }
-        if (k < 0 || s_parse(eq + 1, &v) || v == SL_CONF_UNSET)
-            rc = SEGLOG_E_CORRUPT;
-        else
-            atomic_store(&c->v[k], v);
-    }
-    if (rc == 0 && ferror(f))
-        rc = EIO;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int rc = ferror(f) ? EIO : n == sizeof buf ? SEGLOG_E_CORRUPT : 0;
     fclose(f);
+    int64_t v[SL_CONF_N];
+    if (rc == 0)
+        rc = sl_topicconf_parse(buf, n, v);
+    if (rc == 0)
+        for (int k = 0; k < SL_CONF_N; k++)
+            atomic_store(&c->v[k], v[k]);
     return rc;
 }
 
@@ -112,11 +135,7 @@ uint64_t sl_topicconf_effective(const sl_topicconf_t *c, const sl_conf_defaults_
 static int s_store(const char *dir, const int64_t v[SL_CONF_N])
 {
     char buf[256];
-    size_t len = 0;
-    for (int k = 0; k < SL_CONF_N; k++)
-        if (v[k] != SL_CONF_UNSET)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s=%" PRId64 "\n", s_keys[k],
-                                    v[k]);
+    size_t len = sl_topicconf_format(v, buf, sizeof buf);
     char *tmp = s_join(dir, SL_CONF_TMP), *path = s_join(dir, SL_CONF_FILE);
     int rc = tmp && path ? 0 : SEGLOG_E_NOMEM, fd = -1;
     if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
@@ -149,12 +168,12 @@ static int s_bad(char *msg, size_t cap, const char *fmt, const char *a)
     return SL_E_BAD_REQUEST;
 }
 
-int sl_topicconf_request(sl_topicconf_t *c, const char *dir, const sl_conf_defaults_t *d,
-                         const sl_request_t *req, sl_buf_t *out, char *msg, size_t cap)
+int sl_topicconf_validate(const sl_request_t *req, int64_t v[SL_CONF_N], int seen[SL_CONF_N],
+                          char *msg, size_t cap)
 {
-    int64_t v[SL_CONF_N];
-    int seen[SL_CONF_N] = {0};
     char q[200];
+    for (int k = 0; k < SL_CONF_N; k++)
+        seen[k] = 0, v[k] = SL_CONF_UNSET;
     for (size_t i = 0; i < req->nconfig; i++) {
         const sl_config_kv_t *e = &req->config[i];
         int k = s_find(e->key);
@@ -181,23 +200,30 @@ int sl_topicconf_request(sl_topicconf_t *c, const char *dir, const sl_conf_defau
             return SL_E_BAD_REQUEST;
         }
     }
+    return 0;
+}
+
+int sl_topicconf_set(sl_topicconf_t *c, const char *dir, const int64_t next[SL_CONF_N])
+{
     pthread_mutex_lock(&s_mu);
-    int64_t next[SL_CONF_N];
+    int same = 1;
     for (int k = 0; k < SL_CONF_N; k++)
-        next[k] = seen[k] ? v[k] : atomic_load(&c->v[k]);
-    int rc = req->nconfig ? s_store(dir, next) : 0;
+        same &= atomic_load(&c->v[k]) == next[k];
+    int rc = same ? 0 : s_store(dir, next);
     if (rc == 0)
         for (int k = 0; k < SL_CONF_N; k++)
             atomic_store(&c->v[k], next[k]);
     pthread_mutex_unlock(&s_mu);
-    if (rc) {
-        snprintf(msg, cap, "cannot store the settings: %s (nothing changed)", sl_strerror(rc));
-        return rc;
-    }
+    return rc;
+}
+
+int sl_topicconf_encode(const sl_topicconf_t *c, const sl_conf_defaults_t *d, uint64_t id,
+                        sl_buf_t *out)
+{
     char val[SL_CONF_N][24], eff[SL_CONF_N][24];
     sl_config_kv_t kv[SL_CONF_N];
     for (int k = 0; k < SL_CONF_N; k++) {
-        int64_t x = next[k];
+        int64_t x = atomic_load(&c->v[k]);
         if (x == SL_CONF_UNSET)
             val[k][0] = '\0';
         else
@@ -210,7 +236,35 @@ int sl_topicconf_request(sl_topicconf_t *c, const char *dir, const sl_conf_defau
         kv[k] = (sl_config_kv_t){.key = s_keys[k], .value = val[k], .effective = eff[k]};
     }
     out->len = 0;
-    rc = sl_codec_encode_topic_config(out, req->id, kv, SL_CONF_N);
+    return sl_codec_encode_topic_config(out, id, kv, SL_CONF_N);
+}
+
+int sl_topicconf_request(sl_topicconf_t *c, const char *dir, const sl_conf_defaults_t *d,
+                         const sl_request_t *req, sl_buf_t *out, char *msg, size_t cap)
+{
+    int64_t v[SL_CONF_N];
+    int seen[SL_CONF_N];
+    int rc = sl_topicconf_validate(req, v, seen, msg, cap);
+    if (rc)
+        return rc;
+    if (req->nconfig) {
+        /* Serialised with every other change (s_mu), so two requests that
+         * set different keys both keep theirs. */
+        pthread_mutex_lock(&s_mu);
+        int64_t next[SL_CONF_N];
+        for (int k = 0; k < SL_CONF_N; k++)
+            next[k] = seen[k] ? v[k] : atomic_load(&c->v[k]);
+        rc = s_store(dir, next);
+        if (rc == 0)
+            for (int k = 0; k < SL_CONF_N; k++)
+                atomic_store(&c->v[k], next[k]);
+        pthread_mutex_unlock(&s_mu);
+    }
+    if (rc) {
+        snprintf(msg, cap, "cannot store the settings: %s (nothing changed)", sl_strerror(rc));
+        return rc;
+    }
+    rc = sl_topicconf_encode(c, d, req->id, out);
     if (rc)
         snprintf(msg, cap, "out of memory");
     return rc;

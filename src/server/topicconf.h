@@ -53,6 +53,27 @@ int sl_topicconf_load(sl_topicconf_t *c, const char *dir);
 /* The limit that applies: the topic's, else the default; 0 = none. */
 uint64_t sl_topicconf_effective(const sl_topicconf_t *c, const sl_conf_defaults_t *d, int k);
 
+/* Parse "KEY=VALUE\n" lines (the file's and the cluster's format) into v
+ * (SL_CONF_UNSET for a key not there). SEGLOG_E_CORRUPT if it does not
+ * parse. */
+int sl_topicconf_parse(const char *text, size_t len, int64_t v[SL_CONF_N]);
+
+/* The lines for v (set keys only) into buf; their length. */
+size_t sl_topicconf_format(const int64_t v[SL_CONF_N], char *buf, size_t cap);
+
+/* Check a TopicConfig request's entries: v[k] and seen[k] for each key it
+ * sets. 0, or SL_E_BAD_REQUEST with msg set (a precise reason). */
+int sl_topicconf_validate(const sl_request_t *req, int64_t v[SL_CONF_N], int seen[SL_CONF_N],
+                          char *msg, size_t cap);
+
+/* Make next the settings of c (the file in dir replaced durably first;
+ * nothing is written when they are already next). 0 or an errno. */
+int sl_topicconf_set(sl_topicconf_t *c, const char *dir, const int64_t next[SL_CONF_N]);
+
+/* The TopicConfig response for c (each setting and its effective value). */
+int sl_topicconf_encode(const sl_topicconf_t *c, const sl_conf_defaults_t *d, uint64_t id,
+                        sl_buf_t *out);
+
 struct sl_topic;
 
 /* Serve a TopicConfig request on topic tp (whose directory is dir):

@@ -25,6 +25,9 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
   pipe      `seglog produce` with a full window across 3 kills -9 of the
             leader: every line stored exactly once (the pipelined producer
             is idempotent in cluster mode too).
+  config    topic settings through any node land in ZooKeeper and on every
+            replica (shown, in .topic_config, applied by retention), merge
+            across nodes, survive a restart; a bad value changes nothing.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -426,8 +429,92 @@ def t_pipe(c, args, kills=3, rate_chunk=500, limit=400000):
     check(len(log) == f.sent, "%d records stored for %d lines" % (len(log), f.sent))
 
 
+def config_of(args, nd, topic):
+    """A node's `seglog config --get`: {key: (value, effective)}."""
+    rc, out, err = run(args, ["config", "-t", topic, "--get", "--endpoint", nd.endpoint])
+    check(rc == 0, "config --get on node %d: %d %s" % (nd.id, rc, err))
+    return {k: (v, e) for k, v, e in (ln.split() for ln in out.strip().split("\n"))}
+
+
+def wait_config(args, c, topic, want, nodes, timeout_s=20):
+    """Every node in nodes shows want (key -> value), and its .topic_config
+    file says the same."""
+    deadline = time.time() + timeout_s
+    while True:
+        got = {nd.id: config_of(args, nd, topic) for nd in nodes}
+        if all(all(g[k][0] == v for k, v in want.items()) for g in got.values()):
+            break
+        check(time.time() < deadline, "settings %s never showed on every node: %s" % (want, got))
+        time.sleep(0.1)
+    lines = sorted("%s=%s" % (k, v) for k, v in want.items() if v != "-")
+    for nd in nodes:
+        path = os.path.join(nd.topic_dir(topic), ".topic_config")
+        have = sorted(open(path).read().split()) if os.path.exists(path) else []
+        check(have == lines, "node %d's .topic_config holds %s, want %s" % (nd.id, have, lines))
+
+
+def t_config(c, args):
+    """Topic settings live in ZooKeeper (/seglog/topics/<t>/config): set
+    through any replica, every replica shows and applies them (retention
+    runs on each node), two nodes' changes to different keys merge, a bad
+    value changes nothing, and a restarted node keeps them."""
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    rc, out, err = run(args, ["produce", "-t", TOPIC, "--endpoint", eps, "first"])
+    check(rc == 0, "first produce: %d %s" % (rc, err))
+    h.converge(c, TOPIC, c.nodes)
+    lead = leader_node(c, TOPIC)
+    fol = [nd for nd in c.nodes if nd is not lead]
+    wait_config(args, c, TOPIC, {"retention.bytes": "-", "retention.ms": "-"}, c.nodes)
+    # Through a follower: every node gets it.
+    rc, out, err = run(args, ["config", "-t", TOPIC, "--endpoint", fol[0].endpoint,
+                              "--set", "retention.bytes=8192"])
+    check(rc == 0 and "retention.bytes 8192 8192" in out, "config --set: %d %r %s" % (rc, out, err))
+    wait_config(args, c, TOPIC, {"retention.bytes": "8192", "retention.ms": "-"}, c.nodes)
+    # Another key through another node: both kept.
+    rc, out, err = run(args, ["config", "-t", TOPIC, "--endpoint", fol[1].endpoint,
+                              "--set", "retention.ms=3600000"])
+    check(rc == 0, "config --set retention.ms: %d %s" % (rc, err))
+    both = {"retention.bytes": "8192", "retention.ms": "3600000"}
+    wait_config(args, c, TOPIC, both, c.nodes)
+    # A bad value: a precise error, nothing changed anywhere.
+    rc, out, err = run(args, ["config", "-t", TOPIC, "--endpoint", lead.endpoint,
+                              "--set", "retention.bytes=12x", "--set", "retention.ms=5"])
+    check(rc != 0 and "retention.bytes: expected a whole number" in err,
+          "a bad value: %d %r %r" % (rc, out, err))
+    wait_config(args, c, TOPIC, both, c.nodes)
+    # Retention applies on every node: 8 KiB kept of ~60 KiB in 4 KiB segments.
+    cl = sc.Client(eps, None, timeout_ms=2000, retries=4)
+    try:
+        for i in range(60):
+            cl.produce_batch(TOPIC, [b"r" * 100] * 10)
+    finally:
+        cl.close()
+    end = h.converge(c, TOPIC, c.nodes)
+    deadline = time.time() + 30
+    while True:
+        lows = {nd.id: h.offsets(c, nd, TOPIC).lowest_offset for nd in c.nodes}
+        if all(lo > 0 for lo in lows.values()):
+            break
+        check(time.time() < deadline, "retention did not run on every node: lowest %s" % lows)
+        time.sleep(0.2)
+    check(all(end - lo < 400 for lo in lows.values()), "too much kept: lowest %s end %d" % (lows, end))
+    print("  retention.bytes=8192 set through node %d: lowest offsets %s of %d" %
+          (fol[0].id, lows, end))
+    # A restarted node keeps them (from ZooKeeper and from its own file).
+    fol[0].stop()
+    fol[0].start()
+    wait_config(args, c, TOPIC, both, c.nodes)
+    # Unset through the leader: the server default again, everywhere.
+    rc, out, err = run(args, ["config", "-t", TOPIC, "--endpoint", lead.endpoint,
+                              "--set", "retention.bytes=", "--set", "retention.ms="])
+    check(rc == 0, "config unset: %d %s" % (rc, err))
+    wait_config(args, c, TOPIC, {"retention.bytes": "-", "retention.ms": "-"}, c.nodes)
+
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
-         "pipe": t_pipe}
+         "pipe": t_pipe, "config": t_config}
+EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
+                    "--retention-check-ms", "100"]}
 
 
 def main():
@@ -438,7 +525,7 @@ def main():
     ap.add_argument("--zkctl", required=True)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    c = h.Cluster(args.seglogd, args.zkctl)
+    c = h.Cluster(args.seglogd, args.zkctl, extra=EXTRA.get(args.test, ()))
     ok = False
     try:
         TESTS[args.test](c, args)
