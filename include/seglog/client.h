@@ -118,12 +118,10 @@
  *     may have been stored by the old leader too; with idempotent produce
  *     (the default) the new leader, which has the old leader's records,
  *     answers it with the original offsets instead of appending it again.
- *     A pipelined producer keeps at most 5 idempotent batches of a topic
- *     in flight from its oldest unanswered one on (the leader remembers
- *     the last 5 of each producer and topic), and a batch that overtook
- *     an earlier one of its topic (refused as a gap: nothing appended) is
- *     held and sent again once the earlier ones are answered, so its
- *     batches land in order, each once. Acks are reported in send order.
+ *     A pipelined producer's batch that overtook an earlier one of its
+ *     topic (refused as a gap: nothing appended) is held and sent again
+ *     once the earlier ones are answered, so its batches land in order,
+ *     each once. Acks are reported in send order.
  *   - Every other call (consume, offsets, info, list, truncate, delete,
  *     metadata, tails) goes to the client's node: a single endpoint is
  *     never left, so a follower's endpoint reads that follower, up to its
@@ -148,8 +146,9 @@
  *   be acked SEGLOG_CLIENT_E_OUT_OF_ORDER_SEQUENCE (a gap: nothing of them
  *   was appended), and seglog_producer_send may return the error of that
  *   InitProducerId request (e.g. TIMEOUT without a server). The server
- *   remembers the last 5 batches of a producer per topic within its last
- *   131072 records (older resends: OUT_OF_ORDER_SEQUENCE). A server older
+ *   remembers the last 5 batches of a producer per topic, and finds an
+ *   older resend among the topic's last 131072 records (older still:
+ *   OUT_OF_ORDER_SEQUENCE). A server older
  *   than InitProducerId gets plain produces. disable_idempotence in the
  *   options turns it off.
  *

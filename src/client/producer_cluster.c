@@ -73,27 +73,15 @@ static const char *s_any_node(seglog_client_t *c, uint64_t turn)
     return c->rpc.endpoint;
 }
 
-/* Batches of s's topic and producer id sent before it, from the oldest of
- * them that is still unanswered on; *open: whether there is one. */
-static unsigned s_since_open(seglog_producer_t *p, uint64_t seq, const slot_t *s, int *open)
-{
-    unsigned n = 0;
-    *open = 0;
-    for (uint64_t k = p->oldest; k < seq; k++) {
-        const slot_t *e = slc_producer_slot(p, k);
-        if (e->pid != s->pid || strcmp(e->topic, s->topic) != 0)
-            continue;
-        *open |= !e->done;
-        n += *open;
-    }
-    return n;
-}
-
+/* An earlier batch of s's topic and producer id is still unanswered. */
 static int s_earlier_open(seglog_producer_t *p, uint64_t seq, const slot_t *s)
 {
-    int open;
-    s_since_open(p, seq, s, &open);
-    return open;
+    for (uint64_t k = p->oldest; k < seq; k++) {
+        const slot_t *e = slc_producer_slot(p, k);
+        if (!e->done && e->pid == s->pid && strcmp(e->topic, s->topic) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Send every batch waiting to be (re)sent, oldest first; ack with TIMEOUT
@@ -119,16 +107,8 @@ int slc_producer_dispatch(seglog_producer_t *p)
         }
         if (now < p->retry_at)
             return 0;
-        if (s->pid) {
-            /* Idempotent: the leader remembers the last SLC_IDEM_WINDOW
-             * batches of a producer per topic. A batch is sent only while
-             * fewer than that many of its topic, from the oldest unanswered
-             * one on, went before it: whatever a leader stored, a resend is
-             * then always among the batches it remembers, and gets its
-             * original offsets back (Kafka's max.in.flight <= 5 rule). */
-            int open;
-            unsigned before = s_since_open(p, seq, s, &open);
-            if (open && (s->held || before >= SLC_IDEM_WINDOW))
+        if (s->held) {
+            if (s_earlier_open(p, seq, s))
                 continue;
             s->held = 0;
         }

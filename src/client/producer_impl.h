@@ -9,12 +9,6 @@
 
 #include "client_impl.h"
 
-/* Idempotent batches of one topic a cluster-mode producer has in flight
- * from the oldest unanswered one on: the server's SL_PSTATE_BATCHES
- * (src/server/producers.h), so a resend is always among the batches a
- * leader remembers. */
-#define SLC_IDEM_WINDOW 5
-
 typedef struct slot {
     zmq_msg_t msg; /* the packed request, kept for resending */
     int used;      /* sent, not yet reported */

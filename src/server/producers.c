@@ -20,8 +20,17 @@ typedef struct {
     pbatch_t b[SL_PSTATE_BATCHES];
 } producer_t;
 
+/* What a scan for one producer's older batches found (sl_pstate_find_old):
+ * kept for the resends that follow, until the state is rebuilt. */
+typedef struct {
+    uint64_t pid; /* 0: empty */
+    pbatch_t *b;
+    size_t n, cap;
+} history_t;
+
 struct sl_pstate {
     pthread_mutex_t mu;
+    history_t hist;
     int loaded;
     uint64_t gen;
     int64_t epoch;
@@ -45,6 +54,7 @@ void sl_pstate_destroy(sl_pstate_t **ps_p)
     sl_pstate_t *ps = *ps_p;
     *ps_p = NULL;
     pthread_mutex_destroy(&ps->mu);
+    free(ps->hist.b);
     free(ps->tab);
     free(ps);
 }
@@ -140,19 +150,21 @@ static void s_put(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t first, u
         s_push(p, seq, first, count);
 }
 
-/* Read the idempotent batches of the log's last records into an empty
- * table. Records appended meanwhile by plain produces carry no producer
- * and do not matter; idempotent ones cannot come (the caller holds mu). */
-static int s_rebuild(sl_pstate_t *ps, seglog_log_t *log, uint64_t end)
+typedef void s_batch_fn(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t first,
+                        uint32_t count, void *arg);
+
+/* Call fn for every idempotent batch among the log's last
+ * SL_PSTATE_SCAN_RECORDS records before end; *found: how many. */
+static int s_scan(sl_pstate_t *ps, seglog_log_t *log, uint64_t end, s_batch_fn *fn, void *arg,
+                  uint64_t *from_out, size_t *found_out)
 {
-    free(ps->tab);
-    ps->tab = NULL;
-    ps->cap = ps->count = 0;
     uint64_t lowest = 0;
     int rc = seglog_log_lowest_offset(log, &lowest);
     if (rc)
         return rc;
     uint64_t from = end - lowest > SL_PSTATE_SCAN_RECORDS ? end - SL_PSTATE_SCAN_RECORDS : lowest;
+    *from_out = from;
+    *found_out = 0;
     if (from >= end)
         return 0;
     seglog_iter_t *it = NULL;
@@ -179,11 +191,35 @@ static int s_rebuild(sl_pstate_t *ps, seglog_log_t *log, uint64_t end)
                 cnt = 1;
             if (cnt > end - off) /* a batch cut short by truncate_after */
                 cnt = (uint32_t)(end - off);
-            s_put(ps, pid, seq, off, cnt);
+            fn(ps, pid, seq, off, cnt, arg);
             found++;
         }
     }
     seglog_iter_destroy(&it);
+    *found_out = found;
+    return rc;
+}
+
+static void s_put_fn(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t first, uint32_t count,
+                     void *arg)
+{
+    (void)arg;
+    s_put(ps, pid, seq, first, count);
+}
+
+/* Read the idempotent batches of the log's last records into an empty
+ * table. Records appended meanwhile by plain produces carry no producer
+ * and do not matter; idempotent ones cannot come (the caller holds mu). */
+static int s_rebuild(sl_pstate_t *ps, seglog_log_t *log, uint64_t end)
+{
+    free(ps->tab);
+    ps->tab = NULL;
+    ps->cap = ps->count = 0;
+    ps->hist.pid = 0;
+    ps->hist.n = 0;
+    uint64_t from = 0;
+    size_t found = 0;
+    int rc = s_scan(ps, log, end, s_put_fn, NULL, &from, &found);
     if (rc == 0 && found)
         sl_log(SL_LOG_INFO,
                "producer state rebuilt from offsets %" PRIu64 "..%" PRIu64
@@ -250,10 +286,65 @@ sl_seq_t sl_pstate_check(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t *
     return SL_SEQ_OLD;
 }
 
+static void s_hist_fn(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t first,
+                      uint32_t count, void *arg)
+{
+    (void)arg;
+    history_t *h = &ps->hist;
+    if (pid != h->pid || h->n == SIZE_MAX)
+        return;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        pbatch_t *b = realloc(h->b, cap * sizeof *b);
+        if (!b) {
+            h->n = SIZE_MAX; /* out of memory: this scan finds nothing */
+            return;
+        }
+        h->b = b;
+        h->cap = cap;
+    }
+    h->b[h->n++] = (pbatch_t){.seq = seq, .first = first, .count = count};
+}
+
+sl_seq_t sl_pstate_find_old(sl_pstate_t *ps, seglog_log_t *log, uint64_t pid, uint64_t seq,
+                            uint64_t *first, uint32_t *count, seglog_commit_t *dup)
+{
+    history_t *h = &ps->hist;
+    if (h->pid != pid) {
+        seglog_commit_t tok;
+        if (seglog_log_append_token(log, &tok) != 0 || tok.gen != ps->gen)
+            return SL_SEQ_OLD; /* a rollback since the state was built: rebuilt next time */
+        h->pid = pid;
+        h->n = 0;
+        uint64_t from = 0;
+        size_t found = 0;
+        int rc = s_scan(ps, log, tok.target, s_hist_fn, NULL, &from, &found);
+        if (rc || h->n == SIZE_MAX) {
+            h->pid = 0;
+            h->n = 0;
+            return SL_SEQ_OLD;
+        }
+        sl_log(SL_LOG_INFO,
+               "producer %" PRIu64 ": a resend older than its last %d batches; offsets "
+               "%" PRIu64 "..%" PRIu64 " hold %zu of its batches",
+               pid, SL_PSTATE_BATCHES, from, tok.target, h->n);
+    }
+    for (size_t i = h->n; i-- > 0;)
+        if (h->b[i].seq == seq) {
+            *first = h->b[i].first;
+            *count = h->b[i].count;
+            *dup = (seglog_commit_t){.target = *first + *count, .gen = ps->gen};
+            return SL_SEQ_DUP;
+        }
+    return SL_SEQ_OLD;
+}
+
 void sl_pstate_record(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t first, uint32_t count,
                       uint64_t gen)
 {
     s_put(ps, pid, seq, first, count);
+    if (pid == ps->hist.pid) /* it moved on: a later lookup scans again */
+        ps->hist.pid = 0;
     if (gen != ps->gen) /* a rollback ran between begin and the append: rebuild next time */
         ps->loaded = 0;
 }

@@ -68,6 +68,15 @@ typedef enum {
 sl_seq_t sl_pstate_check(sl_pstate_t *ps, uint64_t pid, uint64_t seq, uint64_t *first,
                          uint32_t *count, uint64_t *expected, seglog_commit_t *dup);
 
+/* After SL_SEQ_OLD (locked): look for batch seq of producer pid in the
+ * log's last SL_PSTATE_SCAN_RECORDS records, as a rebuild would (one scan
+ * per producer, its batches kept for the resends that follow until the
+ * state is rebuilt). SL_SEQ_DUP with *first, *count and *dup as
+ * sl_pstate_check gives them, or SL_SEQ_OLD if it is not there (or the
+ * log was rolled back since the state was built). */
+sl_seq_t sl_pstate_find_old(sl_pstate_t *ps, seglog_log_t *log, uint64_t pid, uint64_t seq,
+                            uint64_t *first, uint32_t *count, seglog_commit_t *dup);
+
 /* The batch was appended at [first, first + count) in rollback generation
  * gen (its commit token's). Out of memory only forgets (logged by the
  * caller's next rebuild: nothing is lost but the dedup of this batch). */

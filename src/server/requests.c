@@ -107,6 +107,9 @@ static int s_idempotent_check(sl_worker_t *w, slot_t *slot, const sl_request_t *
                                  &expected, &tok);
     if (v == SL_SEQ_NEW)
         return 0;
+    if (v == SL_SEQ_OLD) /* a resend from further back (after a failover, a restart) */
+        v = sl_pstate_find_old(tp->pstate, tp->log, req->producer_id, req->sequence, &first,
+                               &count, &tok);
     sl_pstate_end(tp->pstate);
     if (v == SL_SEQ_DUP) {
         /* Appended before: nothing is appended now. The reply waits for
@@ -134,9 +137,10 @@ static int s_idempotent_check(sl_worker_t *w, slot_t *slot, const sl_request_t *
     else
         snprintf(msg, sizeof msg,
                  "producer %" PRIu64 " on topic \"%s\": sequence %" PRIu64
-                 " is older than the last %d batches the server keeps (next expected %" PRIu64
-                 "); it was appended before",
-                 req->producer_id, tp->name, req->sequence, SL_PSTATE_BATCHES, expected);
+                 " is older than the last %d batches the server keeps and not among the "
+                 "topic's last %u records (next expected %" PRIu64 "); it was appended before",
+                 req->producer_id, tp->name, req->sequence, SL_PSTATE_BATCHES,
+                 SL_PSTATE_SCAN_RECORDS, expected);
     sl_log_client(SL_LOG_WARN, "out of order sequence worker=%s producer=%" PRIu64 " got=%" PRIu64
                   " expected=%" PRIu64, w->name, req->producer_id, req->sequence, expected);
     sl_wk_reply_error(w, slot, req->id, SL_E_OUT_OF_ORDER_SEQUENCE, msg);

@@ -82,15 +82,34 @@ class Idempotence(Base):
         self.assertEqual(self.send("g", pid, 2, [b"c"]), (2, 1))  # the right one still goes
 
     def test_sequence_older_than_remembered(self):
-        pid = self.pid()
-        for i in range(7):
-            self.send("o", pid, i, [b"%d" % i])
-        self.assertEqual(self.send("o", pid, 2, [b"2"]), (2, 1))  # among the last 5
+        """A resend older than the last 5 (a pipelined window resent after a
+        failover or restart) is found in the log: the original offsets."""
+        pid, other = self.pid(), self.pid()
+        for i in range(9):
+            self.send("o", pid, i, [b"%d" % i, b"%d+" % i])
+            self.send("o", other, i, [b"o%d" % i])
+        self.assertEqual(self.send("o", pid, 6, [b"6", b"6+"]), (18, 2))  # among the last 5
+        self.assertEqual(self.send("o", pid, 1, [b"1", b"1+"]), (3, 2))  # found in the log
+        self.assertEqual(self.send("o", pid, 0, [b"0", b"0+"]), (0, 2))
+        self.assertEqual(self.send("o", other, 0, [b"o0"]), (2, 1))      # another producer
+        self.assertEqual(self.send("o", pid, 2, [b"2", b"2+"]), (6, 2))
+        self.assertEqual(self.c.offsets("o").next_offset, 27)
+        # The producer moves on; an old resend after that is still found.
+        self.assertEqual(self.send("o", pid, 9, [b"9"]), (27, 1))
+        self.assertEqual(self.send("o", pid, 3, [b"3", b"3+"]), (9, 2))
+        # Further back than the server looks (131072 records): refused, nothing appended.
+        batch = [b""] * 8192
+        for _ in range(17):
+            self.send("o", 0, 0, batch)
+        end = self.c.offsets("o").next_offset
+        self.assertEqual(self.send("o", pid, 10, [b"10"]), (end, 1))
         with self.assertRaises(sc.ServerError) as cm:
-            self.send("o", pid, 1, [b"1"])
+            self.send("o", pid, 4, [b"4", b"4+"])
         self.assertEqual(cm.exception.code, "OUT_OF_ORDER_SEQUENCE")
         self.assertIn("older than the last 5 batches", str(cm.exception))
-        self.assertEqual(self.c.offsets("o").next_offset, 7)
+        self.assertIn("not among the topic's last 131072 records", str(cm.exception))
+        self.assertEqual(self.c.offsets("o").next_offset, end + 1)
+        self.assertEqual(self.send("o", pid, 11, [b"11"]), (end + 1, 1))
 
     def test_made_up_producer_id(self):
         with self.assertRaises(sc.ServerError) as cm:
