@@ -150,6 +150,14 @@ void sl_cluster_names_free(char ***names, int n);
 int sl_cluster_isr_update(sl_cluster_t *self, const char *name, int32_t leader_epoch,
                           const int32_t *isr, int n, sl_cl_topic_t *out);
 
+/* Reserves producer ids [*start, *reserved) for this node: the counter
+ * /seglog/producer_ids/<node_id> (a decimal) goes from its value R to
+ * max(R, next) + block by compare-and-set, so a node whose data directory
+ * was lost never hands out an id twice (pids.h). limit: the first value
+ * that cannot be reached (SL_CL_EINVAL past it). */
+int sl_cluster_pids_reserve(sl_cluster_t *self, uint64_t next, uint64_t block, uint64_t limit,
+                            uint64_t *start, uint64_t *reserved);
+
 /* Writes text as the settings of topic name (/seglog/topics/<name>/config)
  * if the znode's version is still version (-1: if it does not exist yet,
  * then it is created). SL_CL_ESTALE if not (read again and retry);

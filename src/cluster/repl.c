@@ -353,7 +353,7 @@ static void *s_main(void *arg)
         atomic_store(&r->lease_until, sl_cluster_lease_until_ms(r->cl));
         s_publish(r);
         s_creates(r);
-        sl_repl_config_serve(r);
+        sl_repl_calls_serve(r);
         now = sl_repl_now_ms();
         s_retries(r, now);
         if (items[2].revents & ZMQ_POLLIN)
@@ -384,7 +384,7 @@ int sl_repl_new(const sl_repl_config_t *cfg, sl_repl_t **out)
     r->cfg = *cfg;
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_mutex_init(&r->cset_mu, NULL);
+    pthread_mutex_init(&r->call_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -475,7 +475,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
     if (r->efd >= 0)
         close(r->efd);
     pthread_mutex_destroy(&r->mu);
-    pthread_mutex_destroy(&r->cset_mu);
+    pthread_mutex_destroy(&r->call_mu);
     pthread_cond_destroy(&r->cv);
     free(r);
 }

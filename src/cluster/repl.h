@@ -126,6 +126,11 @@ int64_t sl_repl_now_ms(void);
 int sl_repl_config_set(sl_repl_t *self, const char *name, const int64_t *v, const int *seen,
                        char *msg, size_t cap);
 
+/* Reserve producer ids for this node in ZooKeeper
+ * (sl_cluster_pids_reserve, through the repl thread; blocks a worker). */
+int sl_repl_pids_reserve(sl_repl_t *self, uint64_t next, uint64_t block, uint64_t limit,
+                         uint64_t *start, uint64_t *reserved, char *msg, size_t cap);
+
 /* For health checks and metrics (repl_stats.c; any thread). */
 typedef struct sl_repl_node_stats {
     int registered;   /* /seglog/nodes/<id> is ours */

@@ -11,6 +11,10 @@
  * applies each version it reads (sl_repl_config_apply): its settings and
  * its .topic_config file follow ZooKeeper, so the retention thread of every
  * node applies the same limits.
+ *
+ * Also here: sl_repl_run, the one way a worker has ZooKeeper work done (the
+ * settings above, and the node's producer-id counter: sl_repl_pids_reserve,
+ * pids_zk.c). One call at a time, waited for.
  */
 #include "repl_int.h"
 
@@ -25,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONFIG_TAKE_WAIT_MS 5000 /* for the repl thread to take a request */
+#define CALL_TAKE_WAIT_MS 5000 /* for the repl thread to take a call */
 #define CONFIG_CAS_TRIES    16
 
 /* Make rt's settings those of text; 0 or an errno / SEGLOG_E_*. */
@@ -122,49 +126,50 @@ static int s_serve_one(sl_repl_t *r, const char *name, const int64_t v[], const 
     return SL_CL_ESTALE;
 }
 
-void sl_repl_config_serve(sl_repl_t *r)
+/* ---- calls from workers, run on the repl thread (the ZooKeeper handle's
+ * owner) ---------------------------------------------------------------- */
+
+void sl_repl_calls_serve(sl_repl_t *r)
 {
     pthread_mutex_lock(&r->mu);
-    int take = r->cset.busy && !r->cset.taken;
+    int take = r->call.busy && !r->call.taken;
     if (take)
-        r->cset.taken = 1;
+        r->call.taken = 1;
     pthread_mutex_unlock(&r->mu);
     if (!take)
         return;
-    /* The request fields are not written by the worker while taken. */
-    char msg[sizeof r->cset.msg];
-    int rc = s_serve_one(r, r->cset.name, r->cset.v, r->cset.seen, msg, sizeof msg);
+    /* The caller writes nothing of r->call while it is taken. */
+    char msg[sizeof r->call.msg] = "";
+    int rc = r->call.fn(r, r->call.arg, msg, sizeof msg);
     pthread_mutex_lock(&r->mu);
-    r->cset.rc = rc;
-    memcpy(r->cset.msg, msg, sizeof msg);
-    r->cset.done = 1;
+    r->call.rc = rc;
+    memcpy(r->call.msg, msg, sizeof msg);
+    r->call.done = 1;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
-int sl_repl_config_set(sl_repl_t *r, const char *name, const int64_t v[], const int seen[],
-                       char *msg, size_t cap)
+int sl_repl_run(sl_repl_t *r, sl_repl_call_fn *fn, void *arg, char *msg, size_t cap)
 {
-    pthread_mutex_lock(&r->cset_mu); /* one at a time: they are rare */
+    pthread_mutex_lock(&r->call_mu); /* one at a time: they are rare */
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += CONFIG_TAKE_WAIT_MS / 1000;
+    until.tv_sec += CALL_TAKE_WAIT_MS / 1000;
     pthread_mutex_lock(&r->mu);
-    snprintf(r->cset.name, sizeof r->cset.name, "%s", name);
-    memcpy(r->cset.v, v, sizeof r->cset.v);
-    memcpy(r->cset.seen, seen, sizeof r->cset.seen);
-    r->cset.busy = 1;
-    r->cset.taken = r->cset.done = 0;
+    r->call.fn = fn;
+    r->call.arg = arg;
+    r->call.busy = 1;
+    r->call.taken = r->call.done = 0;
     uint64_t one = 1;
     ssize_t wn = write(r->efd, &one, sizeof one);
     (void)wn;
     int rc = 0;
-    while (!r->cset.done) {
-        if (!r->cset.taken) {
-            if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT && !r->cset.taken) {
-                /* Withdrawn before the repl thread took it: nothing changed. */
+    while (!r->call.done) {
+        if (!r->call.taken) {
+            if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT && !r->call.taken) {
+                /* Withdrawn before the repl thread took it: nothing was done. */
                 snprintf(msg, cap, "the replication thread did not take the request within "
-                         "%d ms (nothing changed)", CONFIG_TAKE_WAIT_MS);
+                         "%d ms (nothing changed)", CALL_TAKE_WAIT_MS);
                 rc = SL_CL_ETIMEOUT;
                 break;
             }
@@ -174,13 +179,57 @@ int sl_repl_config_set(sl_repl_t *r, const char *name, const int64_t v[], const 
             pthread_cond_wait(&r->cv, &r->mu);
         }
     }
-    if (r->cset.done) {
-        rc = r->cset.rc;
+    if (r->call.done) {
+        rc = r->call.rc;
         if (rc)
-            snprintf(msg, cap, "%s", r->cset.msg);
+            snprintf(msg, cap, "%s", r->call.msg);
     }
-    r->cset.busy = 0;
+    r->call.busy = 0;
     pthread_mutex_unlock(&r->mu);
-    pthread_mutex_unlock(&r->cset_mu);
+    pthread_mutex_unlock(&r->call_mu);
+    return rc;
+}
+
+typedef struct {
+    const char *name;
+    const int64_t *v;
+    const int *seen;
+} config_args_t;
+
+static int s_config_fn(sl_repl_t *r, void *arg, char *msg, size_t cap)
+{
+    const config_args_t *a = arg;
+    return s_serve_one(r, a->name, a->v, a->seen, msg, cap);
+}
+
+int sl_repl_config_set(sl_repl_t *r, const char *name, const int64_t *v, const int *seen,
+                       char *msg, size_t cap)
+{
+    config_args_t a = {name, v, seen};
+    return sl_repl_run(r, s_config_fn, &a, msg, cap);
+}
+
+typedef struct {
+    uint64_t next, block, limit, start, reserved;
+} pids_args_t;
+
+static int s_pids_fn(sl_repl_t *r, void *arg, char *msg, size_t cap)
+{
+    pids_args_t *a = arg;
+    int rc = sl_cluster_pids_reserve(r->cl, a->next, a->block, a->limit, &a->start, &a->reserved);
+    if (rc)
+        snprintf(msg, cap, "cannot reserve producer ids in zookeeper: %s", sl_cl_strerror(rc));
+    return rc;
+}
+
+int sl_repl_pids_reserve(sl_repl_t *r, uint64_t next, uint64_t block, uint64_t limit,
+                         uint64_t *start, uint64_t *reserved, char *msg, size_t cap)
+{
+    pids_args_t a = {.next = next, .block = block, .limit = limit};
+    int rc = sl_repl_run(r, s_pids_fn, &a, msg, cap);
+    if (rc == 0) {
+        *start = a.start;
+        *reserved = a.reserved;
+    }
     return rc;
 }

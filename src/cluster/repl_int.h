@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+typedef int sl_repl_call_fn(struct sl_repl *r, void *arg, char *msg, size_t cap);
+
 enum { RT_NONE = 0, RT_LEADER = 1, RT_FOLLOWER = 2 };
 enum { F_TRUNC = 0, F_FETCH = 1 };
 
@@ -108,16 +110,15 @@ struct sl_repl {
     int ncreq;
     char cfail[SL_CL_TOPIC_MAX + 1]; /* under mu: the last creation that failed, */
     int cfail_rc;                    /* and why (0: none) */
-    /* A TopicConfig set for the repl thread (repl_config.c): under mu;
-     * callers one at a time under cset_mu. */
-    pthread_mutex_t cset_mu;
+    /* A call from a worker for the repl thread (sl_repl_run,
+     * repl_config.c): under mu; callers one at a time under call_mu. */
+    pthread_mutex_t call_mu;
     struct {
         int busy, taken, done, rc;
-        char name[SL_CL_TOPIC_MAX + 1];
-        int64_t v[SL_CONF_N];
-        int seen[SL_CONF_N];
+        sl_repl_call_fn *fn;
+        void *arg;
         char msg[300];
-    } cset;
+    } call;
     _Atomic int64_t lease_until;
     /* published each loop for health and metrics (repl_stats.c) */
     _Atomic int registered_pub, controller_pub, ready_pub;
@@ -175,7 +176,12 @@ int sl_repl_before_wait(sl_repl_t *r);
 /* repl_config.c: apply rt->meta's settings to the local topic (once per
  * znode version); serve a queued TopicConfig set (repl thread). */
 void sl_repl_config_apply(sl_repl_t *r, rtopic_t *rt);
-void sl_repl_config_serve(sl_repl_t *r);
+/* Run fn(r, arg) on the repl thread; blocks a worker until it has run (or
+ * SL_CL_ETIMEOUT, msg set, if the thread did not take it within 5 s: then
+ * it never runs). fn's result, its msg copied on error. */
+int sl_repl_run(sl_repl_t *r, sl_repl_call_fn *fn, void *arg, char *msg, size_t cap);
+/* The repl thread: run the queued call, if any. */
+void sl_repl_calls_serve(sl_repl_t *r);
 
 /* repl_follower.c */
 void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt);

@@ -146,6 +146,12 @@ int sl_cmode_config_set(struct sl_repl *r, const char *topic, const int64_t *v, 
     return rc > 0 ? rc : rc ? SEGLOG_SERVER_E_CLUSTER : 0;
 }
 
+int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,
+                          uint64_t *start, uint64_t *reserved, char *msg, size_t cap)
+{
+    return sl_repl_pids_reserve(repl, next, block, limit, start, reserved, msg, cap);
+}
+
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
 {
     const char *why = NULL;
@@ -198,6 +204,15 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
 void sl_cmode_stop(struct sl_repl **r)
 {
     *r = NULL;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,
+                          uint64_t *start, uint64_t *reserved, char *msg, size_t cap)
+{
+    (void)repl, (void)next, (void)block, (void)limit, (void)start, (void)reserved;
+    snprintf(msg, cap, "cluster mode not built");
+    return SEGLOG_SERVER_E_CLUSTER;
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */

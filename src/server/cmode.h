@@ -58,6 +58,11 @@ int64_t sl_cmode_now_ms(void);
  * cluster mode (BAD_REQUEST: not replicated yet). */
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 
+/* sl_pids_remote_fn (pids.h) for repl: the node's producer-id counter in
+ * ZooKeeper. */
+int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,
+                          uint64_t *start, uint64_t *reserved, char *msg, size_t cap);
+
 /* A TopicConfig set in cluster mode: the keys seen[k] become v[k] in
  * ZooKeeper (merged by compare-and-set), then here (sl_repl_config_set).
  * 0, or an error for sl_wk_reply_error with msg set: SEGLOG_SERVER_E_CLUSTER

@@ -18,7 +18,19 @@ struct sl_pids {
     uint64_t prefix;   /* already shifted */
     uint64_t next;     /* the next n to hand out; written under mu (atomic store) */
     uint64_t reserved; /* n below this are reserved on disk */
+    sl_pids_remote_fn *remote; /* cluster mode: the counter in ZooKeeper */
+    void *remote_arg;
+    int floor_known;           /* atomic: remote reserved once (next is past its counter) */
+    char errmsg[300];          /* under mu: the remote's last error */
 };
+
+void sl_pids_set_remote(sl_pids_t *p, sl_pids_remote_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    p->remote = fn;
+    p->remote_arg = arg;
+    pthread_mutex_unlock(&p->mu);
+}
 
 static int s_fsync_dir(const char *dir)
 {
@@ -105,16 +117,31 @@ void sl_pids_destroy(sl_pids_t **pp)
     free(p);
 }
 
-int sl_pids_next(sl_pids_t *p, uint64_t *id)
+int sl_pids_next(sl_pids_t *p, uint64_t *id, char *msg, size_t cap)
 {
     pthread_mutex_lock(&p->mu);
     int rc = 0;
-    if (p->next >= p->reserved) {
+    if (p->remote && (p->next >= p->reserved || !__atomic_load_n(&p->floor_known, __ATOMIC_ACQUIRE))) {
+        /* The block is reserved in ZooKeeper first: a node whose data
+         * directory was lost continues after what it handed out before. */
+        uint64_t start = 0, reserved = 0;
+        rc = p->remote(p->remote_arg, p->next, SL_PIDS_BLOCK, 1ull << SL_PIDS_N_BITS, &start,
+                       &reserved, msg, cap);
+        if (rc == 0 && (rc = s_store(p, reserved)) == 0) {
+            p->reserved = reserved;
+            __atomic_store_n(&p->next, start, __ATOMIC_RELEASE);
+            __atomic_store_n(&p->floor_known, 1, __ATOMIC_RELEASE);
+        } else if (rc > 0) {
+            snprintf(msg, cap, "%s", strerror(rc));
+        }
+    } else if (p->next >= p->reserved) {
         uint64_t r = p->next + SL_PIDS_BLOCK;
         if (r >= (1ull << SL_PIDS_N_BITS))
             rc = SEGLOG_E_INVAL; /* 2^40 ids used up: not reachable in practice */
         else if ((rc = s_store(p, r)) == 0)
             p->reserved = r;
+        if (rc)
+            snprintf(msg, cap, "%s", rc > 0 ? strerror(rc) : "2^40 ids used up");
     }
     if (rc == 0) {
         *id = p->prefix | p->next;
@@ -129,6 +156,8 @@ int sl_pids_never_issued(sl_pids_t *p, uint64_t id)
 {
     if ((id & ~((1ull << SL_PIDS_N_BITS) - 1)) != p->prefix)
         return 0;
+    if (p->remote && !__atomic_load_n(&p->floor_known, __ATOMIC_ACQUIRE))
+        return 0; /* not known before ZooKeeper's counter is read */
     /* Once per idempotent produce: one atomic load, no mutex. An id handed
      * out reached its client after the store that passed it. */
     return (id & ((1ull << SL_PIDS_N_BITS) - 1)) >= __atomic_load_n(&p->next, __ATOMIC_ACQUIRE);

@@ -482,11 +482,13 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 static void s_init_producer_id(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
     uint64_t pid = 0;
-    int rc = w->cfg.pids ? sl_pids_next(w->cfg.pids, &pid) : SEGLOG_E_INVAL;
+    char why[300] = "";
+    int rc = w->cfg.pids ? sl_pids_next(w->cfg.pids, &pid, why, sizeof why) : SEGLOG_E_INVAL;
     if (rc) {
         char msg[ERRMSG_MAX];
-        snprintf(msg, sizeof msg, "cannot hand out a producer id: %s", sl_strerror(rc));
-        sl_log(SL_LOG_ERROR, "init_producer_id failed error=\"%s\"", sl_strerror(rc));
+        snprintf(msg, sizeof msg, "cannot hand out a producer id: %s",
+                 *why ? why : sl_strerror(rc));
+        sl_log(SL_LOG_ERROR, "init_producer_id failed error=\"%s\"", msg);
         sl_wk_reply_error(w, slot, req->id, rc == SEGLOG_E_INVAL ? SEGLOG_E_NOMEM : rc, msg);
         return;
     }

@@ -430,6 +430,8 @@ int seglog_server_new(const seglog_server_config_t *cfg, seglog_server_t **out)
         rc = sl_cmode_start(&s->cfg, s->ctx, s->topics, s->endpoint,
                             sl_publisher_endpoint(s->publisher), sl_committer_fd(s->committer),
                             &s->info, s->sec, &s->repl);
+    if (!rc && s->repl) /* ids are reserved in ZooKeeper too (pids.h) */
+        sl_pids_set_remote(s->pids, sl_cmode_pids_reserve, s->repl);
     if (!rc)
         rc = s_start_workers(s);
     if (!rc) {

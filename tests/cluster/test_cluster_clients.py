@@ -28,6 +28,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
   config    topic settings through any node land in ZooKeeper and on every
             replica (shown, in .topic_config, applied by retention), merge
             across nodes, survive a restart; a bad value changes nothing.
+  pids      a node restarted with an empty data directory never hands out a
+            producer id twice (the counter is in ZooKeeper too).
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -511,8 +513,59 @@ def t_config(c, args):
     wait_config(args, c, TOPIC, {"retention.bytes": "-", "retention.ms": "-"}, c.nodes)
 
 
+def _init_pid(c, nd):
+    conn = h.Conn(c.ctx, nd.endpoint)
+    try:
+        req = h.pb.Request()
+        req.init_producer_id.SetInParent()
+        r = conn.call(req, 10000)
+        check(r is not None and r.WhichOneof("body") == "init_producer_id",
+              "InitProducerId on node %d: %s" % (nd.id, r))
+        return r.init_producer_id.producer_id
+    finally:
+        conn.close()
+
+
+def _produce_pid(c, nd, topic, pid, seq):
+    conn = h.Conn(c.ctx, nd.endpoint)
+    try:
+        req = h.produce_req(topic, [b"p%d" % seq])
+        req.produce.producer_id = pid
+        req.produce.sequence = seq
+        r = conn.call(req, 10000)
+        check(r is not None, "no answer from node %d" % nd.id)
+        return r
+    finally:
+        conn.close()
+
+
+def t_pids(c, args):
+    """A node restarted with an empty data directory never hands out a
+    producer id twice (its counter is in ZooKeeper too), and still knows
+    the ids it handed out before as its own; made-up ids are refused."""
+    nd = c.nodes[0]
+    first = [_init_pid(c, nd) for _ in range(3)]
+    check(first == sorted(set(first)), "ids not increasing: %s" % first)
+    nd.stop()
+    nd.start(wipe=True)
+    again = _init_pid(c, nd)
+    check(again > max(first), "node %d handed out %d again after losing its data directory "
+          "(before: %s)" % (nd.id, again, first))
+    check(again >> 40 == first[0] >> 40, "another prefix: %d %d" % (again, first[0]))
+    # An id from before the wipe is still one of this node's (not "made up").
+    r = _produce_pid(c, nd, TOPIC, first[0], 0)
+    check(not (r.WhichOneof("body") == "error" and "never handed out" in r.error.message),
+          "an id handed out before the wipe was refused: %s" % r.error.message)
+    # One above everything it handed out is made up.
+    r = _produce_pid(c, nd, TOPIC, again + 5000, 0)
+    check(r.WhichOneof("body") == "error" and "never handed out" in r.error.message,
+          "a made-up id was taken: %s" % r)
+    print("  node %d: ids %s, after an empty restart %d" % (nd.id, first, again))
+
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
-         "pipe": t_pipe, "config": t_config}
+         "pipe": t_pipe, "config": t_config,
+         "pids": t_pids}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
                     "--retention-check-ms", "100"]}
 
