@@ -811,8 +811,8 @@ class Client:
         return (r.offset, r.metadata) if r.found else None
 
     def _call_group(self, req, kind):
-        """A group request: in cluster mode to the leader of the offsets
-        topic (NOT_LEADER is followed, as for a produce)."""
+        """A group request (or a truncate): in cluster mode to the leader of
+        the topic it changes (NOT_LEADER is followed, as for a produce)."""
         try:
             return self._call(req, kind)
         except ServerError as e:
@@ -876,11 +876,13 @@ class Client:
         return {e.key: (e.value, e.effective) for e in r.entries}
 
     def truncate(self, topic, lowest):
-        """Drop whole segments below lowest; returns the new lowest offset."""
+        """Drop whole segments below lowest; returns the new lowest offset.
+        In cluster mode the topic's leader truncates (NOT_LEADER is followed
+        to it) and its followers follow within a fetch."""
         req = pb.Request()
         req.truncate.topic = _topic(topic)
         req.truncate.lowest_offset = lowest
-        return self._call(req, "truncate").lowest_offset
+        return self._call_group(req, "truncate").lowest_offset
 
     def list_topics(self):
         """Every topic the server holds, in name order: a list of TopicInfo."""

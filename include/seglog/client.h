@@ -122,7 +122,9 @@
  *     topic (refused as a gap: nothing appended) is held and sent again
  *     once the earlier ones are answered, so its batches land in order,
  *     each once. Acks are reported in send order.
- *   - Every other call (consume, offsets, info, list, truncate, delete,
+ *   - seglog_client_truncate goes to the topic's leader too (it truncates
+ *     and its followers follow).
+ *   - Every other call (consume, offsets, info, list, delete,
  *     metadata, tails) goes to the client's node: a single endpoint is
  *     never left, so a follower's endpoint reads that follower, up to its
  *     high watermark; with a list, the next node is used after one that

@@ -288,7 +288,7 @@ int seglog_client_truncate(seglog_client_t *c, const char *topic, uint64_t lowes
         return SEGLOG_CLIENT_E_INVAL;
     slc_request_t req = {.kind = SLC_TRUNCATE, .topic = slc_topic(topic), .offset = lowest};
     slc_response_t resp;
-    int rc = s_call(c, &req, &resp);
+    int rc = s_leader_call(c, &req, &resp); /* the leader truncates, followers follow */
     if (rc)
         return rc;
     if (new_lowest)

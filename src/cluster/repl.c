@@ -593,6 +593,28 @@ void sl_repl_produce_begin(sl_repl_t *r, const char *name, size_t len, uint32_t 
         out->hold = rt;
 }
 
+void sl_repl_lead_begin(sl_repl_t *r, const char *name, sl_repl_produce_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&r->mu);
+    rtopic_t *rt = sl_repl_find(r, name);
+    int known = rt && atomic_load(&rt->have_state);
+    pthread_mutex_unlock(&r->mu);
+    if (!known) {
+        out->code = 1; /* BAD_REQUEST */
+        snprintf(out->msg, sizeof out->msg,
+                 "topic \"%s\" is not in zookeeper (a topic of this node's data directory "
+                 "from before cluster mode?): produce to it first", name);
+        return;
+    }
+    pthread_rwlock_rdlock(&rt->role_lk);
+    s_verdict(r, rt, 1 /* ACKS_LEADER: no ISR size rule */, out);
+    if (out->code)
+        pthread_rwlock_unlock(&rt->role_lk);
+    else
+        out->hold = rt;
+}
+
 void sl_repl_produce_end(sl_repl_t *r, void *hold)
 {
     (void)r;

@@ -99,6 +99,12 @@ typedef struct sl_repl_produce {
     void *hold;          /* when code == 0: pass to sl_repl_produce_end after the append */
 } sl_repl_produce_t;
 
+/* For an admin change that only the leader applies (Truncate): code 0 and
+ * hold (pass it to sl_repl_produce_end after the change) while this node
+ * leads topic name with a valid lease; else NOT_LEADER (with the leader's
+ * endpoint) or BAD_REQUEST (not in ZooKeeper). Never blocks long. */
+void sl_repl_lead_begin(sl_repl_t *self, const char *name, sl_repl_produce_t *out);
+
 /* name/len as the request gave it ("" = default). May block up to a few
  * seconds the first time a topic is produced to (ZooKeeper creation). */
 void sl_repl_produce_begin(sl_repl_t *self, const char *name, size_t len, uint32_t acks,

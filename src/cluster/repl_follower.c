@@ -325,6 +325,18 @@ static void s_on_fetch(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__FetchRespon
         }
         s_log_ends(rt, &lowest, &next);
     }
+    if (f->log_start > lowest && f->log_start <= next) {
+        /* The leader's log starts later (Truncate, retention): follow it,
+         * by whole segments as it did. */
+        uint64_t low = lowest;
+        int rc = seglog_log_truncate(rt->tp->log, f->log_start, &low);
+        if (rc)
+            sl_clog(SL_CLOG_ERROR, "topic %s: following the leader's log start %" PRIu64
+                    " failed: %s", rt->name, f->log_start, seglog_strerror(rc));
+        else if (low != lowest)
+            sl_clog(SL_CLOG_INFO, "topic %s: truncated to %" PRIu64 " after the leader's log "
+                    "start %" PRIu64, rt->name, low, f->log_start);
+    }
     uint64_t hw = f->high_watermark < next ? f->high_watermark : next;
     if (hw > atomic_load(&rt->hw)) {
         atomic_store(&rt->hw, hw);

@@ -118,6 +118,19 @@ void sl_cmode_produce_end(struct sl_repl *r, void *hold)
     sl_repl_produce_end(r, hold);
 }
 
+int sl_cmode_lead_begin(struct sl_repl *r, const char *topic, uint64_t id, void **hold,
+                        sl_buf_t *out)
+{
+    sl_repl_produce_t v;
+    sl_repl_lead_begin(r, topic, &v);
+    if (v.code) {
+        s_error(out, id, &v);
+        return 1;
+    }
+    *hold = v.hold;
+    return 0;
+}
+
 void sl_cmode_appended(struct sl_repl *r)
 {
     sl_repl_appended(r);
@@ -164,8 +177,8 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
         } else {
             why = "Metadata is served in cluster mode only (this seglogd is standalone)";
         }
-    } else if (r && (req->type == SL_REQ_TRUNCATE || req->type == SL_REQ_DELETE_TOPIC)) {
-        why = "truncate and delete_topic are not replicated yet: refused in cluster mode";
+    } else if (r && req->type == SL_REQ_DELETE_TOPIC) {
+        why = "delete_topic is not replicated yet: refused in cluster mode (truncate is)";
     }
     if (!why)
         return 0;
@@ -204,6 +217,15 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
 void sl_cmode_stop(struct sl_repl **r)
 {
     *r = NULL;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_lead_begin(struct sl_repl *r, const char *topic, uint64_t id, void **hold,
+                        sl_buf_t *out)
+{
+    (void)r, (void)topic, (void)id, (void)out;
+    *hold = NULL;
+    return 0;
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */

@@ -58,6 +58,13 @@ int64_t sl_cmode_now_ms(void);
  * cluster mode (BAD_REQUEST: not replicated yet). */
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 
+/* Before a Truncate in cluster mode: 0 and *hold (for
+ * sl_cmode_produce_end after it) while this node leads the topic; else 1
+ * with the error (NOT_LEADER with the leader's endpoint, BAD_REQUEST)
+ * encoded into out. */
+int sl_cmode_lead_begin(struct sl_repl *r, const char *topic, uint64_t id, void **hold,
+                        sl_buf_t *out);
+
 /* sl_pids_remote_fn (pids.h) for repl: the node's producer-id counter in
  * ZooKeeper. */
 int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,

@@ -455,8 +455,17 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
         s_topic_error(w, slot, req, rc);
         return;
     }
+    /* Cluster mode: the leader truncates (the leadership held until it is
+     * done); its followers follow the log start its fetch answers carry. */
+    void *hold = NULL;
+    if (w->cfg.repl && sl_cmode_lead_begin(w->cfg.repl, tp->name, req->id, &hold, &w->out)) {
+        sl_wk_reply_buf(w, slot);
+        return;
+    }
     uint64_t end = sl_topic_visible_end(tp), lowest = 0;
     if (req->lowest_offset > end) {
+        if (hold)
+            sl_cmode_produce_end(w->cfg.repl, hold);
         char msg[ERRMSG_MAX];
         snprintf(msg, sizeof msg,
                  "cannot truncate topic \"%s\" to %" PRIu64 ": past its next offset %" PRIu64,
@@ -467,6 +476,8 @@ static void s_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     /* Only whole segments below the active one go, and the active
      * segment's base is never above the commit point. */
     rc = seglog_log_truncate(tp->log, req->lowest_offset, &lowest);
+    if (hold)
+        sl_cmode_produce_end(w->cfg.repl, hold);
     if (rc) {
         s_log_error(w, slot, req, tp, "truncate", rc);
         return;

@@ -30,6 +30,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             across nodes, survive a restart; a bad value changes nothing.
   pids      a node restarted with an empty data directory never hands out a
             producer id twice (the counter is in ZooKeeper too).
+  truncate  Truncate through a follower reaches the leader; every replica
+            follows it to the same lowest offset with the same records.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -563,11 +565,59 @@ def t_pids(c, args):
     print("  node %d: ids %s, after an empty restart %d" % (nd.id, first, again))
 
 
+def t_truncate(c, args):
+    """Truncate is applied by the leader and followed by every replica (the
+    log start in the leader's fetch answers): sent through a follower's
+    single endpoint it reaches the leader; every node then starts at the
+    same offset and holds the same records above it."""
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    cl = sc.Client(eps, None, timeout_ms=2000, retries=4)
+    try:
+        for i in range(60):
+            cl.produce_batch(TOPIC, [b"t%03d-%d" % (i, k) + b"." * 90 for k in range(10)])
+    finally:
+        cl.close()
+    end = h.converge(c, TOPIC, c.nodes)
+    lead = leader_node(c, TOPIC)
+    fol = [nd for nd in c.nodes if nd is not lead]
+    rc, out, err = run(args, ["truncate", "-t", TOPIC, "--before", str(end + 1),
+                              "--endpoint", lead.endpoint])
+    check(rc != 0 and "past its next offset" in err, "truncate past the end: %d %r" % (rc, err))
+    rc, out, err = run(args, ["truncate", "-t", TOPIC, "--before", "300",
+                              "--endpoint", fol[0].endpoint])
+    check(rc == 0, "truncate through follower %d: %d %s" % (fol[0].id, rc, err))
+    low = int(out.split()[-1])
+    check(0 < low <= 300, "new lowest offset %d" % low)
+    deadline = time.time() + 20
+    while True:
+        lows = {nd.id: h.offsets(c, nd, TOPIC).lowest_offset for nd in c.nodes}
+        if all(v == low for v in lows.values()):
+            break
+        check(time.time() < deadline, "replicas never followed the truncate to %d: %s" % (low, lows))
+        time.sleep(0.1)
+    want = [rec.value for o, _, rec in h.consume_all(c, lead, TOPIC)]
+    check(len(want) == end - low, "the leader holds %d records from %d to %d" % (len(want), low, end))
+    for nd in fol:
+        got = [rec.value for o, _, rec in h.consume_all(c, nd, TOPIC)]
+        check(got == want, "node %d's records after the truncate differ from the leader's" % nd.id)
+    # The Python client, given a follower only, also ends at the leader.
+    with sc.Client(fol[1].endpoint, None, timeout_ms=2000) as one:
+        low2 = one.truncate(TOPIC, 450)
+    check(low < low2 <= 450, "second truncate: %d" % low2)
+    deadline = time.time() + 20
+    while not all(h.offsets(c, nd, TOPIC).lowest_offset == low2 for nd in c.nodes):
+        check(time.time() < deadline, "replicas never followed the truncate to %d" % low2)
+        time.sleep(0.1)
+    print("  truncated to %d then %d of %d on every node (through followers %d and %d)" %
+          (low, low2, end, fol[0].id, fol[1].id))
+
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
          "pipe": t_pipe, "config": t_config,
-         "pids": t_pids}
+         "pids": t_pids, "truncate": t_truncate}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
-                    "--retention-check-ms", "100"]}
+                    "--retention-check-ms", "100"],
+         "truncate": ["--segment-bytes", "4096", "--max-record-bytes", "1024"]}
 
 
 def main():
