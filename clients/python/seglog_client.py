@@ -891,6 +891,20 @@ class Client:
         r = self._call(req, "list_topics")
         return [TopicInfo(t.name, t.lowest_offset, t.next_offset, t.epoch) for t in r.topics]
 
+    def create_topic(self, topic, replicas=0):
+        """Create topic (empty) before its first produce: (created, replicas).
+        replicas: nodes that hold it in cluster mode (1..16; 0: the
+        cluster's default); a standalone server holds 1. An existing topic
+        gives created False and its replica count. Cluster mode: more
+        replicas than live nodes raises ServerError NOT_ENOUGH_REPLICAS."""
+        if not 0 <= replicas <= 16:
+            raise ValueError("replicas must be 0..16")
+        req = pb.Request()
+        req.create_topic.topic = _topic(topic)
+        req.create_topic.replicas = replicas
+        r = self._call(req, "create_topic")
+        return r.created, r.replicas
+
     def delete_topic(self, topic):
         """Admin: delete a topic and all its records, durably. The topic must
         be named (None or "" is a ValueError, not "default")."""

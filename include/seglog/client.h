@@ -415,6 +415,16 @@ typedef struct seglog_topic_info {
 int seglog_client_list_topics(seglog_client_t *client, const seglog_topic_info_t **topics,
                               size_t *n);
 
+/* Admin: create topic (empty) before its first produce. replicas: how many
+ * nodes hold it in cluster mode (1..16; 0 = the cluster's default,
+ * --replication-factor or min(3, live nodes)); a standalone server takes 0
+ * or 1. An existing topic is no error: *created 0 (may be NULL) and
+ * *replicas_out its replica count (may be NULL). Cluster mode: more
+ * replicas than live nodes is SEGLOG_CLIENT_E_NOT_ENOUGH_REPLICAS, and
+ * nothing is created. */
+int seglog_client_create_topic(seglog_client_t *client, const char *topic, uint32_t replicas,
+                               int *created, uint32_t *replicas_out);
+
 /* Admin: delete a topic and all its records, durably. topic must be named:
  * NULL or "" is SEGLOG_CLIENT_E_INVAL here (not "default"). The server
  * answers SEGLOG_CLIENT_E_UNKNOWN_TOPIC for a topic it does not hold. A

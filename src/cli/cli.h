@@ -118,6 +118,7 @@ int cli_offsets(int argc, char **argv, cli_common_t *c);
 int cli_truncate(int argc, char **argv, cli_common_t *c);
 int cli_topics(int argc, char **argv, cli_common_t *c);
 int cli_delete(int argc, char **argv, cli_common_t *c);
+int cli_create(int argc, char **argv, cli_common_t *c);
 int cli_config(int argc, char **argv, cli_common_t *c);
 int cli_cluster(int argc, char **argv, cli_common_t *c);
 int cli_keygen(int argc, char **argv, cli_common_t *c);

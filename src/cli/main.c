@@ -58,6 +58,7 @@ static void s_usage(FILE *f)
             "  offsets                print a topic's offsets and epoch\n"
             "  truncate --before N    drop whole segments below offset N\n"
             "  topics                 list the topics and their offsets\n"
+            "  create -t TOPIC        create a topic (--replicas N in cluster mode)\n"
             "  delete -t TOPIC        delete a topic and all its records\n"
             "  config -t TOPIC        read or --set a topic's retention settings\n"
             "  cluster                print the cluster's nodes, leaders, epochs, ISRs, HWs\n"
@@ -298,7 +299,7 @@ static const struct {
     {"produce", cli_produce}, {"consume", cli_consume},   {"tail", cli_tail},
     {"offsets", cli_offsets}, {"truncate", cli_truncate}, {"topics", cli_topics},
     {"delete", cli_delete},   {"cluster", cli_cluster},   {"keygen", cli_keygen},
-    {"config", cli_config},
+    {"config", cli_config},   {"create", cli_create},
 };
 
 int main(int argc, char **argv)

@@ -327,6 +327,24 @@ int seglog_client_metadata(seglog_client_t *c, seglog_cluster_info_t *out)
     return 0;
 }
 
+int seglog_client_create_topic(seglog_client_t *c, const char *topic, uint32_t replicas,
+                               int *created, uint32_t *replicas_out)
+{
+    if (!c || replicas > 16)
+        return SEGLOG_CLIENT_E_INVAL;
+    slc_request_t req = {
+        .kind = SLC_CREATE_TOPIC, .topic = slc_topic(topic), .replicas = replicas};
+    slc_response_t resp;
+    int rc = s_call(c, &req, &resp);
+    if (rc)
+        return rc;
+    if (created)
+        *created = resp.found;
+    if (replicas_out)
+        *replicas_out = resp.count;
+    return 0;
+}
+
 int seglog_client_delete_topic(seglog_client_t *c, const char *topic)
 {
     if (!c)

@@ -190,6 +190,7 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     Seglog__V1__InfoRequest ir = SEGLOG__V1__INFO_REQUEST__INIT;
     Seglog__V1__ListTopicsRequest lr = SEGLOG__V1__LIST_TOPICS_REQUEST__INIT;
     Seglog__V1__DeleteTopicRequest dr = SEGLOG__V1__DELETE_TOPIC_REQUEST__INIT;
+    Seglog__V1__CreateTopicRequest ctr = SEGLOG__V1__CREATE_TOPIC_REQUEST__INIT;
     Seglog__V1__MetadataRequest mr = SEGLOG__V1__METADATA_REQUEST__INIT;
     Seglog__V1__InitProducerIdRequest ip = SEGLOG__V1__INIT_PRODUCER_ID_REQUEST__INIT;
     Seglog__V1__CommitOffsetRequest co = SEGLOG__V1__COMMIT_OFFSET_REQUEST__INIT;
@@ -258,6 +259,12 @@ int slc_codec_encode_pb(const slc_request_t *req, slc_arena_t *arena, zmq_msg_t 
     case SLC_LIST_TOPICS:
         rq.body_case = SEGLOG__V1__REQUEST__BODY_LIST_TOPICS;
         rq.list_topics = &lr;
+        break;
+    case SLC_CREATE_TOPIC:
+        ctr.topic = topic;
+        ctr.replicas = req->replicas;
+        rq.body_case = SEGLOG__V1__REQUEST__BODY_CREATE_TOPIC;
+        rq.create_topic = &ctr;
         break;
     case SLC_DELETE_TOPIC:
         dr.topic = topic;
@@ -534,6 +541,11 @@ int slc_codec_decode_response_pb(slc_arena_t *arena, const void *data, size_t le
         return s_decode_topics(arena, r->list_topics, out);
     case SEGLOG__V1__RESPONSE__BODY_DELETE_TOPIC:
         out->kind = SLC_DELETE_TOPIC;
+        return 0;
+    case SEGLOG__V1__RESPONSE__BODY_CREATE_TOPIC:
+        out->kind = SLC_CREATE_TOPIC;
+        out->found = r->create_topic->created;
+        out->count = r->create_topic->replicas;
         return 0;
     case SEGLOG__V1__RESPONSE__BODY_ERROR:
         out->kind = SLC_ERROR;

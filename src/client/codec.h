@@ -39,6 +39,7 @@ typedef enum {
     SLC_FETCH_OFFSET = 12,
     SLC_OFFSET_FOR_TIME = 13, /* offset (the time in timestamp_ms) */
     SLC_TOPIC_CONFIG = 14,
+    SLC_CREATE_TOPIC = 15, /* replicas; response: found = created, count = replicas */
 } slc_kind_t;
 
 typedef struct slc_request {
@@ -61,6 +62,7 @@ typedef struct slc_request {
     uint64_t timestamp_ms; /* offset_for_time */
     const seglog_config_entry_t *config; /* topic_config: settings to change */
     size_t nconfig;
+    uint32_t replicas; /* create_topic */
 } slc_request_t;
 
 typedef struct slc_response {

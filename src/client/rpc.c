@@ -331,6 +331,8 @@ static const char *s_kind_name(slc_kind_t k)
         return "list-topics";
     case SLC_DELETE_TOPIC:
         return "delete-topic";
+    case SLC_CREATE_TOPIC:
+        return "create-topic";
     case SLC_METADATA:
         return "metadata";
     case SLC_OFFSET_FOR_TIME:

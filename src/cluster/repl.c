@@ -291,6 +291,48 @@ static void s_creates(sl_repl_t *r)
     }
 }
 
+typedef struct {
+    const char *name;
+    int rf, created, n, enough;
+} create_args_t;
+
+/* CreateTopic (sl_repl_run: the repl thread). */
+static int s_create_fn(sl_repl_t *r, void *arg, char *msg, size_t cap)
+{
+    create_args_t *a = arg;
+    sl_cl_topic_t t;
+    int rf = a->rf ? a->rf : r->cfg.replication_factor;
+    int rc = sl_cluster_topic_create(r->cl, a->name, rf, &t, &a->created);
+    if (rc == SL_CL_ENOREPLICAS) {
+        a->enough = 0;
+        snprintf(msg, cap, "topic \"%s\" needs %d replicas and fewer nodes are live: nothing "
+                 "was created", a->name, rf);
+        return rc;
+    }
+    if (rc) {
+        snprintf(msg, cap, "topic \"%s\" could not be created in zookeeper: %s", a->name,
+                 sl_cl_strerror(rc));
+        return rc;
+    }
+    if (a->created)
+        sl_clog(SL_CLOG_INFO, "topic %s: created by request with %d replicas", a->name,
+                t.n_replicas);
+    a->n = t.n_replicas;
+    s_read_topic(r, a->name); /* this node's role for it, at once */
+    return 0;
+}
+
+int sl_repl_create_topic(sl_repl_t *r, const char *name, int rf, int *created, int *n,
+                         int *enough, char *msg, size_t cap)
+{
+    create_args_t a = {.name = name, .rf = rf, .enough = 1};
+    int rc = sl_repl_run(r, s_create_fn, &a, msg, cap);
+    *created = a.created;
+    *n = a.n;
+    *enough = a.enough;
+    return rc;
+}
+
 static void s_retries(sl_repl_t *r, int64_t now)
 {
     if (now < r->retry_ms || !sl_cluster_registered(r->cl))

@@ -132,6 +132,12 @@ int64_t sl_repl_now_ms(void);
 int sl_repl_config_set(sl_repl_t *self, const char *name, const int64_t *v, const int *seen,
                        char *msg, size_t cap);
 
+/* CreateTopic: topic name in ZooKeeper with rf replicas (0: the default),
+ * through the repl thread (blocks a worker). *created 0 if it existed;
+ * *n its replica count; *enough 0 if too few nodes are live (msg set). */
+int sl_repl_create_topic(sl_repl_t *self, const char *name, int rf, int *created, int *n,
+                         int *enough, char *msg, size_t cap);
+
 /* Reserve producer ids for this node in ZooKeeper
  * (sl_cluster_pids_reserve, through the repl thread; blocks a worker). */
 int sl_repl_pids_reserve(sl_repl_t *self, uint64_t next, uint64_t block, uint64_t limit,

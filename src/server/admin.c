@@ -1,6 +1,7 @@
 /* admin.c - see admin.h */
 #include "admin.h"
 
+#include "cmode.h"
 #include "errors.h"
 #include "groups.h"
 #include "slog.h"
@@ -48,6 +49,48 @@ int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics, const 
     free(rows);
     free(v);
     return rc;
+}
+
+int sl_admin_create_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics,
+                          struct sl_repl *repl, char *msg, size_t cap)
+{
+    const char *name = req->topic_len ? req->topic : SL_DEFAULT_TOPIC;
+    size_t len = req->topic_len ? req->topic_len : sizeof SL_DEFAULT_TOPIC - 1;
+    if (!sl_topic_name_valid(name, len)) {
+        char q[300];
+        sl_log_quote(q, sizeof q, name, len);
+        snprintf(msg, cap,
+                 "invalid topic name %s: must match [A-Za-z0-9._-]{1,128} and not be \".\" or "
+                 "\"..\"",
+                 q);
+        return SL_E_INVALID_TOPIC;
+    }
+    if (repl) { /* cluster mode: ZooKeeper decides; out holds the answer either way */
+        sl_cmode_create_topic(repl, name, req->replicas, req->id, out);
+        return 0;
+    }
+    if (req->replicas > 1) {
+        snprintf(msg, cap,
+                 "a standalone server holds one replica of a topic: %u replicas need cluster "
+                 "mode (seglogd --zookeeper)",
+                 req->replicas);
+        return SL_E_BAD_REQUEST;
+    }
+    sl_topic_t *tp;
+    int created = 0;
+    int rc = sl_topics_get(topics, name, len, 0, &tp);
+    if (rc == SL_E_UNKNOWN_TOPIC) {
+        rc = sl_topics_get(topics, name, len, 1, &tp);
+        created = rc == 0;
+    }
+    if (rc) {
+        snprintf(msg, cap, "cannot create topic \"%.*s\": %s", (int)len, name, sl_strerror(rc));
+        return rc;
+    }
+    if (created)
+        sl_log(SL_LOG_INFO, "topic created by request topic=%.*s", (int)len, name);
+    out->len = 0;
+    return sl_codec_encode_create_topic(out, req->id, created, 1);
 }
 
 int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,

@@ -159,6 +159,24 @@ int sl_cmode_config_set(struct sl_repl *r, const char *topic, const int64_t *v, 
     return rc > 0 ? rc : rc ? SEGLOG_SERVER_E_CLUSTER : 0;
 }
 
+int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replicas, uint64_t id,
+                          sl_buf_t *out)
+{
+    int created = 0, n = 0, enough = 1;
+    char msg[300] = "";
+    int rc = sl_repl_create_topic(r, topic, (int)replicas, &created, &n, &enough, msg, sizeof msg);
+    out->len = 0;
+    if (rc == 0) {
+        if (sl_codec_encode_create_topic(out, id, created, (uint32_t)n))
+            out->len = 0;
+        return 0;
+    }
+    if (sl_codec_encode_error(out, id, enough ? SL_WIRE_INTERNAL : SL_WIRE_NOT_ENOUGH_REPLICAS,
+                              msg))
+        out->len = 0;
+    return 1;
+}
+
 int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,
                           uint64_t *start, uint64_t *reserved, char *msg, size_t cap)
 {
@@ -217,6 +235,17 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
 void sl_cmode_stop(struct sl_repl **r)
 {
     *r = NULL;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replicas, uint64_t id,
+                          sl_buf_t *out)
+{
+    (void)r, (void)topic, (void)replicas;
+    out->len = 0;
+    if (sl_codec_encode_error(out, id, SL_WIRE_INTERNAL, "cluster mode not built"))
+        out->len = 0;
+    return 1;
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */

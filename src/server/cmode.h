@@ -65,6 +65,13 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 int sl_cmode_lead_begin(struct sl_repl *r, const char *topic, uint64_t id, void **hold,
                         sl_buf_t *out);
 
+/* CreateTopic in cluster mode: the topic in ZooKeeper with replicas
+ * replicas (0: the default), then this node's role for it. The response,
+ * or the error (NOT_ENOUGH_REPLICAS, INTERNAL with the reason), encoded
+ * into out; returns 1 on an error. */
+int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replicas, uint64_t id,
+                          sl_buf_t *out);
+
 /* sl_pids_remote_fn (pids.h) for repl: the node's producer-id counter in
  * ZooKeeper. */
 int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,

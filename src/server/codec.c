@@ -471,6 +471,18 @@ int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id)
     return s_pack(out, &r);
 }
 
+int sl_codec_encode_create_topic(sl_buf_t *out, uint64_t id, int created, uint32_t replicas)
+{
+    Seglog__V1__CreateTopicResponse c = SEGLOG__V1__CREATE_TOPIC_RESPONSE__INIT;
+    c.created = created != 0;
+    c.replicas = replicas;
+    Seglog__V1__Response r = SEGLOG__V1__RESPONSE__INIT;
+    r.id = id;
+    r.body_case = SEGLOG__V1__RESPONSE__BODY_CREATE_TOPIC;
+    r.create_topic = &c;
+    return s_pack(out, &r);
+}
+
 int sl_codec_encode_init_producer_id(sl_buf_t *out, uint64_t id, uint64_t producer_id)
 {
     Seglog__V1__InitProducerIdResponse b = SEGLOG__V1__INIT_PRODUCER_ID_RESPONSE__INIT;

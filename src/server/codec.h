@@ -76,6 +76,7 @@ typedef enum {
     SL_REQ_FETCH_OFFSET = 11,  /* topic, group */
     SL_REQ_OFFSET_FOR_TIME = 12,
     SL_REQ_TOPIC_CONFIG = 13, /* admin */
+    SL_REQ_CREATE_TOPIC = 14, /* admin: topic, replicas */
 } sl_req_type_t;
 
 #define SL_MAX_CONFIG_SET 16 /* entries in one TopicConfigRequest.set */
@@ -145,6 +146,8 @@ typedef struct sl_request {
     size_t metadata_len;
     /* offset_for_time */
     uint64_t timestamp_ms;
+    /* create_topic: 0..16 (0: the server's default) */
+    uint32_t replicas;
     /* topic_config: the settings to change (none: read only) */
     const sl_config_kv_t *config;
     size_t nconfig;
@@ -212,6 +215,7 @@ int sl_codec_encode_truncate(sl_buf_t *out, uint64_t id, uint64_t lowest);
 int sl_codec_encode_info(sl_buf_t *out, uint64_t id, const sl_info_t *info);
 int sl_codec_encode_topics(sl_buf_t *out, uint64_t id, const sl_topic_row_t *rows, size_t n);
 int sl_codec_encode_delete_topic(sl_buf_t *out, uint64_t id);
+int sl_codec_encode_create_topic(sl_buf_t *out, uint64_t id, int created, uint32_t replicas);
 int sl_codec_encode_init_producer_id(sl_buf_t *out, uint64_t id, uint64_t producer_id);
 int sl_codec_encode_commit_offset(sl_buf_t *out, uint64_t id);
 int sl_codec_encode_fetch_offset(sl_buf_t *out, uint64_t id, int found, uint64_t offset,

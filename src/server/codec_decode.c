@@ -450,6 +450,15 @@ int sl_codec_decode_request_pb(sl_arena_t *arena, const void *data, size_t len, 
         req->type = SL_REQ_DELETE_TOPIC;
         s_set_topic(req, m->delete_topic->topic);
         break;
+    case SEGLOG__V1__REQUEST__BODY_CREATE_TOPIC:
+        if (!m->create_topic)
+            return s_bad(why, "request has no body");
+        if (m->create_topic->replicas > 16)
+            return s_bad(why, "create_topic replicas is above 16");
+        req->type = SL_REQ_CREATE_TOPIC;
+        s_set_topic(req, m->create_topic->topic);
+        req->replicas = m->create_topic->replicas;
+        break;
     case SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_TIME:
         if (!m->offset_for_time)
             return s_bad(why, "request has no body");

@@ -82,6 +82,7 @@ const char *sl_metrics_type_name(int type)
         [SL_REQ_INFO] = "info",
         [SL_REQ_LIST_TOPICS] = "list_topics",
         [SL_REQ_DELETE_TOPIC] = "delete_topic",
+        [SL_REQ_CREATE_TOPIC] = "create_topic",
         [SL_REQ_METADATA] = "metadata",
         [SL_REQ_INIT_PRODUCER_ID] = "init_producer_id",
         [SL_REQ_COMMIT_OFFSET] = "commit_offset",

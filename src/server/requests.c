@@ -579,7 +579,7 @@ static void s_topic_config(sl_worker_t *w, slot_t *slot, const sl_request_t *req
     sl_wk_reply_buf(w, slot);
 }
 
-/* Info, ListTopics, DeleteTopic (admin.c). */
+/* Info, ListTopics, CreateTopic, DeleteTopic (admin.c). */
 static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
 {
     char msg[ERRMSG_MAX] = "";
@@ -589,13 +589,16 @@ static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     else if (req->type == SL_REQ_LIST_TOPICS)
         rc = sl_admin_list_topics(&w->out, req->id, w->cfg.topics,
                                   w->cfg.secure ? w->cfg.acl : NULL, &slot->job->who);
+    else if (req->type == SL_REQ_CREATE_TOPIC)
+        rc = sl_admin_create_topic(&w->out, req, w->cfg.topics, w->cfg.repl, msg, sizeof msg);
     else
         rc = sl_admin_delete_topic(&w->out, req, w->cfg.topics, msg, sizeof msg);
     if (rc) {
         if (!msg[0])
             snprintf(msg, sizeof msg, "%s", sl_strerror(rc));
         if (rc == SL_E_INVALID_TOPIC)
-            sl_log_client(SL_LOG_WARN, "invalid topic worker=%s request=delete_topic", w->name);
+            sl_log_client(SL_LOG_WARN, "invalid topic worker=%s request=%s", w->name,
+                          req->type == SL_REQ_CREATE_TOPIC ? "create_topic" : "delete_topic");
         sl_wk_reply_error(w, slot, req->id, rc, msg);
         return;
     }
@@ -655,6 +658,10 @@ static int s_authorize(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     case SL_REQ_DELETE_TOPIC:
         right = SL_ACL_ADMIN;
         action = "delete";
+        break;
+    case SL_REQ_CREATE_TOPIC:
+        right = SL_ACL_ADMIN;
+        action = "create";
         break;
     default:
         right = SL_ACL_ADMIN;
@@ -717,7 +724,7 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
         return;
     }
     if ((req.type == SL_REQ_PRODUCE || req.type == SL_REQ_TRUNCATE ||
-         req.type == SL_REQ_DELETE_TOPIC) &&
+         req.type == SL_REQ_DELETE_TOPIC || req.type == SL_REQ_CREATE_TOPIC) &&
         sl_groups_is_internal(req.topic, req.topic_len)) {
         sl_wk_reply_error(w, slot, req.id, SL_E_INTERNAL_TOPIC,
                           "topic \"" SL_GROUPS_TOPIC "\" is internal: only CommitOffset writes "
@@ -740,6 +747,7 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len)
     case SL_REQ_INFO:
     case SL_REQ_LIST_TOPICS:
     case SL_REQ_DELETE_TOPIC:
+    case SL_REQ_CREATE_TOPIC:
         s_admin(w, slot, &req);
         break;
     case SL_REQ_OFFSET_FOR_TIME:

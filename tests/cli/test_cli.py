@@ -226,6 +226,29 @@ class Cli(unittest.TestCase):
         rc, out, err = self.run_cli("delete")  # never "default" by omission
         self.assertEqual(rc, 2)
 
+    def test_create(self):
+        self.assertEqual(self.ok("create", "-t", "made"), b"created made replicas=1\n")
+        out = self.ok("offsets", "-t", "made").decode()
+        self.assertIn("next_offset 0", out)  # there, empty
+        rc, out, err = self.run_cli("create", "-t", "made")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"exists already (replicas=1)", err)
+        self.assertEqual(self.ok("create", "-t", "made", "--if-not-exists"),
+                         b"exists made replicas=1\n")
+        rc, out, err = self.run_cli("create", "-t", "two", "--replicas", "2")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"standalone server holds one replica", err)
+        rc, out, err = self.run_cli("offsets", "-t", "two")
+        self.assertEqual(rc, 1)  # a refused create creates nothing
+        for bad in (["--replicas", "0"], ["--replicas", "17"], ["--replicas", "x"]):
+            rc, out, err = self.run_cli("create", "-t", "bad", *bad)
+            self.assertEqual(rc, 2, bad)
+        rc, out, err = self.run_cli("create")  # the topic must be named
+        self.assertEqual(rc, 2)
+        rc, out, err = self.run_cli("create", "-t", "__consumer_offsets")
+        self.assertEqual(rc, 1)
+        self.assertIn(b"internal", err)
+
     def test_offsets_and_truncate(self):
         self.assertEqual(self.ok("produce", "-q", "-t", "adm", input=b"x\n" * 10),
                          b"produced 10 records to 'adm', offsets 0..9\n")

@@ -32,6 +32,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             producer id twice (the counter is in ZooKeeper too).
   truncate  Truncate through a follower reaches the leader; every replica
             follows it to the same lowest offset with the same records.
+  create    `seglog create --replicas N`: on N nodes, refused past the live
+            nodes and when it exists; two nodes creating it at once: once.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -612,9 +614,57 @@ def t_truncate(c, args):
           (low, low2, end, fol[0].id, fol[1].id))
 
 
+def t_create(c, args):
+    """`seglog create --replicas N` makes the topic in ZooKeeper on N nodes:
+    every node's Metadata shows it, a produce through the list lands on its
+    leader; too many replicas is NOT_ENOUGH_REPLICAS and creates nothing; a
+    second create is refused (or --if-not-exists); two nodes creating one
+    topic at once create it once."""
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    rc, out, err = run(args, ["create", "-t", "made2", "--replicas", "2", "--endpoint", eps])
+    check(rc == 0 and out == "created made2 replicas=2\n", "create: %d %r %s" % (rc, out, err))
+    for nd in c.nodes:
+        t = next((x for x in h.metadata(c, nd).topics if x.name == "made2"), None)
+        check(t is not None and len(t.replicas) == 2 and t.leader in t.replicas,
+              "node %d's metadata of made2: %s" % (nd.id, t))
+    rc, out, err = run(args, ["produce", "-t", "made2", "--endpoint", eps, "a", "b"])
+    check(rc == 0 and out.split() == ["0", "1"], "produce to made2: %d %r %s" % (rc, out, err))
+    rc, out, err = run(args, ["create", "-t", "made2", "--endpoint", c.nodes[2].endpoint])
+    check(rc == 1 and "exists already (replicas=2)" in err, "create again: %d %s" % (rc, err))
+    rc, out, err = run(args, ["create", "-t", "made2", "--if-not-exists", "--endpoint", eps])
+    check(rc == 0 and out == "exists made2 replicas=2\n", "--if-not-exists: %d %r" % (rc, out))
+    rc, out, err = run(args, ["create", "-t", "big", "--replicas", "5", "--endpoint", eps])
+    check(rc == 1 and "needs 5 replicas and fewer nodes are live" in err,
+          "5 replicas of 3 nodes: %d %s" % (rc, err))
+    with sc.Client(eps, None, timeout_ms=5000) as cl:
+        try:
+            cl.create_topic("big", 4)
+            check(False, "4 replicas of 3 nodes were created")
+        except sc.ServerError as e:
+            check(e.code == "NOT_ENOUGH_REPLICAS", "4 replicas of 3 nodes: %s" % e.code)
+    check(all(not any(x.name == "big" for x in h.metadata(c, nd).topics) for nd in c.nodes),
+          "a refused create left topic big behind")
+    # Two nodes at once: created once.
+    results = {}
+
+    def create_on(nd):
+        with sc.Client(nd.endpoint, None, timeout_ms=5000) as cl:
+            results[nd.id] = cl.create_topic("race", 3)
+
+    ts = [threading.Thread(target=create_on, args=(nd,)) for nd in c.nodes[:2]]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    check(sorted(results.values()) == [(False, 3), (True, 3)],
+          "two creates of one topic: %s" % results)
+    print("  created made2 (2 replicas) and race (3, once of 2 tries); 5 replicas refused")
+
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
          "pipe": t_pipe, "config": t_config,
-         "pids": t_pids, "truncate": t_truncate}
+         "pids": t_pids, "truncate": t_truncate,
+         "create": t_create}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
                     "--retention-check-ms", "100"],
          "truncate": ["--segment-bytes", "4096", "--max-record-bytes", "1024"]}

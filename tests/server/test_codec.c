@@ -59,9 +59,9 @@ static void test_empty_and_missing_body(void **state)
     assert_int_equal(sl_codec_decode_request(a, only_id, sizeof only_id, &req, &why),
                      SL_E_BAD_REQUEST);
     assert_int_equal(req.id, 42);
-    /* A body from a newer protocol (field 12, the first free one) is
+    /* A body from a newer protocol (field 13, the first free one) is
      * unknown: no body. */
-    const uint8_t future[] = {0x08, 0x07, 0x62, 0x02, 0x0a, 0x00};
+    const uint8_t future[] = {0x08, 0x07, 0x6a, 0x02, 0x0a, 0x00};
     assert_int_equal(sl_codec_decode_request(a, future, sizeof future, &req, &why),
                      SL_E_BAD_REQUEST);
     assert_int_equal(req.id, 7);
