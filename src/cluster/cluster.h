@@ -132,6 +132,10 @@ int sl_cluster_nodes(sl_cluster_t *self, sl_cl_node_t *out, int cap, int *n);
 int sl_cluster_topic_create(sl_cluster_t *self, const char *name, int rf, sl_cl_topic_t *out,
                             int *created);
 
+/* Deletes topic name: its znode and its children (state, config) in one
+ * zoo_multi. SL_CL_ENONODE if it does not exist. */
+int sl_cluster_topic_delete(sl_cluster_t *self, const char *name);
+
 /* Reads a topic (replicas, state, state version, settings). watch = 1 arms
  * SL_CL_EV_TOPIC for its next change, or for its creation if it does not
  * exist yet (then SL_CL_ENONODE). */

@@ -172,13 +172,16 @@ void sl_repl_apply(sl_repl_t *r, rtopic_t *rt, const sl_cl_topic_t *t)
 }
 
 /* Read one topic (arming its watch) and apply it. */
-static int s_read_topic(sl_repl_t *r, const char *name)
+int sl_repl_read_topic(sl_repl_t *r, const char *name)
 {
     sl_cl_topic_t t;
     int rc = sl_cluster_topic_get(r->cl, name, 1, &t);
     rtopic_t *rt = sl_repl_find(r, name);
-    if (rc == SL_CL_ENONODE)
+    if (rc == SL_CL_ENONODE) {
+        if (rt && atomic_load(&rt->have_state))
+            sl_repl_topic_gone(r, rt); /* deleted in ZooKeeper */
         return 0;
+    }
     if (rc) {
         if (rt)
             rt->need_read = 1;
@@ -220,7 +223,15 @@ static int s_read_all(sl_repl_t *r)
         return rc;
     }
     for (int i = 0; i < n && rc == 0; i++)
-        rc = s_read_topic(r, names[i]);
+        rc = sl_repl_read_topic(r, names[i]);
+    /* Topics we know that are no longer listed were deleted meanwhile. */
+    for (rtopic_t *rt = r->topics; rt && rc == 0; rt = rt->next) {
+        int listed = 0;
+        for (int i = 0; i < n && !listed; i++)
+            listed = strcmp(names[i], rt->name) == 0;
+        if (!listed && atomic_load(&rt->have_state))
+            rc = sl_repl_read_topic(r, rt->name);
+    }
     sl_cluster_names_free(&names, n);
     r->need_all = rc != 0;
     return rc;
@@ -243,7 +254,7 @@ static void s_event(sl_repl_t *r, const sl_cl_event_t *ev)
         s_read_nodes(r);
         break;
     case SL_CL_EV_TOPIC:
-        if (s_read_topic(r, ev->topic)) {
+        if (sl_repl_read_topic(r, ev->topic)) {
             rtopic_t *rt = sl_repl_find(r, ev->topic);
             if (rt)
                 rt->need_read = 1;
@@ -287,50 +298,8 @@ static void s_creates(sl_repl_t *r)
         }
         if (created)
             sl_clog(SL_CLOG_INFO, "topic %s: created with %d replicas", name, t.n_replicas);
-        s_read_topic(r, name);
+        sl_repl_read_topic(r, name);
     }
-}
-
-typedef struct {
-    const char *name;
-    int rf, created, n, enough;
-} create_args_t;
-
-/* CreateTopic (sl_repl_run: the repl thread). */
-static int s_create_fn(sl_repl_t *r, void *arg, char *msg, size_t cap)
-{
-    create_args_t *a = arg;
-    sl_cl_topic_t t;
-    int rf = a->rf ? a->rf : r->cfg.replication_factor;
-    int rc = sl_cluster_topic_create(r->cl, a->name, rf, &t, &a->created);
-    if (rc == SL_CL_ENOREPLICAS) {
-        a->enough = 0;
-        snprintf(msg, cap, "topic \"%s\" needs %d replicas and fewer nodes are live: nothing "
-                 "was created", a->name, rf);
-        return rc;
-    }
-    if (rc) {
-        snprintf(msg, cap, "topic \"%s\" could not be created in zookeeper: %s", a->name,
-                 sl_cl_strerror(rc));
-        return rc;
-    }
-    if (a->created)
-        sl_clog(SL_CLOG_INFO, "topic %s: created by request with %d replicas", a->name,
-                t.n_replicas);
-    a->n = t.n_replicas;
-    s_read_topic(r, a->name); /* this node's role for it, at once */
-    return 0;
-}
-
-int sl_repl_create_topic(sl_repl_t *r, const char *name, int rf, int *created, int *n,
-                         int *enough, char *msg, size_t cap)
-{
-    create_args_t a = {.name = name, .rf = rf, .enough = 1};
-    int rc = sl_repl_run(r, s_create_fn, &a, msg, cap);
-    *created = a.created;
-    *n = a.n;
-    *enough = a.enough;
-    return rc;
 }
 
 static void s_retries(sl_repl_t *r, int64_t now)
@@ -344,7 +313,7 @@ static void s_retries(sl_repl_t *r, int64_t now)
         s_read_all(r);
     for (rtopic_t *rt = r->topics; rt; rt = rt->next)
         if (rt->need_read)
-            s_read_topic(r, rt->name);
+            sl_repl_read_topic(r, rt->name);
 }
 
 /* What health checks and metrics read (repl_stats.c). Ready: registered,

@@ -138,6 +138,11 @@ int sl_repl_config_set(sl_repl_t *self, const char *name, const int64_t *v, cons
 int sl_repl_create_topic(sl_repl_t *self, const char *name, int rf, int *created, int *n,
                          int *enough, char *msg, size_t cap);
 
+/* DeleteTopic: the topic's znodes in ZooKeeper, then its log here
+ * (through the repl thread; blocks a worker). *unknown 1 if it did not
+ * exist. */
+int sl_repl_delete_topic(sl_repl_t *self, const char *name, int *unknown, char *msg, size_t cap);
+
 /* Reserve producer ids for this node in ZooKeeper
  * (sl_cluster_pids_reserve, through the repl thread; blocks a worker). */
 int sl_repl_pids_reserve(sl_repl_t *self, uint64_t next, uint64_t block, uint64_t limit,

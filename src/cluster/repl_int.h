@@ -173,6 +173,14 @@ int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now);
  * block). */
 int sl_repl_before_wait(sl_repl_t *r);
 
+/* repl.c: read topic name from ZooKeeper (arming its watch) and apply it
+ * (a deleted one: sl_repl_topic_gone). */
+int sl_repl_read_topic(sl_repl_t *r, const char *name);
+/* repl_admin.c: the topic was deleted in ZooKeeper: give up its role,
+ * delete the local log, forget its state (a later produce creates it
+ * again, with a new log id). */
+void sl_repl_topic_gone(sl_repl_t *r, rtopic_t *rt);
+
 /* repl_config.c: apply rt->meta's settings to the local topic (once per
  * znode version); serve a queued TopicConfig set (repl thread). */
 void sl_repl_config_apply(sl_repl_t *r, rtopic_t *rt);

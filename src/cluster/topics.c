@@ -352,3 +352,53 @@ int sl_cluster_isr_update(sl_cluster_t *self, const char *name, int32_t leader_e
     }
     return SL_CL_ESTALE;
 }
+
+int sl_cluster_topic_delete(sl_cluster_t *self, const char *name)
+{
+    if (!sl_cl_topic_name_ok(name))
+        return SL_CL_EINVAL;
+    if (!sl_zk_connected(self->zk))
+        return SL_CL_ENOTCONN;
+    zhandle_t *zh = sl_zk_handle(self->zk);
+    char tpath[SL_ZK_PATH_MAX], spath[SL_ZK_PATH_MAX];
+    sl_cl_topic_paths(self, name, tpath, spath);
+    for (int tries = 0; tries < 16; tries++) {
+        struct String_vector kids = {0, NULL};
+        int zrc = zoo_get_children(zh, tpath, 0, &kids);
+        if (zrc == ZNONODE)
+            return SL_CL_ENONODE;
+        if (zrc != ZOK)
+            return sl_cl_zkerr(zrc, "get children", tpath);
+        /* Its children and itself in one zoo_multi: every node sees the
+         * whole topic or none of it. */
+        int n = kids.count + 1;
+        zoo_op_t *ops = calloc((size_t) n, sizeof *ops);
+        zoo_op_result_t *res = calloc((size_t) n, sizeof *res);
+        char (*paths)[SL_ZK_PATH_MAX + SL_CL_TOPIC_MAX] = calloc((size_t) n, sizeof *paths);
+        int rc = ops && res && paths ? 0 : SL_CL_ENOMEM;
+        for (int i = 0; rc == 0 && i < kids.count; i++) {
+            snprintf(paths[i], sizeof paths[i], "%s/%s", tpath, kids.data[i]);
+            zoo_delete_op_init(&ops[i], paths[i], -1);
+        }
+        if (rc == 0) {
+            zoo_delete_op_init(&ops[n - 1], tpath, -1);
+            zrc = zoo_multi(zh, n, ops, res);
+        }
+        deallocate_String_vector(&kids);
+        free(ops);
+        free(res);
+        free(paths);
+        if (rc)
+            return rc;
+        if (zrc == ZOK) {
+            sl_clog(SL_CLOG_INFO, "deleted topic %s", name);
+            return 0;
+        }
+        if (zrc == ZNONODE)
+            return SL_CL_ENONODE; /* someone else deleted it first */
+        if (zrc != ZNOTEMPTY)
+            return sl_cl_zkerr(zrc, "delete topic", tpath);
+        /* A child was added meanwhile (a first TopicConfig set): again. */
+    }
+    return SL_CL_ESTALE;
+}

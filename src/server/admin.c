@@ -93,10 +93,25 @@ int sl_admin_create_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *t
     return sl_codec_encode_create_topic(out, req->id, created, 1);
 }
 
-int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,
-                          size_t cap)
+int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics,
+                          struct sl_repl *repl, char *msg, size_t cap)
 {
-    int rc = sl_topics_delete(topics, req->topic, req->topic_len);
+    int rc;
+    if (repl) { /* cluster mode: ZooKeeper first, every replica follows */
+        const char *name = req->topic_len ? req->topic : SL_DEFAULT_TOPIC;
+        size_t len = req->topic_len ? req->topic_len : sizeof SL_DEFAULT_TOPIC - 1;
+        rc = sl_topic_name_valid(name, len) ? sl_cmode_delete_topic(repl, name, msg, cap)
+                                            : SL_E_INVALID_TOPIC;
+        if (rc == 0) {
+            out->len = 0;
+            return sl_codec_encode_delete_topic(out, req->id);
+        }
+        if (rc == SEGLOG_SERVER_E_CLUSTER)
+            return rc; /* msg says why */
+        msg[0] = '\0';
+    } else {
+        rc = sl_topics_delete(topics, req->topic, req->topic_len);
+    }
     if (rc == 0) {
         out->len = 0;
         return sl_codec_encode_delete_topic(out, req->id);

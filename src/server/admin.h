@@ -23,7 +23,8 @@ int sl_admin_list_topics(sl_buf_t *out, uint64_t id, sl_topics_t *topics, const 
 struct sl_repl;
 int sl_admin_create_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics,
                           struct sl_repl *repl, char *msg, size_t cap);
-int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics, char *msg,
-                          size_t cap);
+/* DeleteTopic; cluster mode (repl): in ZooKeeper, then here. */
+int sl_admin_delete_topic(sl_buf_t *out, const sl_request_t *req, sl_topics_t *topics,
+                          struct sl_repl *repl, char *msg, size_t cap);
 
 #endif

@@ -177,6 +177,13 @@ int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replica
     return 1;
 }
 
+int sl_cmode_delete_topic(struct sl_repl *r, const char *topic, char *msg, size_t cap)
+{
+    int unknown = 0;
+    int rc = sl_repl_delete_topic(r, topic, &unknown, msg, cap);
+    return rc == 0 ? 0 : unknown ? SL_E_UNKNOWN_TOPIC : SEGLOG_SERVER_E_CLUSTER;
+}
+
 int sl_cmode_pids_reserve(void *repl, uint64_t next, uint64_t block, uint64_t limit,
                           uint64_t *start, uint64_t *reserved, char *msg, size_t cap)
 {
@@ -195,8 +202,6 @@ int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out)
         } else {
             why = "Metadata is served in cluster mode only (this seglogd is standalone)";
         }
-    } else if (r && req->type == SL_REQ_DELETE_TOPIC) {
-        why = "delete_topic is not replicated yet: refused in cluster mode (truncate is)";
     }
     if (!why)
         return 0;
@@ -246,6 +251,14 @@ int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replica
     if (sl_codec_encode_error(out, id, SL_WIRE_INTERNAL, "cluster mode not built"))
         out->len = 0;
     return 1;
+}
+
+/* Unreachable: without cluster mode the server never has a repl. */
+int sl_cmode_delete_topic(struct sl_repl *r, const char *topic, char *msg, size_t cap)
+{
+    (void)r, (void)topic;
+    snprintf(msg, cap, "cluster mode not built");
+    return SEGLOG_SERVER_E_CLUSTER;
 }
 
 /* Unreachable: without cluster mode the server never has a repl. */

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "mem.h"
+#include "errors.h"
 #include "topics.h"
 
 #include "seglog/server.h"
@@ -71,6 +72,12 @@ int sl_cmode_lead_begin(struct sl_repl *r, const char *topic, uint64_t id, void 
  * into out; returns 1 on an error. */
 int sl_cmode_create_topic(struct sl_repl *r, const char *topic, uint32_t replicas, uint64_t id,
                           sl_buf_t *out);
+
+/* DeleteTopic in cluster mode: its znodes in ZooKeeper, then its log here
+ * (the other replicas delete theirs from their watches). 0,
+ * SL_E_UNKNOWN_TOPIC, or SEGLOG_SERVER_E_CLUSTER (ZooKeeper could not take
+ * it: nothing changed); msg set on an error. */
+int sl_cmode_delete_topic(struct sl_repl *r, const char *topic, char *msg, size_t cap);
 
 /* sl_pids_remote_fn (pids.h) for repl: the node's producer-id counter in
  * ZooKeeper. */

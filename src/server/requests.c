@@ -592,7 +592,7 @@ static void s_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req)
     else if (req->type == SL_REQ_CREATE_TOPIC)
         rc = sl_admin_create_topic(&w->out, req, w->cfg.topics, w->cfg.repl, msg, sizeof msg);
     else
-        rc = sl_admin_delete_topic(&w->out, req, w->cfg.topics, msg, sizeof msg);
+        rc = sl_admin_delete_topic(&w->out, req, w->cfg.topics, w->cfg.repl, msg, sizeof msg);
     if (rc) {
         if (!msg[0])
             snprintf(msg, sizeof msg, "%s", sl_strerror(rc));

@@ -34,6 +34,8 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             follows it to the same lowest offset with the same records.
   create    `seglog create --replicas N`: on N nodes, refused past the live
             nodes and when it exists; two nodes creating it at once: once.
+  delete    DeleteTopic through a follower: gone from ZooKeeper and every
+            replica's disk; a produce starts it again, empty, everywhere.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -661,10 +663,45 @@ def t_create(c, args):
     print("  created made2 (2 replicas) and race (3, once of 2 tries); 5 replicas refused")
 
 
+def t_delete(c, args):
+    """DeleteTopic through a follower removes the topic from ZooKeeper and
+    every replica deletes its log; a produce then starts it again, empty,
+    on every node."""
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    rc, out, err = run(args, ["produce", "-t", "gone", "--endpoint", eps, "a", "b", "c"])
+    check(rc == 0, "produce: %d %s" % (rc, err))
+    h.converge(c, "gone", c.nodes)
+    lead = leader_node(c, "gone")
+    fol = next(nd for nd in c.nodes if nd is not lead)
+    check(all(os.path.isdir(nd.topic_dir("gone")) for nd in c.nodes), "a replica has no log")
+    rc, out, err = run(args, ["delete", "-t", "gone", "--endpoint", fol.endpoint])
+    check(rc == 0 and out == "deleted 'gone'\n", "delete through node %d: %d %r %s" %
+          (fol.id, rc, out, err))
+    deadline = time.time() + 20
+    while True:
+        left = [nd.id for nd in c.nodes if os.path.isdir(nd.topic_dir("gone")) or
+                h.offsets(c, nd, "gone") is not None or
+                any(t.name == "gone" for t in h.metadata(c, nd).topics)]
+        if not left:
+            break
+        check(time.time() < deadline, "nodes %s still hold topic gone" % left)
+        time.sleep(0.1)
+    rc, out, err = run(args, ["delete", "-t", "gone", "--endpoint", lead.endpoint])
+    check(rc == 1 and "unknown topic" in err, "second delete: %d %s" % (rc, err))
+    # Produced to again: a new, empty topic on every replica.
+    rc, out, err = run(args, ["produce", "-t", "gone", "--endpoint", eps, "x"])
+    check(rc == 0 and out.split() == ["0"], "produce after delete: %d %r %s" % (rc, out, err))
+    h.converge(c, "gone", c.nodes)
+    for nd in c.nodes:
+        vals = [rec.value for o, _, rec in h.consume_all(c, nd, "gone")]
+        check(vals == [b"x"], "node %d after the delete holds %s" % (nd.id, vals))
+    print("  topic gone deleted through node %d on all nodes, then started again" % fol.id)
+
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
          "pipe": t_pipe, "config": t_config,
          "pids": t_pids, "truncate": t_truncate,
-         "create": t_create}
+         "create": t_create, "delete": t_delete}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
                     "--retention-check-ms", "100"],
          "truncate": ["--segment-bytes", "4096", "--max-record-bytes", "1024"]}
