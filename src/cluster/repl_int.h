@@ -173,6 +173,8 @@ int sl_repl_parks_wait_ms(sl_repl_t *r, int64_t now);
  * block). */
 int sl_repl_before_wait(sl_repl_t *r);
 
+/* repl.c: wake the thread behind eventfd fd (EAGAIN: it is awake). */
+void sl_repl_efd_write(int fd);
 /* repl.c: read topic name from ZooKeeper (arming its watch) and apply it
  * (a deleted one: sl_repl_topic_gone). */
 int sl_repl_read_topic(sl_repl_t *r, const char *name);

@@ -72,6 +72,20 @@ void sl_wk_handle(sl_worker_t *w, slot_t *slot, const void *data, size_t len);
  * produce (its reply a CommitOffsetResponse); a fetch is answered. */
 void sl_wk_commit_offset(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
 void sl_wk_fetch_offset(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+/* The error reply for a topic lookup that failed (requests.c), and for a
+ * log error on topic tp during what (logged when it is the server's). */
+void sl_wk_topic_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, int err);
+void sl_wk_log_error(sl_worker_t *w, slot_t *slot, const sl_request_t *req, const sl_topic_t *tp,
+                     const char *what, int err);
+/* Admin requests (requests_admin.c). */
+void sl_wk_truncate(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+void sl_wk_init_producer_id(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+void sl_wk_topic_config(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+/* Info, ListTopics, CreateTopic, DeleteTopic (admin.c). */
+void sl_wk_admin(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
+/* With CURVE: may the request's sender do it? 0, or -1 after replying
+ * PERMISSION_DENIED. */
+int sl_wk_authorize(sl_worker_t *w, slot_t *slot, const sl_request_t *req);
 /* Answer a frame of len bytes over max_message_bytes, without its bytes. */
 void sl_wk_refuse_oversized(sl_worker_t *w, slot_t *slot, size_t len, uint64_t id);
 
