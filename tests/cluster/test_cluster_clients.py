@@ -393,8 +393,8 @@ def wait_isr_all(c, topic, timeout_s):
         time.sleep(0.2)
 
 
-def t_pipe(c, args, kills=3, rate_chunk=500, limit=400000):
-    """`seglog produce` with a steady flood on stdin (500 lines every 5 ms,
+def t_pipe(c, args, kills=3, rate_chunk=500, limit=1000000):
+    """`seglog produce` with a steady flood on stdin (500 lines every 20 ms,
     at most 20 000 ahead: batches of up to 1000 lines keep flowing, several
     in flight) across
     kill -9 of the leader, 3 times (the victim restarted and back in the ISR
@@ -415,7 +415,7 @@ def t_pipe(c, args, kills=3, rate_chunk=500, limit=400000):
             f.p.stdin.write(b"".join(b"pipe-%d\n" % i for i in range(f.sent, f.sent + rate_chunk)))
             f.p.stdin.flush()
             f.sent += rate_chunk
-            time.sleep(0.005)
+            time.sleep(0.02)
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
