@@ -3,6 +3,7 @@
 
 #include "errors.h"
 #include "metrics.h"
+#include "topics_dir.h"
 #include "slog.h"
 
 #include <dirent.h>
@@ -49,7 +50,6 @@ static void s_wake(sl_topics_t *t)
 /* A table slot whose topic was deleted: lookups probe past it. */
 static sl_topic_t s_tomb;
 
-#define TOMB_MARK "~deleted~" /* NAME~deleted~EPOCH: never a topic name ('~') */
 
 int sl_topic_name_valid(const char *name, size_t len)
 {
@@ -270,149 +270,6 @@ static int s_open_topic(sl_topics_t *t, const char *name, size_t len, int create
     return s_open_topic_id(t, name, len, create, 0, out);
 }
 
-/* Remove a tombstone directory (a log directory holds files only). */
-static int s_remove_tomb(int dir_fd, const char *name)
-{
-    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return e;
-    }
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-            unlinkat(dirfd(d), de->d_name, 0) < 0 && !rc)
-            rc = errno;
-    closedir(d);
-    if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && !rc)
-        rc = errno;
-    return rc;
-}
-
-/* 1 if name is a deletion's tombstone: VALIDNAME~deleted~HEX. */
-static int s_is_tomb(const char *name)
-{
-    const char *m = strstr(name, TOMB_MARK);
-    if (!m || !sl_topic_name_valid(name, (size_t)(m - name)))
-        return 0;
-    const char *hex = m + strlen(TOMB_MARK);
-    return *hex && strspn(hex, "0123456789abcdef") == strlen(hex);
-}
-
-static int s_mkdir_p(const char *dir)
-{
-    char *p = strdup(dir);
-    if (!p)
-        return SEGLOG_E_NOMEM;
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-            rc = errno;
-            break;
-        }
-        *s = c;
-        if (c == '\0')
-            break;
-    }
-    free(p);
-    return rc;
-}
-
-/* Create and remove a file in the data directory: a read-only mount (or
- * a directory we may not write) must stop the server at start, not fail
- * every produce later. Asking access(2) instead would miss what only a
- * real create finds (immutable directories, some network file systems).
- * The name is not a topic name's directory, so a probe left behind by a
- * crash is ignored by the scan and replaced by the next start. */
-static int s_probe_writable(int dir_fd)
-{
-    static const char probe[] = ".seglogd-write-probe";
-    int fd = openat(dir_fd, probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errno;
-    close(fd);
-    return unlinkat(dir_fd, probe, 0) < 0 ? errno : 0;
-}
-
-static int s_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names of the topic directories in the data directory, sorted. */
-static int s_scan(sl_topics_t *t, char ***names_out, size_t *n_out)
-{
-    int fd = dup(t->dir_fd);
-    if (fd < 0)
-        return errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return e;
-    }
-    rewinddir(d);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        struct stat st;
-        if (fstatat(t->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        if (s_is_tomb(de->d_name)) {
-            /* A delete that a crash interrupted after its rename: finish it. */
-            int e = s_remove_tomb(t->dir_fd, de->d_name);
-            sl_log(e ? SL_LOG_WARN : SL_LOG_INFO, "finished deleting topic dir=%s error=\"%s\"",
-                   de->d_name, e ? sl_strerror(e) : "none");
-            continue;
-        }
-        if (!sl_topic_name_valid(de->d_name, strlen(de->d_name))) {
-            char q[300];
-            sl_log(SL_LOG_WARN, "ignoring directory that is not a topic name dir=%s",
-                   sl_log_quote(q, sizeof q, de->d_name, strlen(de->d_name)));
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                rc = SEGLOG_E_NOMEM;
-                break;
-            }
-            names = nn;
-        }
-        if (!(names[n] = strdup(de->d_name))) {
-            rc = SEGLOG_E_NOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return rc;
-    }
-    if (n)
-        qsort(names, n, sizeof *names, s_cmp_str);
-    *names_out = names;
-    *n_out = n;
-    return 0;
-}
-
 int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
 {
     if (!cfg || !cfg->data_dir || !*cfg->data_dir || cfg->max_topics == 0 || !out)
@@ -439,7 +296,7 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     t->data_dir = strdup(cfg->data_dir);
     int rc = (!t->table || !t->free_idx || !t->data_dir) ? SEGLOG_E_NOMEM : 0;
     if (rc == 0)
-        rc = s_mkdir_p(t->data_dir);
+        rc = sl_tdir_mkdir_p(t->data_dir);
     if (rc == 0) {
         t->dir_fd = open(t->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (t->dir_fd < 0)
@@ -447,7 +304,7 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     }
     if (rc == 0 && flock(t->dir_fd, LOCK_EX | LOCK_NB) < 0)
         rc = errno == EWOULDBLOCK ? SEGLOG_E_LOCKED : errno;
-    if (rc == 0 && (rc = s_probe_writable(t->dir_fd)) != 0) {
+    if (rc == 0 && (rc = sl_tdir_probe_writable(t->dir_fd)) != 0) {
         sl_log(SL_LOG_ERROR, "data directory is not writable dir=%s error=\"%s\"", cfg->data_dir,
                sl_strerror(rc));
         sl_topics_destroy(&t);
@@ -461,7 +318,7 @@ int sl_topics_new(const sl_topics_config_t *cfg, sl_topics_t **out)
     }
     char **names = NULL;
     size_t n = 0;
-    rc = s_scan(t, &names, &n);
+    rc = sl_tdir_scan(t->dir_fd, &names, &n);
     if (rc == 0 && n > t->max_topics) {
         sl_log(SL_LOG_ERROR, "data directory holds more topics than --max-topics topics=%zu max=%u",
                n, t->max_topics);
@@ -650,8 +507,8 @@ int sl_topics_delete(sl_topics_t *t, const char *name, size_t len)
     if (rc && rc != SEGLOG_E_CLOSED)
         sl_log(SL_LOG_WARN, "closing a deleted topic failed topic=%s error=\"%s\"", tp->name,
                sl_strerror(rc));
-    char suffix[sizeof TOMB_MARK + 16];
-    snprintf(suffix, sizeof suffix, TOMB_MARK "%016" PRIx64, epoch);
+    char suffix[sizeof SL_TOMB_MARK + 16];
+    snprintf(suffix, sizeof suffix, SL_TOMB_MARK "%016" PRIx64, epoch);
     char *from = s_path(t, tp->name, NULL), *to = s_path(t, tp->name, suffix);
     const seglog_vfs_t *v = s_vfs(t);
     rc = from && to ? -v->rename(v->ctx, from, to) : SEGLOG_E_NOMEM;
@@ -672,7 +529,7 @@ int sl_topics_delete(sl_topics_t *t, const char *name, size_t len)
          * fails, the next start does it. */
         char tomb[SL_TOPIC_NAME_MAX + sizeof suffix];
         snprintf(tomb, sizeof tomb, "%s%s", tp->name, suffix);
-        int e = s_remove_tomb(t->dir_fd, tomb);
+        int e = sl_tdir_remove_tomb(t->dir_fd, tomb);
         if (e)
             sl_log(SL_LOG_WARN, "removing a deleted topic's files failed dir=%s error=\"%s\"", tomb,
                    sl_strerror(e));
