@@ -94,15 +94,11 @@ int cli_truncate(int argc, char **argv, cli_common_t *c)
             return cli_usage_error(argv[0], "--before wants an offset, not '%s'", optarg);
         have_before = 1;
     }
-    /* Truncation destroys data: the topic must be named, not defaulted. */
-    if (!c->topic_given)
-        return cli_usage_error(argv[0], "truncate needs -t TOPIC");
     if (!have_before)
         return cli_usage_error(argv[0], "truncate needs --before N");
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    /* Truncation destroys data: the topic must be named, not defaulted. */
     seglog_client_t *client = NULL;
-    int connect_rc = cli_connect(c, &client);
+    int connect_rc = cli_connect_named(argc, argv, c, &client);
     if (connect_rc != 0)
         return connect_rc;
     uint64_t lowest;

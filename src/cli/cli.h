@@ -106,6 +106,11 @@ const char *cli_quote(char *buf, size_t cap, const char *topic);
  * rejects, CLI_EXIT_ERROR otherwise; the error is printed. */
 int cli_connect(const cli_common_t *c, seglog_client_t **client_p);
 
+/* After a command's own options (getopt's optind): the topic must be
+ * named with -t (never "default" by omission) and no argument may be
+ * left; then cli_connect. 0, or the exit code to return. */
+int cli_connect_named(int argc, char **argv, const cli_common_t *c, seglog_client_t **client_p);
+
 /* Report a failed client call ("seglog: <what>: <strerror>: <detail>");
  * returns CLI_EXIT_ERROR. */
 int cli_fail(const char *what, int err, const char *detail);

@@ -56,12 +56,8 @@ int cli_config(int argc, char **argv, cli_common_t *c)
         set[n] = (seglog_config_entry_t){.key = keys[n], .value = eq + 1};
         n++;
     }
-    if (!c->topic_given)
-        return cli_usage_error(argv[0], "config needs -t TOPIC");
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     seglog_client_t *client = NULL;
-    int connect_rc = cli_connect(c, &client);
+    int connect_rc = cli_connect_named(argc, argv, c, &client);
     if (connect_rc != 0)
         return connect_rc;
     const seglog_config_entry_t *e;

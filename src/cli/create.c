@@ -46,12 +46,8 @@ int cli_create(int argc, char **argv, cli_common_t *c)
             return cli_usage_error(argv[0], "unknown option");
         }
     }
-    if (!c->topic_given)
-        return cli_usage_error(argv[0], "create needs -t TOPIC");
-    if (optind < argc)
-        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     seglog_client_t *client = NULL;
-    int connect_rc = cli_connect(c, &client);
+    int connect_rc = cli_connect_named(argc, argv, c, &client);
     if (connect_rc != 0)
         return connect_rc;
     int created = 0;

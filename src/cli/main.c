@@ -248,6 +248,15 @@ int cli_check_topic(const cli_common_t *c)
     return 0;
 }
 
+int cli_connect_named(int argc, char **argv, const cli_common_t *c, seglog_client_t **client_p)
+{
+    if (!c->topic_given)
+        return cli_usage_error(argv[0], "%s needs -t TOPIC", argv[0]);
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    return cli_connect(c, client_p);
+}
+
 int cli_connect(const cli_common_t *c, seglog_client_t **client_p)
 {
     int rc = cli_check_topic(c);
