@@ -30,7 +30,8 @@ is not running is reported after 2 s). A call that ends without its reply
 only ever travels on the connection it was queued on, so no request ever
 reaches a server started after it was sent; an attempt already written may
 still be executed by a live but slow server, so a produce that timed out
-has an unknown outcome (at-least-once for the retries).
+has an unknown outcome (with idempotent=False, at-least-once for the
+retries; idempotent produces are stored once).
 
 Server errors raise ServerError, whose .code is the ErrorCode name without
 its prefix (for example "OFFSET_TRUNCATED"). Before a produce the client

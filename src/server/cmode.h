@@ -54,9 +54,9 @@ int sl_cmode_ack(struct sl_repl *r, sl_topic_t *tp, uint64_t id, uint64_t end, i
 int64_t sl_cmode_now_ms(void);
 
 /* Requests cluster mode answers itself (r may be NULL: standalone): 1 and
- * the reply in out, or 0 to serve req as usual. Metadata: the cluster's
- * view (standalone: BAD_REQUEST); Truncate and DeleteTopic: refused in
- * cluster mode (BAD_REQUEST: not replicated yet). */
+ * the reply in out, or 0 to serve req as usual. Only Metadata: the
+ * cluster's view (standalone: BAD_REQUEST). The admin requests have their
+ * own calls below. */
 int sl_cmode_request(struct sl_repl *r, const sl_request_t *req, sl_buf_t *out);
 
 /* Before a Truncate in cluster mode: 0 and *hold (for
