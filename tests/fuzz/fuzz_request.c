@@ -163,6 +163,28 @@ static void s_check_reply(const uint8_t *req, size_t req_len, const void *reply,
     case SEGLOG__V1__RESPONSE__BODY_METADATA:
         CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_METADATA);
         break;
+    case SEGLOG__V1__RESPONSE__BODY_CREATE_TOPIC:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_CREATE_TOPIC);
+        CHECK(r->create_topic->replicas == 1); /* a standalone server */
+        CHECK(q->create_topic->replicas <= 1);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_INIT_PRODUCER_ID:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_INIT_PRODUCER_ID);
+        CHECK(r->init_producer_id->producer_id != 0);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_COMMIT_OFFSET:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_COMMIT_OFFSET);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_FETCH_OFFSET:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_FETCH_OFFSET);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_TIME:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_OFFSET_FOR_TIME);
+        break;
+    case SEGLOG__V1__RESPONSE__BODY_TOPIC_CONFIG:
+        CHECK(q && q->body_case == SEGLOG__V1__REQUEST__BODY_TOPIC_CONFIG);
+        CHECK(r->topic_config->n_entries == 2);
+        break;
     default: /* fetch and offset_for_leader_epoch: the replication socket's only */
         CHECK(!"unknown response body");
     }
