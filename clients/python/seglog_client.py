@@ -105,7 +105,8 @@ ServerInfo = collections.namedtuple(
     "ServerInfo", "version max_record_bytes max_message_bytes max_batch_records max_batch_bytes "
     "max_consume_bytes max_in_flight sync segment_bytes")
 TopicInfo = collections.namedtuple("TopicInfo", "name lowest_offset next_offset epoch")
-NodeInfo = collections.namedtuple("NodeInfo", "id endpoint pub_endpoint alive")
+NodeInfo = collections.namedtuple("NodeInfo", "id endpoint pub_endpoint alive curve_public_key",
+                                  defaults=("",))
 TopicMeta = collections.namedtuple(
     "TopicMeta", "name replicas leader leader_epoch isr high_watermark")
 ClusterInfo = collections.namedtuple("ClusterInfo", "node_id nodes topics")
@@ -576,22 +577,39 @@ class Client:
         self.endpoint = cand[(i + 1) % len(cand)]
         gen = self._ch.generation
         self._ch.close()
-        self._ch = _Channel(self.ctx, self.endpoint, self.timeout_ms, self.retries, self.curve)
+        self._ch = _Channel(self.ctx, self.endpoint, self.timeout_ms, self.retries,
+                            self._curve_for(self.endpoint))
         self._ch.generation = gen + 1  # another server: ask its limits again
+
+    def _curve_for(self, endpoint):
+        """The CURVE keys for endpoint: the node's own server key when a
+        Metadata answer (received over CURVE) gave one, else the one given."""
+        if self.curve:
+            for n in self._nodes:
+                if n.endpoint == endpoint and len(n.curve_public_key) == 40:
+                    return (n.curve_public_key.encode(),) + tuple(self.curve[1:])
+        return self.curve
+
+    def _key_known(self, endpoint):
+        return not self.curve or self._curve_for(endpoint) is not self.curve
 
     def _conn(self, endpoint):
         ch = self._pool.get(endpoint)
+        curve = self._curve_for(endpoint)
+        if ch is not None and ch.curve != curve:
+            self._pool.pop(endpoint).close()  # opened before Metadata gave the node's key
+            ch = None
         if ch is None:
             if len(self._pool) >= 8:
                 old = next(iter(self._pool))
                 self._pool.pop(old).close()
-            ch = self._pool[endpoint] = _Channel(self.ctx, endpoint, self.timeout_ms, 0,
-                                                 self.curve)
+            ch = self._pool[endpoint] = _Channel(self.ctx, endpoint, self.timeout_ms, 0, curve)
         return ch
 
     def _learn(self, m):
         info = ClusterInfo(m.node_id,
-                           [NodeInfo(n.id, n.endpoint, n.pub_endpoint, n.alive) for n in m.nodes],
+                           [NodeInfo(n.id, n.endpoint, n.pub_endpoint, n.alive,
+                                     n.curve_public_key) for n in m.nodes],
                            [TopicMeta(t.name, list(t.replicas), t.leader, t.leader_epoch,
                                       list(t.isr), t.high_watermark) for t in m.topics])
         self._nodes = info.nodes
@@ -636,7 +654,7 @@ class Client:
 
     def metadata(self):
         """The cluster as the client's node sees it: a ClusterInfo(node_id,
-        nodes [NodeInfo(id, endpoint, pub_endpoint, alive)], topics
+        nodes [NodeInfo(id, endpoint, pub_endpoint, alive, curve_public_key)], topics
         [TopicMeta(name, replicas, leader, leader_epoch, isr,
         high_watermark)]). A standalone server raises ServerError
         BAD_REQUEST. Also refreshes the client's routing."""
@@ -692,6 +710,8 @@ class Client:
                 why = "%s answered NOT_LEADER: %s" % (ep, e.message)
                 if e.leader_endpoint and e.leader_endpoint != ep:
                     self._routes[topic] = e.leader_endpoint
+                    if not self._key_known(e.leader_endpoint):
+                        self._refresh(deadline)  # the new node's CURVE key
                     continue
                 self._routes[topic] = None
                 time.sleep(min(backoff, left / 1000.0))
@@ -787,7 +807,10 @@ class Client:
                     raise
                 # A cluster node: follow the leader from here on.
                 self._mode = "cluster"
-                self._routes[req.produce.topic] = e.leader_endpoint or None
+                hint = e.leader_endpoint or None
+                if hint and not self._key_known(hint):
+                    hint = None  # ask Metadata first: the leader's CURVE key
+                self._routes[req.produce.topic] = hint
                 resp = self._produce_cluster(req, deadline)
         return resp
 

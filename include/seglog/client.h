@@ -438,6 +438,9 @@ typedef struct seglog_node_info {
     const char *endpoint;     /* request endpoint ("" for a node that is not alive) */
     const char *pub_endpoint; /* PUB endpoint, may be "" */
     int alive;                /* registered in ZooKeeper now */
+    const char *curve_public_key; /* the node's CURVE server key (40 Z85 characters), "" when
+                                     it has none; with CURVE the client connects to the node
+                                     with this key (docs/SECURITY.md) */
 } seglog_node_info_t;
 
 typedef struct seglog_topic_meta {

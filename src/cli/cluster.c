@@ -16,11 +16,12 @@ static const char s_usage[] =
     "(exit 1).\n"
     "\n"
     "  --format FORMAT        text (default):\n"
-    "                           node ID ENDPOINT pub=PUB alive|dead\n"
+    "                           node ID ENDPOINT pub=PUB alive|dead [curve=KEY]\n"
     "                           topic NAME leader=ID epoch=N isr=ID,ID replicas=ID,ID hw=N\n"
     "                           (leader=-1: no leader; hw as the answering node knows it)\n"
     "                         json: one object: node_id (the answering node), nodes\n"
-    "                           [{id, endpoint, pub_endpoint, alive}], topics [{name,\n"
+    "                           [{id, endpoint, pub_endpoint, alive, curve_public_key}],\n"
+    "                           topics [{name,\n"
     "                           replicas, leader, leader_epoch, isr, high_watermark}]\n"
     "\n";
 
@@ -57,9 +58,10 @@ static void s_print(const seglog_cluster_info_t *ci, int json)
     if (!json) {
         for (size_t i = 0; i < ci->nnodes; i++) {
             const seglog_node_info_t *n = &ci->nodes[i];
-            printf("node %" PRId32 " %s pub=%s %s%s\n", n->id, *n->endpoint ? n->endpoint : "-",
-                   *n->pub_endpoint ? n->pub_endpoint : "-", n->alive ? "alive" : "dead",
-                   n->id == ci->node_id ? " (answered)" : "");
+            printf("node %" PRId32 " %s pub=%s %s%s%s%s\n", n->id,
+                   *n->endpoint ? n->endpoint : "-", *n->pub_endpoint ? n->pub_endpoint : "-",
+                   n->alive ? "alive" : "dead", *n->curve_public_key ? " curve=" : "",
+                   n->curve_public_key, n->id == ci->node_id ? " (answered)" : "");
         }
         for (size_t i = 0; i < ci->ntopics; i++) {
             const seglog_topic_meta_t *t = &ci->topics[i];
@@ -79,7 +81,9 @@ static void s_print(const seglog_cluster_info_t *ci, int json)
         s_json_str(n->endpoint);
         fputs(",\"pub_endpoint\":", stdout);
         s_json_str(n->pub_endpoint);
-        printf(",\"alive\":%s}", n->alive ? "true" : "false");
+        printf(",\"alive\":%s,\"curve_public_key\":", n->alive ? "true" : "false");
+        s_json_str(n->curve_public_key);
+        putchar('}');
     }
     fputs("],\"topics\":[", stdout);
     for (size_t i = 0; i < ci->ntopics; i++) {

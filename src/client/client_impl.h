@@ -17,6 +17,7 @@ typedef struct slc_node {
     int32_t id;
     char *endpoint;
     char *pub_endpoint;
+    char curve_key[41]; /* its CURVE server key from Metadata; "" if none */
     int alive;
 } slc_node_t;
 
@@ -106,6 +107,18 @@ int slc_route_refresh(seglog_client_t *c, int64_t deadline, const char *avoid,
 void slc_route_learn(seglog_client_t *c, const seglog_cluster_info_t *ci);
 
 /* The route of a topic: NULL if never seen, else its entry. */
+/* The CURVE keys for a connection to endpoint: the client's, with the
+ * server key replaced by the one the node registered when a Metadata
+ * answer (itself received over CURVE) gave one for that endpoint. buf
+ * holds the result when it differs from the client's; NULL: plaintext. */
+const slc_curve_t *slc_route_curve(const seglog_client_t *c, const char *endpoint,
+                                   slc_curve_t *buf);
+
+/* 0 when the client uses CURVE and no Metadata answer gave endpoint's
+ * server key yet (a NOT_LEADER hint to a node not seen before): ask
+ * Metadata before connecting there. */
+int slc_route_key_known(const seglog_client_t *c, const char *endpoint);
+
 slc_route_t *slc_route_find(seglog_client_t *c, const char *topic);
 
 /* Set (endpoint NULL: forget) the leader of a topic. */

@@ -453,7 +453,9 @@ static int s_decode_metadata(slc_arena_t *arena, const Seglog__V1__MetadataRespo
             n[i] = (seglog_node_info_t){.id = x->id,
                                         .endpoint = x->endpoint ? x->endpoint : "",
                                         .pub_endpoint = x->pub_endpoint ? x->pub_endpoint : "",
-                                        .alive = x->alive ? 1 : 0};
+                                        .alive = x->alive ? 1 : 0,
+                                        .curve_public_key =
+                                            x->curve_public_key ? x->curve_public_key : ""};
         }
         ci->nodes = n;
         ci->nnodes = m->n_nodes;

@@ -62,7 +62,7 @@ int seglog_producer_new(seglog_client_t *client, uint32_t max_in_flight, seglog_
         return SEGLOG_CLIENT_E_NOMEM;
     }
     /* The queue must hold the whole window, or a resend could block. */
-    int rc = slc_rpc_init(&p->rpc, client->ctx, &client->curve, client->rpc.endpoint, client->opts.timeout_ms,
+    int rc = slc_rpc_init(&p->rpc, client->ctx, &client->rpc.curve, client->rpc.endpoint, client->opts.timeout_ms,
                           client->opts.retries, (int)max_in_flight + 16);
     if (rc) {
         free(p->slots);
@@ -178,7 +178,11 @@ static int s_take(seglog_producer_t *p, const slc_response_t *r)
         p->conn_out[0]--;
         s->conn = -1;
         snprintf(s->message, sizeof s->message, "%s", r->message);
-        slc_route_set(p->client, s->topic, r->leader_endpoint);
+        const char *hint = r->leader_endpoint;
+        if (hint && *hint && !slc_route_key_known(p->client, hint))
+            hint = NULL; /* ask Metadata first: the leader's CURVE key */
+        slc_route_set(p->client, s->topic, hint);
+        p->refresh_at = 0;
         return 0;
     }
     if (r->kind == SLC_ERROR) {

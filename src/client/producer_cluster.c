@@ -23,14 +23,22 @@ static void s_backoff(seglog_producer_t *p, int64_t now)
 /* The connection to endpoint (opened on first use); -1 if none is free. */
 static int s_conn_for(seglog_producer_t *p, const char *endpoint)
 {
-    for (int i = 0; i < p->nconns; i++)
-        if (p->conns[i]->endpoint && strcmp(p->conns[i]->endpoint, endpoint) == 0)
-            return i;
+    seglog_client_t *c = p->client;
+    slc_curve_t keys;
+    const slc_curve_t *want = slc_route_curve(c, endpoint, &keys);
     int i = -1;
-    if (p->nconns < SLC_POOL) {
+    for (int k = 0; k < p->nconns && i < 0; k++)
+        if (p->conns[k]->endpoint && strcmp(p->conns[k]->endpoint, endpoint) == 0) {
+            if (k == 0 || p->conn_out[k] || !want ||
+                strcmp(p->conns[k]->curve.server, want->server) == 0)
+                return k;
+            i = k; /* opened before Metadata gave the node's key: reopen */
+            slc_rpc_fini(p->conns[k]);
+        }
+    if (i < 0 && p->nconns < SLC_POOL) {
         i = p->nconns;
         p->conns[i] = &p->extra[i - 1];
-    } else {
+    } else if (i < 0) {
         for (int k = 1; k < p->nconns && i < 0; k++)
             if (!p->conn_out[k])
                 i = k; /* an idle one: close it */
@@ -38,12 +46,10 @@ static int s_conn_for(seglog_producer_t *p, const char *endpoint)
             return -1;
         slc_rpc_fini(p->conns[i]);
     }
-    seglog_client_t *c = p->client;
-    if (slc_rpc_init(p->conns[i], c->ctx, &c->curve, endpoint, c->opts.timeout_ms, 0, (int)p->cap + 16)) {
+    if (slc_rpc_init(p->conns[i], c->ctx, want, endpoint, c->opts.timeout_ms, 0,
+                     (int)p->cap + 16)) {
         snprintf(p->rpc.errmsg, sizeof p->rpc.errmsg, "%s", p->conns[i]->errmsg);
-        if (i == p->nconns) /* not counted: the slot is free again */
-            return -1;
-        return -1;
+        return -1; /* a new slot is not counted; a reused one has no endpoint: free again */
     }
     if (i == p->nconns)
         p->nconns++;
@@ -143,7 +149,7 @@ int slc_producer_dispatch(seglog_producer_t *p)
             return 0;
         }
         if (rc)
-            return slc_rpc_fail(&p->rpc, rc, "%s", zmq_strerror(rc));
+            return slc_rpc_fail(&p->rpc, rc, "%s", p->conns[i]->errmsg);
         s->conn = i;
         if (p->conn_out[i]++ == 0)
             p->conn_quiet[i] = slc_now_ms();
@@ -165,8 +171,12 @@ static int s_ctake(seglog_producer_t *p, int i, const slc_response_t *r)
     if (r->kind == SLC_ERROR && r->err == SEGLOG_CLIENT_E_NOT_LEADER) {
         const char *hint = r->leader_endpoint;
         snprintf(s->message, sizeof s->message, "%.250s", r->message);
-        if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0) {
+        if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0 &&
+            slc_route_key_known(p->client, hint)) {
             slc_route_set(p->client, s->topic, hint);
+        } else if (hint && *hint && strcmp(hint, p->conns[i]->endpoint) != 0) {
+            slc_route_set(p->client, s->topic, NULL); /* ask Metadata: its CURVE key */
+            p->refresh_at = 0;
         } else {
             slc_route_set(p->client, s->topic, NULL);
             p->refresh_at = 0;

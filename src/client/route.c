@@ -139,13 +139,40 @@ void slc_route_forget_endpoint(seglog_client_t *c, const char *endpoint)
         }
 }
 
+const slc_curve_t *slc_route_curve(const seglog_client_t *c, const char *endpoint,
+                                   slc_curve_t *buf)
+{
+    if (!c->curve.server[0])
+        return NULL;
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].curve_key[0] && c->nodes[i].endpoint &&
+            strcmp(c->nodes[i].endpoint, endpoint) == 0) {
+            *buf = c->curve;
+            memcpy(buf->server, c->nodes[i].curve_key, 41);
+            return buf;
+        }
+    return &c->curve;
+}
+
+int slc_route_key_known(const seglog_client_t *c, const char *endpoint)
+{
+    slc_curve_t buf;
+    const slc_curve_t *k = slc_route_curve(c, endpoint, &buf);
+    return k != &c->curve;
+}
+
 /* The pool's socket to endpoint, opened on first use (the oldest is
  * closed when the pool is full). NULL when ZeroMQ refuses the endpoint. */
 static slc_rpc_t *s_conn(seglog_client_t *c, const char *endpoint)
 {
+    slc_curve_t keys;
+    const slc_curve_t *want = slc_route_curve(c, endpoint, &keys);
     for (int i = 0; i < c->npool; i++)
-        if (c->pool[i].endpoint && strcmp(c->pool[i].endpoint, endpoint) == 0)
-            return &c->pool[i];
+        if (c->pool[i].endpoint && strcmp(c->pool[i].endpoint, endpoint) == 0) {
+            if (!want || strcmp(c->pool[i].curve.server, want->server) == 0)
+                return &c->pool[i];
+            slc_rpc_fini(&c->pool[i]); /* opened before Metadata gave the node's key */
+        }
     int i = -1;
     for (int k = 0; k < c->npool && i < 0; k++)
         if (!c->pool[k].endpoint)
@@ -156,7 +183,7 @@ static slc_rpc_t *s_conn(seglog_client_t *c, const char *endpoint)
         i = c->pool_evict++ % SLC_POOL;
         slc_rpc_fini(&c->pool[i]);
     }
-    if (slc_rpc_init(&c->pool[i], c->ctx, &c->curve, endpoint, c->opts.timeout_ms, 0, 1000) != 0) {
+    if (slc_rpc_init(&c->pool[i], c->ctx, want, endpoint, c->opts.timeout_ms, 0, 1000) != 0) {
         snprintf(c->rpc.errmsg, sizeof c->rpc.errmsg, "%s", c->pool[i].errmsg);
         return NULL; /* the slot's endpoint is NULL: free for the next open */
     }
@@ -191,6 +218,8 @@ void slc_route_learn(seglog_client_t *c, const seglog_cluster_info_t *ci)
             c->nodes[i].endpoint = strdup(ci->nodes[i].endpoint);
             c->nodes[i].pub_endpoint = strdup(ci->nodes[i].pub_endpoint);
             c->nodes[i].alive = ci->nodes[i].alive;
+            if (ci->nodes[i].curve_public_key && strlen(ci->nodes[i].curve_public_key) == 40)
+                memcpy(c->nodes[i].curve_key, ci->nodes[i].curve_public_key, 41);
             c->nnodes = i + 1;
         }
     }
@@ -305,7 +334,9 @@ static int s_move_home(seglog_client_t *c)
     char msg[sizeof c->rpc.errmsg];
     snprintf(msg, sizeof msg, "%s", c->rpc.errmsg);
     slc_rpc_fini(&c->rpc);
-    int rc = slc_rpc_init(&c->rpc, c->ctx, &c->curve, next, c->opts.timeout_ms, c->opts.retries, 1000);
+    slc_curve_t keys;
+    int rc = slc_rpc_init(&c->rpc, c->ctx, slc_route_curve(c, next, &keys), next,
+                          c->opts.timeout_ms, c->opts.retries, 1000);
     c->rpc.generation = gen + 1; /* another server: ask its limits again */
     if (rc == 0)
         snprintf(c->rpc.errmsg, sizeof c->rpc.errmsg, "%s", msg);
@@ -391,6 +422,8 @@ int slc_route_produce(seglog_client_t *c, slc_request_t *req, slc_response_t *re
             snprintf(why, sizeof why, "%.120s answered NOT_LEADER: %.150s", ep, resp->message);
             if (hint && *hint && strcmp(hint, ep) != 0) {
                 slc_route_set(c, slc_route_topic(req), hint);
+                if (!slc_route_key_known(c, hint))
+                    slc_route_refresh(c, deadline, NULL, NULL); /* its CURVE key */
                 continue;
             }
             slc_route_set(c, slc_route_topic(req), NULL);

@@ -103,7 +103,7 @@ static int s_handshake_failed(slc_rpc_t *rpc)
 static int s_handshake_error(slc_rpc_t *rpc)
 {
     const char *e = rpc->endpoint;
-    int curve = rpc->curve && rpc->curve->server[0];
+    int curve = rpc->curve.server[0] != 0;
     if (rpc->hs_failed == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         return slc_rpc_fail(rpc, SEGLOG_CLIENT_E_UNAUTHENTICATED,
                             "handshake failed: %s refused this client's key (ZAP status %d): "
@@ -136,7 +136,7 @@ static int s_open(slc_rpc_t *rpc)
     void *s = zmq_socket(rpc->ctx, ZMQ_DEALER);
     if (!s)
         return slc_rpc_fail(rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
-    int rc = slc_curve_apply(rpc->curve, s);
+    int rc = slc_curve_apply(&rpc->curve, s);
     if (!rc)
         rc = s_monitor(rpc, s);
     if (rc) {
@@ -172,7 +172,8 @@ int slc_rpc_init(slc_rpc_t *rpc, void *ctx, const slc_curve_t *curve, const char
 {
     memset(rpc, 0, sizeof *rpc);
     rpc->ctx = ctx;
-    rpc->curve = curve;
+    if (curve)
+        rpc->curve = *curve;
     rpc->timeout_ms = timeout_ms;
     rpc->retries = retries;
     rpc->sndhwm = sndhwm;
@@ -198,6 +199,7 @@ void slc_rpc_fini(slc_rpc_t *rpc)
     zmq_msg_close(&rpc->in);
     free(rpc->endpoint);
     rpc->endpoint = NULL;
+    memset(&rpc->curve, 0, sizeof rpc->curve); /* the secret key's copy */
 }
 
 int slc_rpc_reconnect(slc_rpc_t *rpc)

@@ -38,7 +38,8 @@ typedef struct slc_curve {
 
 typedef struct slc_rpc {
     void *ctx;        /* borrowed */
-    const slc_curve_t *curve; /* borrowed (the client's); NULL: plaintext */
+    slc_curve_t curve; /* a copy (per channel: each node may have its own server key);
+                          server[0] == 0: plaintext */
     void *mon;        /* PAIR reading the socket's handshake events */
     int hs_failed;    /* the last handshake event was a failure: its ZMQ_EVENT_ */
     int hs_value;     /* and its value */
@@ -58,7 +59,8 @@ typedef struct slc_rpc {
 /* Milliseconds on the monotonic clock. */
 int64_t slc_now_ms(void);
 
-/* Open and connect (with CURVE when curve has a server key).
+/* Open and connect (with CURVE when curve, which is copied, has a server key;
+ * NULL: plaintext).
  * SEGLOG_CLIENT_E_INVAL for an endpoint ZeroMQ rejects (errmsg says why).
  * On failure nothing needs to be freed.
  * Handshakes are watched (a socket monitor): while a send waits for a

@@ -154,13 +154,13 @@ int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_of
     if (!t->topic || !t->arena || !t->ev_arena)
         goto fail;
     t->topic_len = strlen(t->topic);
-    rc = slc_rpc_init(&t->rpc, client->ctx, &client->curve, client->rpc.endpoint, client->opts.timeout_ms,
+    rc = slc_rpc_init(&t->rpc, client->ctx, &client->rpc.curve, client->rpc.endpoint, client->opts.timeout_ms,
                       client->opts.retries, 1000);
     if (rc)
         goto fail_msg;
     /* Subscribe first: from here on, every published record either reaches
      * us or shows up as a gap. Then learn where the log stands. */
-    rc = s_open_sub(t, client->ctx, client->pub_endpoint, o.sub_hwm, &client->curve);
+    rc = s_open_sub(t, client->ctx, client->pub_endpoint, o.sub_hwm, &client->rpc.curve);
     if (rc)
         goto fail_msg;
     slc_response_t off;

@@ -233,6 +233,7 @@ int sl_repl_metadata(sl_repl_t *r, uint64_t id, struct sl_buf *out)
             nodes[nn++] = (sl_meta_node_t){.id = r->nodes[i].id,
                                            .endpoint = r->nodes[i].endpoint,
                                            .pub = r->nodes[i].pub,
+                                           .curve_key = r->nodes[i].curve_key,
                                            .alive = 1};
         size_t k = 0;
         for (rtopic_t *rt = r->topics; rt && k < nt; rt = rt->next) {

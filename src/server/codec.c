@@ -559,6 +559,7 @@ int sl_codec_encode_metadata(sl_buf_t *out, uint64_t id, int32_t node_id,
         ni[i].endpoint = (char *)nodes[i].endpoint;
         ni[i].pub_endpoint = (char *)nodes[i].pub;
         ni[i].alive = nodes[i].alive != 0;
+        ni[i].curve_public_key = (char *)(nodes[i].curve_key ? nodes[i].curve_key : "");
         np[i] = &ni[i];
     }
     for (size_t i = 0; i < nt; i++) {

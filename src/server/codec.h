@@ -232,6 +232,7 @@ int sl_codec_encode_error_leader(sl_buf_t *out, uint64_t id, sl_wire_code_t code
 typedef struct sl_meta_node {
     int32_t id;
     const char *endpoint, *pub;
+    const char *curve_key; /* the node's CURVE public key (Z85); NULL or "": none */
     int alive;
 } sl_meta_node_t;
 

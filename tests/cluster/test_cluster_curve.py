@@ -12,7 +12,11 @@ client `produce,consume`. So:
     and it is never in the ISR;
   - the client's key, known but without `replicate`, gets PERMISSION_DENIED
     on the replication socket;
-  - every node registered its public key.
+  - every node registered its public key;
+  - Metadata carries each node's key, so a client given only one node's
+    key reaches the leader, which has another key: `seglog produce` (the
+    pipelined producer), `seglog cluster` and the Python client, each
+    bootstrapped from a node that is not the leader.
 Short: one topic, a few records, bounded waits.
 """
 import argparse
@@ -22,10 +26,13 @@ import subprocess
 import sys
 import time
 
+import json
+
 import zmq
 import zmq.auth
 
 import replharness as h
+import seglog_client as sc
 from replharness import check
 import seglog_pb2 as pb
 
@@ -67,7 +74,42 @@ def next_offset(c, node, keys):
     return r.offsets.next_offset
 
 
-def run(c, keys, root):
+def clients_follow_node_keys(c, keys, root, args, leader):
+    """Per-node keys from Metadata: a client that knows only a follower's
+    key produces through the leader (another key)."""
+    kd = os.path.join(root, "keys")
+    m = metadata(c, leader, keys)
+    got = {n.id: n.curve_public_key for n in m.nodes if n.alive}
+    want = {nd.id: keys["n%d" % nd.id][0].decode() for nd in c.nodes}
+    check(got == want, "Metadata node keys %s, want %s" % (got, want))
+    other = next(nd for nd in c.nodes if nd is not leader)
+    auth = ["--endpoint", other.endpoint, "--curve-server-key",
+            os.path.join(kd, "n%d.key" % other.id), "--curve-cert",
+            os.path.join(kd, "client.key_secret"), "--timeout", "3000"]
+    p = subprocess.run([args.seglog, "cluster", "--format", "json"] + auth,
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, "seglog cluster: %d %s" % (p.returncode, p.stderr))
+    j = json.loads(p.stdout)
+    check({n["id"]: n["curve_public_key"] for n in j["nodes"] if n["alive"]} == want,
+          "seglog cluster --format json keys: %s" % j["nodes"])
+    p = subprocess.run([args.seglog, "produce", "-t", TOPIC] + auth, input="d\ne\n",
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and len(p.stdout.split()) == 2,
+          "seglog produce via node %d (leader %d, another key): %d %r %s"
+          % (other.id, leader.id, p.returncode, p.stdout, p.stderr))
+    cl = sc.Client(other.endpoint, pub_endpoint=None, timeout_ms=3000, retries=2,
+                   curve_server_key=os.path.join(kd, "n%d.key" % other.id),
+                   curve_cert=os.path.join(kd, "client.key_secret"))
+    try:
+        offs = cl.produce(TOPIC, b"f")
+    finally:
+        cl.close()
+    print("  via node %d with only its key: seglog produce %s, Python %s (leader %d)"
+          % (other.id, p.stdout.split(), offs, leader.id), flush=True)
+    check(next_offset(c, leader, keys) == 6, "leader's end after the client produces")
+
+
+def run(c, keys, root, args):
     # every node registered its public key in ZooKeeper
     for nd in c.nodes:
         check("curve_public_key=" + keys["n%d" % nd.id][0].decode() in nd.log_text(),
@@ -117,6 +159,7 @@ def run(c, keys, root):
     s.close()
     check(resp.WhichOneof("body") == "error" and resp.error.code == pb.PERMISSION_DENIED,
           "client key fetched: %s" % resp)
+    clients_follow_node_keys(c, keys, root, args, leader)
 
 
 def main():
@@ -147,7 +190,7 @@ def main():
                   root=root)
     ok = False
     try:
-        run(c, keys, root)
+        run(c, keys, root, args)
         ok = True
     except h.Fail as e:
         print("FAIL: %s (logs in %s)" % (e, c.root), flush=True)
