@@ -616,6 +616,7 @@ typedef struct seglog_tail_stats {
     uint64_t duplicates; /* PUB records dropped as already delivered */
     uint64_t heartbeats; /* heartbeats received */
     uint64_t epochs;     /* epoch changes seen */
+    uint64_t failovers;  /* moves to another replica (cluster mode, a bootstrap list) */
 } seglog_tail_stats_t;
 
 void seglog_tail_stats(const seglog_tail_t *tail, seglog_tail_stats_t *out);
