@@ -248,14 +248,15 @@ int slc_tail_move(seglog_tail_t *t, int stay)
 {
     int64_t deadline = slc_route_deadline(t->client);
     slc_response_t o;
+    char cur[EP_MAX];
+    snprintf(cur, sizeof cur, "%s", t->rpc.endpoint ? t->rpc.endpoint : "");
     int rc = SEGLOG_CLIENT_E_TIMEOUT;
-    if (stay && t->sub)
+    if (stay && t->pending) /* is the topic there now, on other nodes than ours? */
+        rc = s_find(t, *cur ? cur : NULL, NULL, deadline, &o);
+    else if (stay && t->sub)
         rc = s_offsets_once(t, deadline, &o); /* silent: does it still answer? */
-    if (rc == SEGLOG_CLIENT_E_AGAIN || rc == SEGLOG_CLIENT_E_TIMEOUT) {
-        char cur[EP_MAX];
-        snprintf(cur, sizeof cur, "%s", t->rpc.endpoint ? t->rpc.endpoint : "");
+    if (rc == SEGLOG_CLIENT_E_AGAIN || rc == SEGLOG_CLIENT_E_TIMEOUT)
         rc = s_find(t, NULL, *cur ? cur : NULL, deadline, &o);
-    }
     if (rc == SEGLOG_CLIENT_E_UNKNOWN_TOPIC) {
         /* The node answered: it is alive, and the topic is not there (yet,
          * or deleted: a new incarnation shows as another epoch). Wait on

@@ -40,11 +40,12 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
   tail      two `seglog tail --endpoint A,B,C` (one on the leader, one on a
-            follower) while `seglog produce --acks all` feeds the topic:
-            kill -9 of the node the first reads (the leader), restart it,
-            kill -9 of the node the second reads. Each tail moves to another
-            replica and prints every record of the final log exactly once,
-            in offset order, with no gap and nothing else.
+            follower) and a Python Tail (on the leader, a bootstrap list)
+            while `seglog produce --acks all` feeds the topic: kill -9 of
+            the node the first reads (the leader), restart it, kill -9 of
+            the node the second reads. Each tail moves to another replica
+            and returns every record of the final log exactly once, in
+            offset order, with no gap and nothing else.
 """
 import argparse
 import json
@@ -354,6 +355,48 @@ class TailProc:
         return rc, self.p.stderr.read().decode()
 
 
+class PyTail:
+    """The Python client's Tail in a thread (its own Client), from earliest,
+    with a bootstrap list; records collected as (offset, value)."""
+
+    def __init__(self, endpoints, pub):
+        self.recs, self.err, self.stats = [], None, None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.t = threading.Thread(target=self._run, args=(",".join(endpoints), pub), daemon=True)
+        self.t.start()
+
+    def _run(self, eps, pub):
+        try:
+            with sc.Client(eps, pub, timeout_ms=2000, retries=2) as cl:
+                with cl.open_tail(TOPIC, sc.EARLIEST) as tail:
+                    while not self.stopping.is_set():
+                        rec = tail.next(200)
+                        if rec is not None:
+                            with self.lock:
+                                self.recs.append((rec.offset, rec.value))
+                    self.stats = tail.stats()
+        except Exception as e:  # reported by wait_count and stop
+            self.err = e
+
+    def count(self):
+        with self.lock:
+            return len(self.recs)
+
+    def wait_count(self, n, timeout_s, what):
+        deadline = time.time() + timeout_s
+        while self.count() < n:
+            check(self.err is None, "%s: the Python tail raised %r" % (what, self.err))
+            check(time.time() < deadline, "%s: %d of %d records in %d s" %
+                  (what, self.count(), n, timeout_s))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stopping.set()
+        self.t.join(30)
+        return self.err, self.stats
+
+
 def t_tail(c, args):
     """Tails that fail over: every record exactly once, in order, across
     kills -9 of the node each tail reads."""
@@ -373,8 +416,10 @@ def t_tail(c, args):
 
     t1 = TailProc(args, listed_first(lead), pub[lead.id])
     t2 = TailProc(args, listed_first(fol), pub[fol.id])
+    py = PyTail(listed_first(lead), pub[lead.id])
     t1.wait_count(200, 30, "tail on leader %d" % lead.id)
     t2.wait_count(200, 30, "tail on follower %d" % fol.id)
+    py.wait_count(200, 30, "python tail on leader %d" % lead.id)
     # 1. kill -9 the node tail 1 reads (the leader) with records flowing.
     feeder = threading.Thread(target=f.feed, args=(300, 0.005))
     feeder.start()
@@ -384,6 +429,7 @@ def t_tail(c, args):
     feeder.join()
     f.wait_acked(500, 60)
     t1.wait_count(500, 60, "tail 1 after leader %d was killed" % lead.id)
+    py.wait_count(500, 60, "python tail after leader %d was killed" % lead.id)
     print("  leader %d killed: tail 1 printed 500 records %.1f s later" %
           (lead.id, time.time() - t_kill))
     # 2. the old leader back in the ISR; kill -9 the node tail 2 reads.
@@ -421,6 +467,17 @@ def t_tail(c, args):
               "%s: no failover note after node %d was killed: %r" % (name, victim.id, err))
         print("  %s: %d records, each once, in order; stderr: %s" %
               (name, n, err.strip().replace("\n", " | ")))
+    py.wait_count(n, 60, "python tail")
+    time.sleep(0.5)
+    err, st = py.stop()
+    check(err is None and st is not None, "python tail: %r" % err)
+    offs = [o for o, _ in py.recs]
+    check(offs == list(range(n)), "python tail returned offsets %s... (%d) for a log of %d" %
+          ([o for i, o in enumerate(offs) if o != i][:10], len(offs), n))
+    check(all(log[o] == v for o, v in py.recs), "python tail returned values the log lacks")
+    check(st.failovers >= 1 and st.epochs == 0, "python tail stats %s" % (st,))
+    print("  python tail: %d records, each once, in order; %d failovers, no epoch change" %
+          (n, st.failovers))
 
 
 def _idem_send(c, node, pid, seq, values, timeout_s=30):
