@@ -20,7 +20,7 @@ struct seglog_tail {
     slc_arena_t *arena;    /* fetched batches, replies */
     slc_arena_t *ev_arena; /* decoded PUB events */
     void *sub;
-    char *pub;  /* owned: the PUB endpoint sub is connected to */
+    char *pub; /* owned: the PUB endpoint sub is connected to */
     char *topic;
     size_t frame_len; /* of the PUB topic frame: topic_len, + 1 with CURVE (its NUL) */
     size_t topic_len;

@@ -197,9 +197,9 @@ static int s_find(seglog_tail_t *t, const char *prefer, const char *avoid, int64
         s_place(cand, n, prefer, 1);
         s_place(cand, n, avoid, 0);
         for (int i = 0; i < n && slc_now_ms() < deadline; i++) {
-            int open = t->sub && t->rpc.endpoint && strcmp(t->rpc.endpoint, cand[i].ep) == 0 &&
-                       strcmp(t->pub, cand[i].pub) == 0;
-            rc = open ? 0 : slc_tail_open(t, cand[i].ep, cand[i].pub);
+            int is_open = t->sub && t->rpc.endpoint && strcmp(t->rpc.endpoint, cand[i].ep) == 0 &&
+                          strcmp(t->pub, cand[i].pub) == 0;
+            rc = is_open ? 0 : slc_tail_open(t, cand[i].ep, cand[i].pub);
             if (rc == 0)
                 rc = s_offsets_once(t, deadline, o);
             if (rc != SEGLOG_CLIENT_E_AGAIN && rc != SEGLOG_CLIENT_E_TIMEOUT &&
@@ -219,8 +219,8 @@ static int s_find(seglog_tail_t *t, const char *prefer, const char *avoid, int64
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     return slc_rpc_fail(&t->rpc, SEGLOG_CLIENT_E_TIMEOUT,
-                        "no live replica of topic '%s' answered within %d ms (tried: %s)",
-                        t->topic, t->client->opts.timeout_ms * (1 + t->client->opts.retries),
+                        "no live replica of topic '%s' answered within %d ms (tried: %s)", t->topic,
+                        t->client->opts.timeout_ms * (1 + t->client->opts.retries),
                         *tried ? tried : "none");
 }
 
