@@ -64,7 +64,13 @@ offsets, ...) go to the client's node: a single endpoint is never left (so
 a follower's endpoint reads that follower, up to its high watermark); with a
 list, the next node is used when one does not answer. A single endpoint
 behaves exactly as before until a node answers NOT_LEADER; from then on
-produces follow the leader too. metadata() (also cluster()) returns the
+produces follow the leader too. A Tail of a client with a list fails over
+(as the C library's seglog_tail_t; docs/CLUSTER.md, "Clients"): it reads
+one live replica of its topic with the PUB endpoint that node advertises
+(pub_endpoint is not used), and when its node stops answering (a request
+without an answer, or 3 s without a PUB message and then no answer to an
+Offsets request) it reopens on another live replica and goes on at its
+position; stats().failovers counts the moves. metadata() (also cluster()) returns the
 nodes and, per topic, replicas, leader, epoch, ISR and HW. Every socket has
 ZMQ_IMMEDIATE and is closed after an attempt without a reply, so the rule
 above (nothing reaches a server started later) holds per connection.
@@ -112,7 +118,7 @@ TopicMeta = collections.namedtuple(
 ClusterInfo = collections.namedtuple("ClusterInfo", "node_id nodes topics")
 ACKS_DEFAULT, ACKS_LEADER, ACKS_ALL = 0, 1, 2
 TailStats = collections.namedtuple(
-    "TailStats", "delivered live fetches gaps hb_behind duplicates heartbeats epochs")
+    "TailStats", "delivered live fetches gaps hb_behind duplicates heartbeats epochs failovers")
 
 
 class SeglogError(Exception):
@@ -443,6 +449,7 @@ class _NoReply(Exception):
 
 
 _CONNECT_WAIT_MS = 500  # cluster mode: a node not connected by then is taken as down
+_TAIL_SILENCE_S = 3.0   # failover mode: a tail's node silent this long is asked, then left
 _BACKOFF_MAX_MS = 500
 
 
@@ -621,7 +628,7 @@ class Client:
 
     def _refresh(self, deadline, avoid=None):
         """Ask Metadata of the live nodes, then the bootstrap list (avoid
-        last); True if one answered."""
+        last); the ClusterInfo if one answered, else False."""
         cand = []
         for ep in [n.endpoint for n in self._nodes if n.alive and n.endpoint] + self._boot:
             if ep not in cand and ep != avoid:
@@ -648,8 +655,7 @@ class Client:
                     return False
                 continue
             if m is not None:
-                self._learn(m)
-                return True
+                return self._learn(m)
         return False
 
     def metadata(self):
@@ -973,11 +979,21 @@ class Tail:
     offset + 1); a heartbeat of another epoch means the log was reset
     (EpochChanged, position moves to the new lowest offset), one whose
     next_offset is above next means records were missed (known_end =
-    next_offset)."""
+    next_offset).
+
+    Failover mode (a client with a bootstrap list that reaches a cluster):
+    the tail reads one live replica of its topic, each request one attempt;
+    a request without an answer, or _TAIL_SILENCE_S without a PUB message
+    and then no answer to an Offsets request, closes both sockets and
+    reopens them on another live replica (Metadata: leader, ISR, the rest;
+    the node it left last), which goes on at next by the same catch-up.
+    Replicas serve only below their HW, at the same offsets, under the same
+    epoch (the topic's ZooKeeper log_id), so nothing is returned twice or
+    lost; a replica whose HW is below next is waited for."""
 
     def __init__(self, client, topic, from_offset=EARLIEST, start_at_lowest=False,
                  fetch_records=1000, fetch_bytes=0, sub_hwm=1000, wait_for_topic=False):
-        if not client.pub_endpoint:
+        if len(client._boot) == 1 and not client.pub_endpoint:
             raise ValueError("a tail needs the server's PUB endpoint")
         self.topic = _topic(topic)
         # With CURVE the topic frame is the name and a zero byte (the
@@ -986,23 +1002,18 @@ class Tail:
         self.start_at_lowest = start_at_lowest
         self.fetch_records = fetch_records or 1000
         self.fetch_bytes = fetch_bytes
-        self._ch = _Channel(client.ctx, client.endpoint, client.timeout_ms, client.retries,
-                            client.curve)
+        self._client = client
+        self._sub_hwm = sub_hwm if sub_hwm > 0 else 1000
+        self._ch = self._sub = self._pub = None
+        self._failover = False
+        self._heard = time.monotonic()
         self._batch = []
         self._pos = 0
         self._pending = False
         self._stats = dict.fromkeys(TailStats._fields, 0)
-        # Subscribe first: from here on every published record either
-        # arrives or shows up as a gap. Then learn where the log stands.
-        self._sub = client.ctx.socket(zmq.SUB)
-        self._sub.linger = 0
-        self._sub.rcvhwm = sub_hwm if sub_hwm > 0 else 1000
-        _apply_curve(self._sub, client.curve)
-        self._sub.setsockopt(zmq.SUBSCRIBE, self._topic_b)
         try:
-            self._sub.connect(client.pub_endpoint)
             try:
-                o = self._offsets()
+                o = self._start()
             except ServerError as e:
                 if e.code != "UNKNOWN_TOPIC" or not wait_for_topic:
                     raise
@@ -1020,7 +1031,166 @@ class Tail:
         if self._sub is not None:
             self._sub.close(linger=0)
             self._sub = None
-        self._ch.close()
+        if self._ch is not None:
+            self._ch.close()
+            self._ch = None
+
+    # ---- which node the tail reads (failover mode: moving between replicas)
+
+    def _open(self, endpoint, pub):
+        """(Re)open on a node: both sockets closed (linger 0), a request
+        channel to endpoint, and a SUB to pub, subscribed before any request
+        (from then on every published record arrives or shows as a gap)."""
+        self.close()
+        c = self._client
+        curve = c._ch.curve if endpoint == c.endpoint else c._curve_for(endpoint)
+        self._ch = _Channel(c.ctx, endpoint, c.timeout_ms, 0 if self._failover else c.retries,
+                            curve)
+        self._sub = c.ctx.socket(zmq.SUB)
+        self._sub.linger = 0
+        self._sub.rcvhwm = self._sub_hwm
+        _apply_curve(self._sub, curve)
+        self._sub.setsockopt(zmq.SUBSCRIBE, self._topic_b)
+        self._sub.connect(pub)
+        self._pub = pub
+        self._heard = time.monotonic()
+
+    def _start(self):
+        """Open on the first node; its Offsets reply (or ServerError)."""
+        c = self._client
+        if len(c._boot) > 1 and c._mode != "standalone":
+            self._failover = True  # before any channel opens: one attempt per request
+            deadline = time.monotonic() + c.timeout_ms * (1 + c.retries) / 1000.0
+            o = self._find(c.endpoint, None, deadline)
+            if o is not None:
+                return o
+            self._failover = False  # a standalone server: as with a single endpoint
+            if not c.pub_endpoint:
+                raise ValueError("a tail needs the server's PUB endpoint")
+        self._open(c.endpoint, c.pub_endpoint)
+        return self._offsets()
+
+    def _offsets_once(self, deadline):
+        """Offsets of the tail's node, one attempt (500 ms for a connection,
+        timeout_ms for the reply): the reply, None without one; ServerError."""
+        left = int((deadline - time.monotonic()) * 1000)
+        if left <= 0 or self._ch is None:
+            return None
+        req = pb.Request()
+        req.offsets.topic = self.topic
+        req.id = self._ch.next_id
+        self._ch.next_id += 1
+        try:
+            return self._ch.once(req.SerializeToString(), req, "offsets",
+                                 min(_CONNECT_WAIT_MS, left), min(self._client.timeout_ms, left))
+        except _NoReply:
+            return None
+
+    def _candidates(self, info, prefer, avoid):
+        """(endpoint, pub) of the topic's live replicas: leader, ISR, the
+        rest (every live node while the topic is not there), prefer first,
+        avoid last."""
+        nodes = {n.id: n for n in info.nodes}
+        t = next((x for x in info.topics if x.name == self.topic), None)
+        if t is None:
+            ids = [n.id for n in info.nodes]
+        else:
+            ids = ([t.leader] if t.leader >= 0 else []) + list(t.isr) + list(t.replicas)
+        out = []
+        for i in ids:
+            n = nodes.get(i)
+            if n is not None and n.alive and n.endpoint and n.pub_endpoint and \
+                    all(n.endpoint != e for e, _ in out):
+                out.append((n.endpoint, n.pub_endpoint))
+        out.sort(key=lambda c: 0 if c[0] == prefer else 2 if c[0] == avoid else 1)
+        return out
+
+    def _find(self, prefer, avoid, deadline):
+        """Metadata, then each candidate in turn until one answers Offsets:
+        that reply, the tail open on its node (ServerError from it is
+        raised); None for a standalone server; SeglogTimeout at deadline."""
+        c = self._client
+        was = self._ch.endpoint if self._ch is not None else None
+        backoff, tried = 0.05, []
+        while True:
+            info = c._refresh(deadline, avoid)
+            if not info and c._mode == "standalone":
+                return None
+            if not info:
+                raise SeglogTimeout("no cluster node answered a Metadata request")
+            for ep, pub in self._candidates(info, prefer, avoid):
+                if time.monotonic() >= deadline:
+                    break
+                if self._sub is None or self._ch.endpoint != ep or self._pub != pub:
+                    self._open(ep, pub)
+                moved = was is not None and ep != was
+                try:
+                    o = self._offsets_once(deadline)
+                except ServerError:
+                    self._stats["failovers"] += moved
+                    raise
+                if o is not None:
+                    self._stats["failovers"] += moved
+                    return o
+                tried.append(ep)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(backoff, left))
+            backoff = min(backoff * 2, _BACKOFF_MAX_MS / 1000.0)
+        raise SeglogTimeout("no live replica of topic '%s' answered within %d ms (tried: %s)" %
+                            (self.topic, c.timeout_ms * (1 + c.retries),
+                             ", ".join(tried) or "none"))
+
+    def _move(self, stay):
+        """Failover mode: a node that did not answer (stay: one that was
+        silent, asked first) is left for another live replica."""
+        c = self._client
+        deadline = time.monotonic() + c.timeout_ms * (1 + c.retries) / 1000.0
+        cur = self._ch.endpoint if self._ch is not None else None
+        try:
+            o = None
+            if stay and self._pending:  # is the topic there now, on other nodes than ours?
+                try:
+                    o = self._find(cur, None, deadline)
+                except SeglogTimeout:
+                    pass
+            elif stay and self._sub is not None:
+                o = self._offsets_once(deadline)  # silent: does it still answer?
+            if o is None:
+                o = self._find(None, cur, deadline)
+        except ServerError as e:
+            if e.code != "UNKNOWN_TOPIC":
+                raise
+            # The node is alive and the topic not there (yet, or deleted: a
+            # new incarnation shows as another epoch): wait on its stream.
+            self._heard = time.monotonic()
+            return
+        self._heard = time.monotonic()
+        self._adopt(o)
+
+    def _adopt(self, o):
+        """Go on from a node's Offsets reply: a pending topic starts, another
+        epoch is a reset, else known_end is that node's end (below next: a
+        replica behind us, waited for on the stream)."""
+        if self._pending:
+            self._resolve(self._from, o)
+            self._pending = False
+            return
+        if o.epoch != self.epoch:
+            self._reset(o)
+        self.known_end = o.next_offset
+
+    def _offsets_or_move(self):
+        """Offsets of the tail's node; in failover mode None after a move
+        (the node did not answer)."""
+        try:
+            return self._offsets()
+        except SeglogTimeout:
+            if not self._failover:
+                raise
+            self._move(False)
+            return None
 
     def __enter__(self):
         return self
@@ -1067,10 +1237,13 @@ class Tail:
         self.epoch = o.epoch
 
     def _epoch_changed(self):
+        o = self._offsets_or_move()
+        if o is None or o.epoch == self.epoch:
+            return  # moved (and checked there), or not a reset after all
+        self._reset(o)
+
+    def _reset(self, o):
         old = self.epoch
-        o = self._offsets()
-        if o.epoch == old:
-            return  # not a reset after all
         self._batch, self._pos = [], 0
         self._stats["epochs"] += 1
         self.epoch = o.epoch
@@ -1089,11 +1262,18 @@ class Tail:
         self._stats["fetches"] += 1
         try:
             r = self._ch.call(req, "consume")
+        except SeglogTimeout:
+            if not self._failover:
+                raise
+            self._move(False)
+            return
         except ServerError as e:
             if e.code == "OFFSET_TRUNCATED":
                 if self.start_at_lowest and not self._stats["delivered"] \
                         and not self._stats["epochs"]:
-                    o = self._offsets()  # still at the start, which moved up
+                    o = self._offsets_or_move()  # still at the start, which moved up
+                    if o is None:
+                        return
                     self.next_offset = max(self.next_offset, o.lowest_offset)
                     self.known_end = max(self.known_end, o.next_offset)
                     return
@@ -1101,7 +1281,16 @@ class Tail:
                                   "records of topic '%s' from offset %d on were truncated "
                                   "before the tail read them" % (self.topic, self.next_offset))
             if e.code == "OFFSET_OUT_OF_RANGE":
-                self._epoch_changed()  # the log is shorter than our position
+                # The log is shorter than our position: reset, or (failover
+                # mode) a replica whose HW is behind the last one's.
+                o = self._offsets_or_move()
+                if o is None:
+                    return
+                if o.epoch != self.epoch:
+                    self._reset(o)
+                if self._failover:
+                    self.known_end = o.next_offset
+                    return
             raise
         recs = [_record(x) for x in r.records]
         for i, x in enumerate(recs):
@@ -1117,10 +1306,22 @@ class Tail:
     def _live(self, deadline):
         """One PUB message: a Record, None when the state may have changed,
         or raise _Idle at the deadline."""
-        wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        now = time.monotonic()
+        wait = None if deadline is None else max(0, int((deadline - now) * 1000))
+        silent = self._heard + _TAIL_SILENCE_S
+        if self._failover:
+            s = max(0, int((silent - now) * 1000))
+            wait = s if wait is None else min(wait, s)
         if not self._sub.poll(wait, zmq.POLLIN):
+            now = time.monotonic()
+            if self._failover and now >= silent:
+                self._move(True)  # a silent node: does it still answer?
+                return None
+            if deadline is None or now < deadline:
+                return None
             raise _Idle()
         frames = self._sub.recv_multipart(zmq.NOBLOCK)
+        self._heard = time.monotonic()
         if len(frames) != 2 or frames[0] != self._topic_b:
             return None  # another topic sharing our prefix, or not ours
         ev = pb.Event()
@@ -1132,9 +1333,9 @@ class Tail:
         if body is None:
             return None
         if self._pending:
-            o = self._offsets()
-            self._resolve(self._from, o)
-            self._pending = False
+            o = self._offsets_or_move()
+            if o is not None:
+                self._adopt(o)
             return None
         if body == "heartbeat":
             self._stats["heartbeats"] += 1

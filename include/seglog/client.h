@@ -125,10 +125,29 @@
  *   - seglog_client_truncate goes to the topic's leader too (it truncates
  *     and its followers follow).
  *   - Every other call (consume, offsets, info, list, delete,
- *     metadata, tails) goes to the client's node: a single endpoint is
+ *     metadata) goes to the client's node: a single endpoint is
  *     never left, so a follower's endpoint reads that follower, up to its
  *     high watermark; with a list, the next node is used after one that
  *     does not answer (one attempt each, within the same budget).
+ *   - Tails: with a single endpoint, a tail reads that node and
+ *     pub_endpoint and never leaves them. With a list, seglog_tail_new
+ *     asks Metadata; against a cluster the tail fails over: it reads one
+ *     live replica of its topic (the client's node if it is one, else the
+ *     leader, the ISR, the others: the first that answers an Offsets
+ *     request), with the PUB endpoint that node advertises in Metadata
+ *     (pub_endpoint is not used and may be NULL). Each of its requests is
+ *     one attempt. A request without an answer, or 3 s without a PUB
+ *     message (a record or a heartbeat; about 1/s on an idle topic) and
+ *     then no answer
+ *     to an Offsets request, makes it close both sockets (linger 0), ask
+ *     Metadata again and reopen on another live replica (the node it left
+ *     last), then go on at its position by the normal catch-up. Replicas
+ *     serve records only below their high watermark, at the same offsets,
+ *     and the log's epoch is the topic's id from ZooKeeper on every
+ *     replica, so a move keeps "every record once, in order" and reports
+ *     no epoch change (see Caveats for topics made by older builds). A
+ *     replica whose high watermark is below the position is waited for.
+ *     seglog_tail_stats_t.failovers counts the moves.
  *   With the server's default --zk-session-ms 6000 a failover takes about
  *   6 s: a client that must ride it out needs timeout_ms x (1 + retries)
  *   above that (e.g. 2000 and 4).
@@ -166,6 +185,12 @@
  *     next heartbeat or from an offset past the end; a busy topic that is
  *     reset and refilled past the tail's position between two heartbeats
  *     is seen only at the next idle moment.
+ *   - A tail in failover mode of a topic created by an older build (its
+ *     ZooKeeper znode has no log_id) sees a different epoch on each
+ *     replica: a move reports SEGLOG_CLIENT_E_EPOCH_CHANGED and restarts
+ *     at the new replica's lowest offset, returning records again.
+ *   - A single-endpoint tail (and any standalone tail) does not treat a
+ *     silent server as dead: it waits on its stream.
  */
 #ifndef SEGLOG_CLIENT_H
 #define SEGLOG_CLIENT_H
@@ -274,7 +299,8 @@ void seglog_client_options_default(seglog_client_options_t *opts);
 /* Connect to a server. endpoint is its request (ROUTER) socket, or a
  * comma-separated bootstrap list of cluster nodes' request endpoints
  * ("tcp://a:5555,tcp://b:5555"; see "Cluster mode" above); pub_endpoint its
- * PUB socket (needed only for tails; may be NULL).
+ * PUB socket (needed only for tails; may be NULL; not used by the tails of
+ * a client with a bootstrap list that reaches a cluster).
  * ZeroMQ connects in the background, so this does not wait for the
  * server; SEGLOG_CLIENT_E_INVAL means an endpoint ZeroMQ rejects (or an
  * empty entry in a list, or more than 16 entries). opts may be NULL for
@@ -580,7 +606,10 @@ void seglog_tail_options_default(seglog_tail_options_t *opts);
  * the log's offsets and epoch. Errors: the server's (UNKNOWN_TOPIC, ...),
  * OFFSET_TRUNCATED for a start below the lowest offset (unless
  * start_at_lowest), OFFSET_OUT_OF_RANGE for a start past the next offset,
- * INVAL without a pub_endpoint. opts may be NULL. */
+ * INVAL without a pub_endpoint (unless in failover mode: "Cluster mode"
+ * above; there TIMEOUT when neither a Metadata request nor the topic's
+ * live replicas answered within timeout_ms x (1 + retries)). opts may be
+ * NULL. */
 int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_offset,
                     const seglog_tail_options_t *opts, seglog_tail_t **tail_p);
 
@@ -601,7 +630,9 @@ void seglog_tail_destroy(seglog_tail_t **tail_p);
  *   again and resumes where it stopped. The wait does not spin: it blocks
  *   in zmq_poll on one socket at a time. timeout_ms bounds the wait for
  *   new records; a catch-up fetch that is needed first is a request,
- *   bounded by the client's timeout_ms and retries instead. */
+ *   bounded by the client's timeout_ms and retries instead, and so is a
+ *   move to another replica in failover mode ("Cluster mode" above: at
+ *   most timeout_ms x (1 + retries), then TIMEOUT). */
 int seglog_tail_next(seglog_tail_t *tail, int timeout_ms, seglog_record_t *record);
 
 /* The offset of the next record the tail will return. */
@@ -619,6 +650,7 @@ typedef struct seglog_tail_stats {
     uint64_t duplicates; /* PUB records dropped as already delivered */
     uint64_t heartbeats; /* heartbeats received */
     uint64_t epochs;     /* epoch changes seen */
+    uint64_t failovers;  /* moves to another replica (cluster mode, a bootstrap list) */
 } seglog_tail_stats_t;
 
 void seglog_tail_stats(const seglog_tail_t *tail, seglog_tail_stats_t *out);

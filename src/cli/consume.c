@@ -53,6 +53,10 @@ static const char s_tail_usage[] =
     "wait for new ones, until interrupted (Ctrl-C, SIGTERM: exit 0). Records lost by\n"
     "the live stream are fetched again, so none is missed. A topic that does not\n"
     "exist yet is waited for (and then printed from its first record).\n"
+    "With --endpoint A,B,C and a cluster, the tail reads one replica of TOPIC (the\n"
+    "first node of the list if it holds one) and moves to another live replica\n"
+    "when its node stops answering, going on at the next record (a note on\n"
+    "stderr); --pub-endpoint is then not used.\n"
     "\n"
     "  --from N|earliest|latest  where to start (default latest: new records only)\n"
     "  --format FORMAT        text (default), json or raw, as for 'seglog consume'\n"
@@ -333,13 +337,28 @@ static void s_catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* A move to another replica (cluster mode) is worth a note on stderr. */
+static void s_note_failover(seglog_tail_t *t, uint64_t *seen)
+{
+    seglog_tail_stats_t st;
+    seglog_tail_stats(t, &st);
+    if (st.failovers == *seen)
+        return;
+    *seen = st.failovers;
+    cli_error("tail: its node stopped answering; moved to another replica, at offset %" PRIu64
+              " (failover %" PRIu64 ")",
+              seglog_tail_position(t), st.failovers);
+}
+
 static int s_tail(seglog_tail_t *t, const read_opts_t *r)
 {
     int flushed = 1;
+    uint64_t failovers = 0;
     while (!s_stop) {
         seglog_record_t rec;
         /* Print what is ready without waiting; flush before blocking. */
         int rc = seglog_tail_next(t, flushed ? TAIL_WAIT_MS : 0, &rec);
+        s_note_failover(t, &failovers);
         if (rc == 0) {
             int w = s_write_outcome(cli_print_record(stdout, r->fmt, &rec));
             if (w >= 0)

@@ -103,6 +103,11 @@ int slc_client_call(seglog_client_t *c, slc_request_t *req, slc_response_t *resp
 int slc_route_refresh(seglog_client_t *c, int64_t deadline, const char *avoid,
                       slc_response_t *resp);
 
+/* The same, with the request and reply in arena instead of c->arena (a
+ * tail's, so that the client's borrowed replies stay valid). */
+int slc_route_refresh_in(seglog_client_t *c, int64_t deadline, const char *avoid,
+                         slc_arena_t *arena, slc_response_t *resp);
+
 /* Store a Metadata answer: nodes, and each topic's leader; mode = 1. */
 void slc_route_learn(seglog_client_t *c, const seglog_cluster_info_t *ci);
 

@@ -266,6 +266,12 @@ static int s_candidates(seglog_client_t *c, const char *avoid, const char **out,
 int slc_route_refresh(seglog_client_t *c, int64_t deadline, const char *avoid,
                       slc_response_t *resp)
 {
+    return slc_route_refresh_in(c, deadline, avoid, c->arena, resp);
+}
+
+int slc_route_refresh_in(seglog_client_t *c, int64_t deadline, const char *avoid,
+                         slc_arena_t *arena, slc_response_t *resp)
+{
     const char *cand[SLC_MAX_BOOT + 64];
     int n = s_candidates(c, avoid, cand, (int)(sizeof cand / sizeof cand[0]));
     slc_response_t local;
@@ -284,11 +290,11 @@ int slc_route_refresh(seglog_client_t *c, int64_t deadline, const char *avoid,
             continue;
         slc_request_t req = {.kind = SLC_METADATA, .id = ++c->route_id};
         zmq_msg_t msg;
-        slc_arena_reset(c->arena);
-        if (slc_codec_encode(&req, c->arena, &msg) != 0)
+        slc_arena_reset(arena);
+        if (slc_codec_encode(&req, arena, &msg) != 0)
             return slc_rpc_fail(&c->rpc, SEGLOG_CLIENT_E_NOMEM, "out of memory");
         rc = slc_rpc_once(conn, &msg, req.id, SLC_METADATA, s_min(CONNECT_WAIT_MS, left),
-                          s_min(c->opts.timeout_ms, left), c->arena, resp);
+                          s_min(c->opts.timeout_ms, left), arena, resp);
         zmq_msg_close(&msg);
         if (rc == 0) {
             slc_route_learn(c, &resp->cluster);

@@ -27,8 +27,17 @@
  * record published after that either arrives on it, or its loss shows as
  * a gap or a heartbeat ahead of `next` (heartbeats come about once a
  * second on an idle topic).
+ *
+ * Failover mode (a bootstrap list and a cluster; tail_node.c): a request
+ * that gets no answer, or SLC_TAIL_SILENCE_MS without a PUB message and
+ * then no answer to an Offsets request, moves the tail to another live
+ * replica, where it goes on at `next` by the same catch-up. Every replica
+ * serves records only below its high watermark (they cannot vanish) at
+ * the same offsets, under the same epoch (the topic's ZooKeeper log_id),
+ * so the invariant holds across the move; a replica behind `next` is
+ * waited for, as a stream that has not caught up.
  */
-#include "client_impl.h"
+#include "tail_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,27 +46,6 @@
 
 #define DEFAULT_FETCH_RECORDS 1000
 #define DEFAULT_SUB_HWM       1000
-
-struct seglog_tail {
-    slc_rpc_t rpc;
-    slc_arena_t *arena;    /* fetched batches */
-    slc_arena_t *ev_arena; /* decoded PUB events */
-    void *sub;
-    char *topic;
-    size_t frame_len; /* of the PUB topic frame: topic_len, + 1 with CURVE (its NUL) */
-    size_t topic_len;
-    uint64_t next;      /* offset of the next record to return */
-    uint64_t known_end; /* records below this exist: fetch up to it */
-    uint64_t epoch;
-    int start_at_lowest;
-    int pending;   /* waiting for the topic to exist (wait_for_topic) */
-    uint64_t from; /* the start asked for, kept while pending */
-    uint32_t fetch_records, fetch_bytes;
-    const seglog_record_t *batch; /* the last fetched batch (arena memory) */
-    size_t batch_n, batch_pos;
-    zmq_msg_t frame; /* reused receive frame */
-    seglog_tail_stats_t stats;
-};
 
 void seglog_tail_options_default(seglog_tail_options_t *o)
 {
@@ -70,35 +58,23 @@ void seglog_tail_options_default(seglog_tail_options_t *o)
 
 static int s_offsets(seglog_tail_t *t, slc_response_t *r)
 {
+    if (!t->rpc.endpoint) /* failover mode: the last move found no node to open on */
+        return SEGLOG_CLIENT_E_TIMEOUT;
     slc_request_t req = {.kind = SLC_OFFSETS, .topic = t->topic};
     return slc_rpc_call(&t->rpc, &req, t->arena, r);
 }
 
-static int s_open_sub(seglog_tail_t *t, void *ctx, const char *endpoint, int hwm,
-                      const slc_curve_t *curve)
+/* A request to the tail's node got no answer: in failover mode the tail
+ * moves to another replica (0: go on from the state the move set). */
+static int s_lost(seglog_tail_t *t, int rc)
 {
-    t->sub = zmq_socket(ctx, ZMQ_SUB);
-    if (!t->sub)
-        return slc_rpc_fail(&t->rpc, errno, "cannot create a socket: %s", zmq_strerror(errno));
-    int rc = slc_curve_apply(curve, t->sub);
-    if (rc)
-        return slc_rpc_fail(&t->rpc, rc, "cannot set up CURVE: %s", zmq_strerror(rc));
-    /* With CURVE the topic frame is the name and a zero byte, and the
-     * server applies only such exact subscriptions (docs/SECURITY.md). */
-    t->frame_len = t->topic_len + (curve->server[0] ? 1 : 0);
-    int linger = 0;
-    zmq_setsockopt(t->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(t->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    /* A prefix subscription; next() compares the topic frame exactly. */
-    zmq_setsockopt(t->sub, ZMQ_SUBSCRIBE, t->topic, t->frame_len);
-    if (zmq_connect(t->sub, endpoint) != 0)
-        return slc_rpc_fail(&t->rpc, SEGLOG_CLIENT_E_INVAL, "cannot connect to '%s': %s", endpoint,
-                            zmq_strerror(errno));
-    return 0;
+    if (rc == SEGLOG_CLIENT_E_TIMEOUT && t->failover)
+        return slc_tail_move(t, 0);
+    return rc;
 }
 
 /* Where to start, from the log's offsets. */
-static int s_resolve(seglog_tail_t *t, uint64_t from, const slc_response_t *o)
+int slc_tail_resolve(seglog_tail_t *t, uint64_t from, const slc_response_t *o)
 {
     if (from == SEGLOG_OFFSET_EARLIEST)
         from = o->lowest_offset;
@@ -128,9 +104,6 @@ int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_of
     if (!client || !tail_p)
         return SEGLOG_CLIENT_E_INVAL;
     *tail_p = NULL;
-    if (!client->pub_endpoint)
-        return slc_rpc_fail(&client->rpc, SEGLOG_CLIENT_E_INVAL,
-                            "a tail needs the server's PUB endpoint");
     seglog_tail_options_t o;
     seglog_tail_options_default(&o);
     if (opts)
@@ -144,6 +117,8 @@ int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_of
     if (!t)
         return SEGLOG_CLIENT_E_NOMEM;
     zmq_msg_init(&t->frame);
+    t->client = client;
+    t->sub_hwm = o.sub_hwm;
     t->start_at_lowest = o.start_at_lowest;
     t->fetch_records = o.fetch_records;
     t->fetch_bytes = o.fetch_bytes;
@@ -154,24 +129,17 @@ int seglog_tail_new(seglog_client_t *client, const char *topic, uint64_t from_of
     if (!t->topic || !t->arena || !t->ev_arena)
         goto fail;
     t->topic_len = strlen(t->topic);
-    rc = slc_rpc_init(&t->rpc, client->ctx, &client->rpc.curve, client->rpc.endpoint, client->opts.timeout_ms,
-                      client->opts.retries, 1000);
-    if (rc)
-        goto fail_msg;
     /* Subscribe first: from here on, every published record either reaches
      * us or shows up as a gap. Then learn where the log stands. */
-    rc = s_open_sub(t, client->ctx, client->pub_endpoint, o.sub_hwm, &client->rpc.curve);
-    if (rc)
-        goto fail_msg;
     slc_response_t off;
-    rc = s_offsets(t, &off);
+    rc = slc_tail_start(t, &off);
     if (rc == SEGLOG_CLIENT_E_UNKNOWN_TOPIC && o.wait_for_topic) {
         /* The first message on the topic's stream means it exists now. */
         t->pending = 1;
         t->from = from_offset == SEGLOG_OFFSET_LATEST ? SEGLOG_OFFSET_EARLIEST : from_offset;
         rc = 0;
     } else if (rc == 0) {
-        rc = s_resolve(t, from_offset, &off);
+        rc = slc_tail_resolve(t, from_offset, &off);
     }
     if (rc)
         goto fail_msg;
@@ -196,6 +164,7 @@ void seglog_tail_destroy(seglog_tail_t **tail_p)
     slc_rpc_fini(&t->rpc);
     slc_arena_destroy(&t->arena);
     slc_arena_destroy(&t->ev_arena);
+    free(t->pub);
     free(t->topic);
     free(t);
     *tail_p = NULL;
@@ -227,26 +196,49 @@ static void s_drop_batch(seglog_tail_t *t)
     t->batch_n = t->batch_pos = 0;
 }
 
-/* The log has a new epoch: start over at its lowest offset. */
-static int s_epoch_changed(seglog_tail_t *t)
+/* The log o describes has another epoch: start over at its lowest offset. */
+static int s_reset(seglog_tail_t *t, const slc_response_t *o)
 {
     uint64_t old = t->epoch;
-    slc_response_t o;
-    int rc = s_offsets(t, &o);
-    if (rc)
-        return rc;
-    if (o.epoch == old)
-        return 0; /* not a reset after all */
     s_drop_batch(t);
     t->stats.epochs++;
     slc_rpc_fail(&t->rpc, SEGLOG_CLIENT_E_EPOCH_CHANGED,
                  "topic '%s' was reset (epoch %llu, was %llu); continuing at offset %llu", t->topic,
-                 (unsigned long long)o.epoch, (unsigned long long)old,
-                 (unsigned long long)o.lowest_offset);
-    t->epoch = o.epoch;
-    t->next = o.lowest_offset;
-    t->known_end = o.next_offset;
+                 (unsigned long long)o->epoch, (unsigned long long)old,
+                 (unsigned long long)o->lowest_offset);
+    t->epoch = o->epoch;
+    t->next = o->lowest_offset;
+    t->known_end = o->next_offset;
     return SEGLOG_CLIENT_E_EPOCH_CHANGED;
+}
+
+int slc_tail_adopt(seglog_tail_t *t, const slc_response_t *o)
+{
+    if (t->pending) {
+        int rc = slc_tail_resolve(t, t->from, o);
+        if (rc == 0)
+            t->pending = 0;
+        return rc;
+    }
+    if (o->epoch != t->epoch)
+        return s_reset(t, o);
+    t->known_end = o->next_offset;
+    return 0;
+}
+
+/* The log may have a new epoch (a heartbeat said so, or the log is shorter
+ * than our position): ask. 0 when it has not (*same 1), else as s_reset. */
+static int s_epoch_check(seglog_tail_t *t, int *same, slc_response_t *o)
+{
+    *same = 0;
+    int rc = s_offsets(t, o);
+    if (rc)
+        return s_lost(t, rc);
+    if (o->epoch == t->epoch) {
+        *same = 1;
+        return 0; /* not a reset after all */
+    }
+    return s_reset(t, o);
 }
 
 /* Fetch the next batch from `next` over request/reply. */
@@ -258,6 +250,8 @@ static int s_fetch(seglog_tail_t *t)
                          .max_records = t->fetch_records,
                          .max_bytes = t->fetch_bytes};
     slc_response_t r;
+    if (!t->rpc.endpoint) /* failover mode: the last move found no node to open on */
+        return s_lost(t, SEGLOG_CLIENT_E_TIMEOUT);
     t->stats.fetches++;
     int rc = slc_rpc_call(&t->rpc, &req, t->arena, &r);
     if (rc == SEGLOG_CLIENT_E_OFFSET_TRUNCATED && t->start_at_lowest && !t->stats.delivered &&
@@ -266,7 +260,7 @@ static int s_fetch(seglog_tail_t *t)
         slc_response_t o;
         rc = s_offsets(t, &o);
         if (rc)
-            return rc;
+            return s_lost(t, rc);
         if (o.lowest_offset > t->next)
             t->next = o.lowest_offset;
         if (o.next_offset > t->known_end)
@@ -279,16 +273,23 @@ static int s_fetch(seglog_tail_t *t)
                             "the tail read them",
                             t->topic, (unsigned long long)t->next);
     if (rc == SEGLOG_CLIENT_E_OFFSET_OUT_OF_RANGE) {
-        /* The log is shorter than our position: it must have been reset. */
+        /* The log is shorter than our position: it must have been reset,
+         * or (failover mode) we moved to a replica whose high watermark is
+         * still below the records the last one served: wait for it. */
         char msg[sizeof t->rpc.errmsg];
         snprintf(msg, sizeof msg, "%s", t->rpc.errmsg);
-        int erc = s_epoch_changed(t);
-        if (erc)
+        slc_response_t o;
+        int same, erc = s_epoch_check(t, &same, &o);
+        if (erc || !same)
             return erc;
+        if (t->failover) {
+            t->known_end = o.next_offset;
+            return 0;
+        }
         return slc_rpc_fail(&t->rpc, rc, "%s", msg);
     }
     if (rc)
-        return rc;
+        return s_lost(t, rc);
     for (size_t i = 0; i < r.nrecords; i++)
         if (r.records[i].offset != t->next + i)
             return slc_rpc_fail(&t->rpc, SEGLOG_CLIENT_E_PROTOCOL,
@@ -318,12 +319,11 @@ static int s_topic_appeared(seglog_tail_t *t)
 {
     slc_response_t o;
     int rc = s_offsets(t, &o);
-    if (rc == 0)
-        rc = s_resolve(t, t->from, &o);
     if (rc)
-        return rc;
-    t->pending = 0;
-    return LIVE_AGAIN;
+        rc = s_lost(t, rc);
+    else
+        rc = slc_tail_adopt(t, &o);
+    return rc ? rc : LIVE_AGAIN;
 }
 
 /* Receive one frame into t->frame. */
@@ -339,20 +339,29 @@ static int s_recv_frame(seglog_tail_t *t)
  * (SEGLOG_CLIENT_E_AGAIN at the deadline). */
 static int s_live(seglog_tail_t *t, int64_t deadline, seglog_record_t *record)
 {
+    int64_t now = slc_now_ms();
     int wait = -1;
-    if (deadline >= 0) {
-        int64_t left = deadline - slc_now_ms();
-        wait = left > 0 ? (int)left : 0;
-    }
+    if (deadline >= 0)
+        wait = deadline > now ? (int)(deadline - now) : 0;
+    int64_t silent = t->heard_ms + SLC_TAIL_SILENCE_MS;
+    if (t->failover && (wait < 0 || silent - now < wait))
+        wait = silent > now ? (int)(silent - now) : 0;
     zmq_pollitem_t item = {t->sub, 0, ZMQ_POLLIN, 0};
     int n = zmq_poll(&item, 1, wait);
     if (n < 0)
         return errno;
-    if (n == 0)
-        return SEGLOG_CLIENT_E_AGAIN;
+    if (n == 0) {
+        now = slc_now_ms();
+        if (t->failover && now >= silent) {
+            int rc = slc_tail_move(t, 1); /* a silent node: does it still answer? */
+            return rc ? rc : LIVE_AGAIN;
+        }
+        return deadline >= 0 && now >= deadline ? SEGLOG_CLIENT_E_AGAIN : LIVE_AGAIN;
+    }
     int rc = s_recv_frame(t);
     if (rc)
         return rc == EAGAIN ? LIVE_AGAIN : rc;
+    t->heard_ms = slc_now_ms();
     /* Frame 1: the topic, compared exactly. */
     int ours = zmq_msg_size(&t->frame) == t->frame_len &&
                memcmp(zmq_msg_data(&t->frame), t->topic, t->frame_len) == 0;
@@ -377,7 +386,8 @@ static int s_live(seglog_tail_t *t, int64_t deadline, seglog_record_t *record)
     if (ev.kind == SLC_EVENT_HEARTBEAT) {
         t->stats.heartbeats++;
         if (ev.epoch != t->epoch) {
-            int rc = s_epoch_changed(t);
+            slc_response_t o;
+            int same, rc = s_epoch_check(t, &same, &o);
             return rc ? rc : LIVE_AGAIN;
         }
         if (ev.next_offset > t->next) {

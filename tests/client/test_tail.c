@@ -1,7 +1,8 @@
 /* test_tail.c - seglog_tail_t against seglogd as a child process: every
  * record exactly once and in order, from a backlog into the live stream,
  * with the PUB socket forced to drop, from `latest`, across truncation,
- * across a log reset (epoch change), and on exact topic matching. */
+ * across a log reset (epoch change), on exact topic matching, and with a
+ * bootstrap list that reaches a standalone server (no failover mode). */
 #include "seglog/client.h"
 #include "srv.h"
 
@@ -388,6 +389,40 @@ static void test_wait_for_topic(void **state)
     seglog_tail_destroy(&f->t);
 }
 
+/* A bootstrap list that reaches a standalone server: the tail asks
+ * Metadata, gets BAD_REQUEST and reads the client's node and PUB endpoint
+ * as with a single endpoint (no failover mode, no move while quiet). */
+static void test_list_standalone(void **state)
+{
+    fx_t *f = *state;
+    const char *const args[] = {"--sync", "none", "--heartbeat-ms", "100", NULL};
+    s_start(f, args);
+    s_produce(f->c, "ls", 0, 30, 8);
+    char list[600];
+    snprintf(list, sizeof list, "%s,tcp://127.0.0.1:1", f->srv.endpoint);
+    seglog_client_options_t o;
+    seglog_client_options_default(&o);
+    seglog_client_t *c = NULL;
+    OK(c, seglog_client_connect(list, NULL, &o, &c));
+    seglog_tail_t *t = NULL;
+    EXPECT_RC(seglog_tail_new(c, "ls", 0, NULL, &t), SEGLOG_CLIENT_E_INVAL,
+              seglog_client_errmsg(c)); /* standalone: the PUB endpoint is needed */
+    seglog_client_destroy(&c);
+    OK(c, seglog_client_connect(list, f->srv.pub_endpoint, &o, &c));
+    OK(c, seglog_tail_new(c, "ls", 0, NULL, &f->t));
+    uint64_t expect = 0;
+    s_read_until(f->t, &expect, 30, 8);
+    s_produce(f->c, "ls", 30, 40, 8);
+    s_read_until(f->t, &expect, 40, 8);
+    s_expect_quiet(f->t, 3500); /* past the silence limit of failover mode */
+    seglog_tail_stats_t st;
+    seglog_tail_stats(f->t, &st);
+    assert_int_equal(st.failovers, 0);
+    assert_int_equal(st.delivered, 40);
+    seglog_tail_destroy(&f->t);
+    seglog_client_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_epoch_change, srv_fx_setup, srv_fx_teardown),
         cmocka_unit_test_setup_teardown(test_topic_matched_exactly, srv_fx_setup, srv_fx_teardown),
         cmocka_unit_test_setup_teardown(test_wait_for_topic, srv_fx_setup, srv_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_list_standalone, srv_fx_setup, srv_fx_teardown),
     };
     return cmocka_run_group_tests_name("tail", tests, NULL, NULL);
 }

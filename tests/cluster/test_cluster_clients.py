@@ -39,10 +39,18 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
+  tail      two `seglog tail --endpoint A,B,C` (one on the leader, one on a
+            follower) and a Python Tail (on the leader, a bootstrap list)
+            while `seglog produce --acks all` feeds the topic: kill -9 of
+            the node the first reads (the leader), restart it, kill -9 of
+            the node the second reads. Each tail moves to another replica
+            and returns every record of the final log exactly once, in
+            offset order, with no gap and nothing else.
 """
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -302,6 +310,174 @@ def t_isr(c, args):
     finally:
         cl.close()
     print("  isr [%d]: NOT_ENOUGH_REPLICAS reported in %.1f s, not retried" % (lead.id, took))
+
+
+class TailProc:
+    """`seglog tail --from earliest --endpoint LIST`, its stdout collected as
+    (offset, value) pairs as it comes. pub is the first node's PUB endpoint:
+    a tail that ignores the list (before failover) reads that node only."""
+
+    def __init__(self, args, endpoints, pub):
+        self.p = subprocess.Popen([args.seglog, "tail", "-t", TOPIC, "--from", "earliest",
+                                   "--endpoint", ",".join(endpoints), "--pub-endpoint", pub,
+                                   "--timeout", "2000", "--retries", "2"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        h._procs.append(self.p)
+        self.recs = []
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            o, _, v = line.rstrip(b"\n").partition(b"\t")
+            with self.lock:
+                self.recs.append((int(o), v))
+
+    def count(self):
+        with self.lock:
+            return len(self.recs)
+
+    def wait_count(self, n, timeout_s, what):
+        deadline = time.time() + timeout_s
+        while self.count() < n:
+            if self.p.poll() is not None:
+                raise h.Fail("%s: seglog tail exited (%d): %s" %
+                             (what, self.p.returncode, self.p.stderr.read().decode()))
+            check(time.time() < deadline, "%s: printed %d of %d records in %d s" %
+                  (what, self.count(), n, timeout_s))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=30)
+        self.t.join(10)
+        return rc, self.p.stderr.read().decode()
+
+
+class PyTail:
+    """The Python client's Tail in a thread (its own Client), from earliest,
+    with a bootstrap list; records collected as (offset, value)."""
+
+    def __init__(self, endpoints, pub):
+        self.recs, self.err, self.stats = [], None, None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.t = threading.Thread(target=self._run, args=(",".join(endpoints), pub), daemon=True)
+        self.t.start()
+
+    def _run(self, eps, pub):
+        try:
+            with sc.Client(eps, pub, timeout_ms=2000, retries=2) as cl:
+                with cl.open_tail(TOPIC, sc.EARLIEST) as tail:
+                    while not self.stopping.is_set():
+                        rec = tail.next(200)
+                        if rec is not None:
+                            with self.lock:
+                                self.recs.append((rec.offset, rec.value))
+                    self.stats = tail.stats()
+        except Exception as e:  # reported by wait_count and stop
+            self.err = e
+
+    def count(self):
+        with self.lock:
+            return len(self.recs)
+
+    def wait_count(self, n, timeout_s, what):
+        deadline = time.time() + timeout_s
+        while self.count() < n:
+            check(self.err is None, "%s: the Python tail raised %r" % (what, self.err))
+            check(time.time() < deadline, "%s: %d of %d records in %d s" %
+                  (what, self.count(), n, timeout_s))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stopping.set()
+        self.t.join(30)
+        return self.err, self.stats
+
+
+def t_tail(c, args):
+    """Tails that fail over: every record exactly once, in order, across
+    kills -9 of the node each tail reads."""
+    eps = [nd.endpoint for nd in c.nodes]
+    f = Feeder(args, eps, extra=["--acks", "all"])
+    f.feed(200)
+    f.wait_acked(200, 30)
+    lead = leader_node(c, TOPIC)
+    m = h.metadata(c, lead)
+    t = next(x for x in m.topics if x.name == TOPIC)
+    check(len(t.replicas) == 3, "topic %s has replicas %s" % (TOPIC, list(t.replicas)))
+    pub = {n.id: n.pub_endpoint for n in m.nodes}
+    fol = next(nd for nd in c.nodes if nd is not lead)
+
+    def listed_first(nd):
+        return [nd.endpoint] + [x.endpoint for x in c.nodes if x is not nd]
+
+    t1 = TailProc(args, listed_first(lead), pub[lead.id])
+    t2 = TailProc(args, listed_first(fol), pub[fol.id])
+    py = PyTail(listed_first(lead), pub[lead.id])
+    t1.wait_count(200, 30, "tail on leader %d" % lead.id)
+    t2.wait_count(200, 30, "tail on follower %d" % fol.id)
+    py.wait_count(200, 30, "python tail on leader %d" % lead.id)
+    # 1. kill -9 the node tail 1 reads (the leader) with records flowing.
+    feeder = threading.Thread(target=f.feed, args=(300, 0.005))
+    feeder.start()
+    time.sleep(0.5)
+    lead.kill()
+    t_kill = time.time()
+    feeder.join()
+    f.wait_acked(500, 60)
+    t1.wait_count(500, 60, "tail 1 after leader %d was killed" % lead.id)
+    py.wait_count(500, 60, "python tail after leader %d was killed" % lead.id)
+    print("  leader %d killed: tail 1 printed 500 records %.1f s later" %
+          (lead.id, time.time() - t_kill))
+    # 2. the old leader back in the ISR; kill -9 the node tail 2 reads.
+    lead.start()
+    end = h.converge(c, TOPIC, c.nodes)
+    h.wait_full_isr(c, TOPIC, c.nodes, end)
+    feeder = threading.Thread(target=f.feed, args=(300, 0.005))
+    feeder.start()
+    time.sleep(0.5)
+    fol.kill()
+    t_kill = time.time()
+    feeder.join()
+    f.wait_acked(800, 60)
+    t2.wait_count(800, 60, "tail 2 after node %d was killed" % fol.id)
+    print("  node %d killed: tail 2 printed 800 records %.1f s later" %
+          (fol.id, time.time() - t_kill))
+    rc, err = f.finish()
+    check(rc == 0, "seglog produce: exit %d: %s" % (rc, err))
+    log = final_log(c, TOPIC)
+    n = len(log)
+    check(sorted(log) == list(range(n)), "the final log has gaps: %s" % sorted(log)[:10])
+    for i, o in enumerate(f.offsets):
+        check(log.get(o) == b"line-%d" % i, "acked offset %d holds %r" % (o, log.get(o)))
+    for name, tp, victim in (("tail 1", t1, lead), ("tail 2", t2, fol)):
+        tp.wait_count(n, 60, name)
+        time.sleep(0.5)  # anything printed beyond the log would show now
+        rc, err = tp.stop()
+        check(rc == 0, "%s: exit %d: %s" % (name, rc, err))
+        offs = [o for o, _ in tp.recs]
+        check(offs == list(range(n)), "%s printed offsets %s... (%d lines) for a log of %d" %
+              (name, [o for i, o in enumerate(offs) if o != i][:10], len(offs), n))
+        bad = [(o, v) for o, v in tp.recs if log[o] != v]
+        check(not bad, "%s printed values the log does not hold: %s" % (name, bad[:5]))
+        check("moved to another replica" in err,
+              "%s: no failover note after node %d was killed: %r" % (name, victim.id, err))
+        print("  %s: %d records, each once, in order; stderr: %s" %
+              (name, n, err.strip().replace("\n", " | ")))
+    py.wait_count(n, 60, "python tail")
+    time.sleep(0.5)
+    err, st = py.stop()
+    check(err is None and st is not None, "python tail: %r" % err)
+    offs = [o for o, _ in py.recs]
+    check(offs == list(range(n)), "python tail returned offsets %s... (%d) for a log of %d" %
+          ([o for i, o in enumerate(offs) if o != i][:10], len(offs), n))
+    check(all(log[o] == v for o, v in py.recs), "python tail returned values the log lacks")
+    check(st.failovers >= 1 and st.epochs == 0, "python tail stats %s" % (st,))
+    print("  python tail: %d records, each once, in order; %d failovers, no epoch change" %
+          (n, st.failovers))
 
 
 def _idem_send(c, node, pid, seq, values, timeout_s=30):
@@ -707,7 +883,7 @@ def t_delete(c, args):
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
          "pipe": t_pipe, "config": t_config,
          "pids": t_pids, "truncate": t_truncate,
-         "create": t_create, "delete": t_delete}
+         "create": t_create, "delete": t_delete, "tail": t_tail}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
                     "--retention-check-ms", "100"],
          "truncate": ["--segment-bytes", "4096", "--max-record-bytes", "1024"]}
