@@ -67,6 +67,11 @@ typedef struct sl_repl_config {
     int wake_fd;               /* eventfd: written when parked acks may be decided */
     uint64_t segment_bytes;    /* to cut a fetched run into batches that fit a segment */
     uint32_t max_batch_records;
+    /* The HW checkpoint (docs/CLUSTER.md): data_dir/~hw_checkpoint, read at
+     * start and written every hw_checkpoint_ms (0: 5000) and at destroy.
+     * NULL: no checkpoint (every HW starts at 0). */
+    const char *data_dir;
+    int hw_checkpoint_ms;
     /* CURVE (docs/SECURITY.md). With curve_secret the replication ROUTER is a
      * CURVE server (the ZAP handler, czmq's zauth, answers in zmq_ctx), and a
      * follower connects to its leader as a CURVE client with these keys and
