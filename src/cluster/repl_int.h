@@ -66,6 +66,8 @@ typedef struct rtopic {
     rfollower_t fol[SL_CL_MAX_REPLICAS];
     int nfol;
     int64_t isr_checked_ms;
+    uint64_t epoch_start; /* our log end when this leadership began: every record
+                           * committed before it lies below (KAFKA-7128) */
     /* Our log end sampled every replica_lag_ms / REPL_LEO_SAMPLES (at least
      * REPL_ISR_CHECK_MS) while leading, oldest first in the ring: a fetch at
      * offset X proves the follower has what we had at the newest sample
