@@ -14,7 +14,9 @@
  * ZooKeeper by compare-and-set. For every topic it follows it first
  * truncates its log to the end of its last epoch as the leader reports it
  * (KIP-101/279), then appends the leader's records byte for byte. The HW
- * caps what clients see on every node (sl_topic_limit_set).
+ * caps what clients see on every node (sl_topic_limit_set). The HWs this
+ * node knows are checkpointed in data_dir/~hw_checkpoint and a topic's
+ * HW starts from there when its log is opened (repl_ckpt.c, hwckpt.h).
  *
  * The produce path (front end and workers, any thread) asks this module:
  *   sl_repl_produce_begin  before appending: leader now? enough ISR? which
