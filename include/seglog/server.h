@@ -111,6 +111,7 @@ typedef struct seglog_server_config {
     int min_insync;          /* acks=all refused below this ISR size; default 2 */
     int replica_lag_ms;      /* a follower behind this long leaves the ISR; default 10000 */
     int zk_session_ms;       /* ZooKeeper session timeout; default 6000 */
+    int hw_checkpoint_ms;    /* period of the HW checkpoint (data_dir/~hw_checkpoint); default 5000 */
     /* Security (docs/SECURITY.md). With curve_cert every socket (requests,
      * PUB, replication) is a CURVE server that admits only the keys in
      * clients_dir; without it, binding a non-loopback address is refused

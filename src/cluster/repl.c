@@ -116,6 +116,7 @@ static int s_local(sl_repl_t *r, rtopic_t *rt)
     uint64_t lim = atomic_load(&tp->limit);
     atomic_store(&rt->hw, lim == UINT64_MAX ? 0 : lim);
     rt->tp = tp;
+    sl_repl_ckpt_apply(r, rt);
     return 0;
 }
 
@@ -233,6 +234,8 @@ static int s_read_all(sl_repl_t *r)
     }
     sl_cluster_names_free(&names, n);
     r->need_all = rc != 0;
+    if (rc == 0)
+        r->ck_listed = 1;
     return rc;
 }
 
@@ -375,6 +378,7 @@ static void *s_main(void *arg)
         sl_repl_leader_tick(r, now);
         for (rtopic_t *rt = r->topics; rt; rt = rt->next)
             sl_repl_follower_tick(r, rt, now);
+        sl_repl_ckpt_tick(r, now);
     }
     return NULL;
 }
@@ -438,6 +442,8 @@ int sl_repl_new(const sl_repl_config_t *cfg, sl_repl_t **out)
     if (!r->cl)
         goto fail;
     r->need_all = 1;
+    sl_repl_ckpt_load(r);
+    r->ck_next_ms = sl_repl_now_ms() + cfg->hw_checkpoint_ms;
     if (pthread_create(&r->thread, NULL, s_main, r))
         goto fail;
     r->started = 1;
@@ -460,6 +466,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
         atomic_store(&r->stop, 1);
         sl_repl_efd_write(r->efd);
         pthread_join(r->thread, NULL);
+        sl_repl_ckpt_write(r); /* a clean stop: the HWs as they are now */
     }
     for (rtopic_t *rt = r->topics; rt;) {
         rtopic_t *next = rt->next;
@@ -479,6 +486,7 @@ void sl_repl_destroy(sl_repl_t **self_p)
     free(r->f_at);
     free(r->f_bytes);
     sl_repl_arena_free(r);
+    sl_repl_ckpt_free(r);
     sl_cluster_destroy(&r->cl);
     if (r->router)
         zmq_close(r->router);

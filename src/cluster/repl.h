@@ -14,7 +14,9 @@
  * ZooKeeper by compare-and-set. For every topic it follows it first
  * truncates its log to the end of its last epoch as the leader reports it
  * (KIP-101/279), then appends the leader's records byte for byte. The HW
- * caps what clients see on every node (sl_topic_limit_set).
+ * caps what clients see on every node (sl_topic_limit_set). The HWs this
+ * node knows are checkpointed in data_dir/~hw_checkpoint and a topic's
+ * HW starts from there when its log is opened (repl_ckpt.c, hwckpt.h).
  *
  * The produce path (front end and workers, any thread) asks this module:
  *   sl_repl_produce_begin  before appending: leader now? enough ISR? which
@@ -67,6 +69,11 @@ typedef struct sl_repl_config {
     int wake_fd;               /* eventfd: written when parked acks may be decided */
     uint64_t segment_bytes;    /* to cut a fetched run into batches that fit a segment */
     uint32_t max_batch_records;
+    /* The HW checkpoint (docs/CLUSTER.md): data_dir/~hw_checkpoint, read at
+     * start and written every hw_checkpoint_ms (0: 5000) and at destroy.
+     * NULL: no checkpoint (every HW starts at 0). */
+    const char *data_dir;
+    int hw_checkpoint_ms;
     /* CURVE (docs/SECURITY.md). With curve_secret the replication ROUTER is a
      * CURVE server (the ZAP handler, czmq's zauth, answers in zmq_ctx), and a
      * follower connects to its leader as a CURVE client with these keys and

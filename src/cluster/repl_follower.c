@@ -40,8 +40,9 @@ static void s_log_ends(rtopic_t *rt, uint64_t *lowest, uint64_t *next)
     seglog_log_next_offset(rt->tp->log, next);
 }
 
-/* Cut our log at `at` (nothing if at >= next), and the HW with it. */
-static int s_cut(rtopic_t *rt, uint64_t at)
+/* Cut our log at `at` (nothing if at >= next), and the HW with it; a lowered
+ * HW reaches the checkpoint before any record is appended past the cut. */
+static int s_cut(sl_repl_t *r, rtopic_t *rt, uint64_t at)
 {
     uint64_t lowest, next;
     s_log_ends(rt, &lowest, &next);
@@ -57,8 +58,11 @@ static int s_cut(rtopic_t *rt, uint64_t at)
                           " (not on the leader of epoch %d)",
             rt->name, next - at, at, (int)rt->epoch);
     if (atomic_load(&rt->hw) > at) {
+        sl_clog(SL_CLOG_WARN, "topic %s: the cut at %" PRIu64 " lowers the high watermark "
+                "from %" PRIu64, rt->name, at, atomic_load(&rt->hw));
         atomic_store(&rt->hw, at);
         sl_topic_limit_set(rt->tp, at);
+        sl_repl_ckpt_write(r);
     }
     return 0;
 }
@@ -170,7 +174,7 @@ void sl_repl_follower_tick(sl_repl_t *r, rtopic_t *rt, int64_t now)
 }
 
 /* KIP-101/279: the leader's end of the epoch we asked about. */
-static void s_on_epoch_end(rtopic_t *rt, const Seglog__V1__OffsetForLeaderEpochResponse *o)
+static void s_on_epoch_end(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__OffsetForLeaderEpochResponse *o)
 {
     uint64_t lowest, next, last = 0;
     s_log_ends(rt, &lowest, &next);
@@ -192,7 +196,7 @@ static void s_on_epoch_end(rtopic_t *rt, const Seglog__V1__OffsetForLeaderEpochR
     }
     if (cut < lowest)
         cut = lowest;
-    if (s_cut(rt, cut)) {
+    if (s_cut(r, rt, cut)) {
         rt->retry_ms = sl_repl_now_ms() + 1000;
         return;
     }
@@ -431,7 +435,7 @@ void sl_repl_follower_recv(sl_repl_t *r, rtopic_t *rt)
             }
         } else if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_OFFSET_FOR_LEADER_EPOCH &&
                    rt->fstate == F_TRUNC) {
-            s_on_epoch_end(rt, resp->offset_for_leader_epoch);
+            s_on_epoch_end(r, rt, resp->offset_for_leader_epoch);
         } else if (resp->body_case == SEGLOG__V1__RESPONSE__BODY_FETCH &&
                    rt->fstate == F_FETCH) {
             s_on_fetch(r, rt, resp->fetch);

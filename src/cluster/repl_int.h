@@ -5,6 +5,7 @@
 #define SL_REPL_INT_H
 
 #include "cluster.h"
+#include "hwckpt.h"
 #include "repl.h"
 
 #include "topicconf.h"
@@ -65,6 +66,8 @@ typedef struct rtopic {
     rfollower_t fol[SL_CL_MAX_REPLICAS];
     int nfol;
     int64_t isr_checked_ms;
+    uint64_t epoch_start; /* our log end when this leadership began: every record
+                           * committed before it lies below (KAFKA-7128) */
     /* Our log end sampled every replica_lag_ms / REPL_LEO_SAMPLES (at least
      * REPL_ISR_CHECK_MS) while leading, oldest first in the ring: a fetch at
      * offset X proves the follower has what we had at the newest sample
@@ -152,6 +155,14 @@ struct sl_repl {
     size_t f_cap;
     uint8_t *f_bytes;
     size_t f_bcap;
+    /* The HW checkpoint (repl_ckpt.c): the entries loaded at start, the
+     * text last written, the next periodic write. */
+    sl_hwckpt_entry_t *ck;
+    int nck;
+    int ck_listed; /* the topic list was read once: unmatched loaded entries go */
+    char *ck_text;
+    size_t ck_len;
+    int64_t ck_next_ms;
 };
 
 /* repl.c */
@@ -192,6 +203,17 @@ void sl_repl_config_apply(sl_repl_t *r, rtopic_t *rt);
 int sl_repl_run(sl_repl_t *r, sl_repl_call_fn *fn, void *arg, char *msg, size_t cap);
 /* The repl thread: run the queued call, if any. */
 void sl_repl_calls_serve(sl_repl_t *r);
+
+/* repl_ckpt.c: the HW checkpoint (hwckpt.h), all on the repl thread
+ * (load: before it starts; write: also after it stopped). */
+void sl_repl_ckpt_load(sl_repl_t *r);
+/* rt's local log was just opened: its HW from the checkpoint if the
+ * entry's log_id is the topic's, capped at the log end. */
+void sl_repl_ckpt_apply(sl_repl_t *r, rtopic_t *rt);
+/* Write the HWs this node knows now, if they changed since the last write. */
+int sl_repl_ckpt_write(sl_repl_t *r);
+void sl_repl_ckpt_tick(sl_repl_t *r, int64_t now); /* every hw_checkpoint_ms */
+void sl_repl_ckpt_free(sl_repl_t *r);
 
 /* repl_follower.c */
 void sl_repl_follower_reset(sl_repl_t *r, rtopic_t *rt);

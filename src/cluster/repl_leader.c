@@ -45,6 +45,7 @@ void sl_repl_leader_start(sl_repl_t *r, rtopic_t *rt)
     }
     atomic_store(&rt->nfol_pub, rt->nfol);
     rt->isr_checked_ms = now;
+    rt->epoch_start = s_leo(rt);
     rt->nsamp = rt->samp_head = 0;
     sl_repl_parks_drop(r, rt);
 }
@@ -443,8 +444,12 @@ static void s_isr(sl_repl_t *r, rtopic_t *rt, int64_t now)
     }
     for (int i = 0; i < rt->nfol; i++) {
         rfollower_t *f = &rt->fol[i];
+        /* Our HW may lag the one our predecessor reached (a new leader's
+         * starts at what it knew as a follower): a follower joins only once
+         * it also holds everything we held when we became leader, so that
+         * it holds every committed record (Kafka's KAFKA-7128). */
         if (sl_cl_has(s->isr, s->n_isr, f->id) || !f->known || f->leo < hw ||
-            now - f->caught_up_ms > r->cfg.replica_lag_ms)
+            f->leo < rt->epoch_start || now - f->caught_up_ms > r->cfg.replica_lag_ms)
             continue;
         sl_clog(SL_CLOG_INFO, "topic %s: node %d joins the isr (log end %" PRIu64 ", hw %" PRIu64
                               ")", rt->name, (int)f->id, f->leo, hw);

@@ -74,6 +74,8 @@ int sl_cmode_start(const seglog_server_config_t *cfg, void *zmq_ctx, sl_topics_t
         .wake_fd = wake_fd,
         .segment_bytes = cfg->segment_bytes,
         .max_batch_records = info->max_batch_records,
+        .data_dir = cfg->data_dir,
+        .hw_checkpoint_ms = cfg->hw_checkpoint_ms > 0 ? cfg->hw_checkpoint_ms : 5000,
         .curve_public = sl_security_public_key(sec),
         .curve_secret = sl_security_secret_key(sec),
         .may_replicate = sl_security_acl(sec) ? s_may_replicate : NULL,

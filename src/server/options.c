@@ -82,6 +82,7 @@ SIZE_SETTER(s_rf, replication_factor, int, 1, 16, "1..16")
 SIZE_SETTER(s_min_insync, min_insync, int, 1, 16, "1..16")
 SIZE_SETTER(s_lag, replica_lag_ms, int, 100, 3600000, "100..3600000 ms")
 SIZE_SETTER(s_zk_session, zk_session_ms, int, 100, 600000, "100..600000 ms")
+SIZE_SETTER(s_hw_ckpt, hw_checkpoint_ms, int, 100, 3600000, "100..3600000 ms")
 
 static int s_string(sl_options_t *o, const char *v, const char **dst, const char *name, char *err,
                     size_t errlen)
@@ -238,6 +239,7 @@ static const struct {
     {"min-insync", s_min_insync},
     {"replica-lag-ms", s_lag},
     {"zk-session-ms", s_zk_session},
+    {"hw-checkpoint-ms", s_hw_ckpt},
     {"curve-cert", s_curve_cert},
     {"clients-dir", s_clients_dir},
     {"acl", s_acl},
@@ -387,6 +389,9 @@ void sl_options_usage(FILE *out)
           "  --replica-lag-ms MS     a follower not caught up for MS leaves the ISR\n"
           "                          (default 10000)\n"
           "  --zk-session-ms MS      ZooKeeper session timeout (default 6000)\n"
+          "  --hw-checkpoint-ms MS   write the high watermarks this node knows to\n"
+          "                          DATA_DIR/~hw_checkpoint every MS (when they moved)\n"
+          "                          and at a clean stop (default 5000)\n"
           "\n"
           "security (docs/SECURITY.md):\n"
           "  --curve-cert FILE       CURVE: the server's secret certificate (seglog keygen);\n"

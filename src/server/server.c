@@ -49,6 +49,7 @@ void seglog_server_config_default(seglog_server_config_t *cfg)
     cfg->min_insync = 2;
     cfg->replica_lag_ms = 10000;
     cfg->zk_session_ms = 6000;
+    cfg->hw_checkpoint_ms = 5000;
 }
 
 uint64_t seglog_server_max_message_bytes(const seglog_server_config_t *cfg)

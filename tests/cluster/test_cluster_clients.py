@@ -36,6 +36,10 @@ cluster (replharness.py: a real ZooKeeper and three real seglogd):
             nodes and when it exists; two nodes creating it at once: once.
   delete    DeleteTopic through a follower: gone from ZooKeeper and every
             replica's disk; a produce starts it again, empty, everywhere.
+  hwckpt    the checkpointed HW: a node restarted alone (after a clean stop
+            of the cluster, and after kill -9 past the checkpoint interval)
+            shows its records up to the HW it knew at once; a checkpoint of
+            another incarnation of the topic (log_id) is not applied.
   isr       with both followers dead and the ISR shrunk to the leader, a
             produce (CLI and Python, bootstrap list) fails at once with
             NOT_ENOUGH_REPLICAS: returned, not retried until the timeout.
@@ -880,10 +884,164 @@ def t_delete(c, args):
     print("  topic gone deleted through node %d on all nodes, then started again" % fol.id)
 
 
+def _ckpt(nd):
+    """The node's ~hw_checkpoint as {topic: (log_id, hw)} ({} if none)."""
+    path = os.path.join(nd.dir, "data", "~hw_checkpoint")
+    if not os.path.exists(path):
+        return {}
+    lines = open(path).read().split("\n")
+    check(lines[0] == "seglog-hw-checkpoint 1" and int(lines[1]) == len(lines) - 3 and
+          lines[-1] == "", "node %d: a bad checkpoint file: %r" % (nd.id, lines))
+    return {t: (i, int(hw)) for t, i, hw in (ln.split(" ") for ln in lines[2:-1])}
+
+
+def _isr_without(c, topic, gone, timeout_s=20):
+    """Every live node's Metadata shows topic's ISR without node gone."""
+    deadline = time.time() + timeout_s
+    while True:
+        isrs = []
+        for nd in c.nodes:
+            if nd.alive():
+                t = next((x for x in h.metadata(c, nd).topics if x.name == topic), None)
+                isrs.append(None if t is None else list(t.isr))
+        if all(i is not None and gone.id not in i for i in isrs):
+            return
+        check(time.time() < deadline, "node %d never left the ISR: %s" % (gone.id, isrs))
+        time.sleep(0.1)
+
+
+def _alone_shows(c, args, nd, topic, want, values, timeout_s=8):
+    """nd was started alone: its Offsets show the visible end `want`
+    within timeout_s (no fetch can move its HW), and `seglog consume
+    --endpoint` it prints values."""
+    deadline = time.time() + timeout_s
+    while True:
+        o = h.offsets(c, nd, topic, 2000)
+        end = None if o is None else o.next_offset
+        if end == want:
+            break
+        check(time.time() < deadline, "node %d alone shows the visible end %s of %s, not %d" %
+              (nd.id, end, topic, want))
+        time.sleep(0.1)
+    rc, out, err = run(args, ["consume", "-t", topic, "--endpoint", nd.endpoint, "--format", "raw",
+                              "--timeout", "2000"])
+    check(rc == 0 and out.split("\n")[:-1] == values,
+          "consume from node %d alone: %d %r %s" % (nd.id, rc, out[:200], err))
+    time.sleep(1.0)  # and it stays there: nothing can move it
+    o = h.offsets(c, nd, topic, 2000)
+    check(o is not None and o.next_offset == want, "node %d moved to %s" % (nd.id, o))
+
+
+def t_hwckpt(c, args):
+    """The checkpointed HW: a node restarted alone (its ISR peers down, so
+    no fetch can move its HW) shows the records up to the HW it knew, after
+    a clean stop and after a kill -9 past the checkpoint interval; a
+    checkpoint of another incarnation (log_id) is not applied."""
+    topic, eps = "hw", ",".join(nd.endpoint for nd in c.nodes)
+    vals = ["a%d" % i for i in range(40)]
+    rc, out, err = run(args, ["produce", "-t", topic, "--endpoint", eps, "--acks", "all"] + vals)
+    check(rc == 0 and len(out.split()) == 40, "produce: %d %s" % (rc, err))
+    h.converge(c, topic, c.nodes)
+    lead = leader_node(c, topic)
+    f = next(nd for nd in c.nodes if nd is not lead)
+    rest = [nd for nd in c.nodes if nd is not f]
+    # 1. Clean stop: f first (it leaves the ISR, so it can never lead alone),
+    # then the others; f restarted alone shows all 40 at once.
+    f.stop()
+    _isr_without(c, topic, f)
+    for nd in rest:
+        nd.stop()
+    saved = _ckpt(f)
+    f.start()
+    _alone_shows(c, args, f, topic, 40, vals)
+    log_id, hw = saved.get(topic, (None, None))
+    check(hw == 40, "node %d checkpointed %s at its clean stop" % (f.id, (log_id, hw)))
+    f.wait_log("topic %s: high watermark 40 from the checkpoint" % topic, since_start=True)
+    print("  clean stop: node %d alone shows its 40 records (checkpointed HW 40)" % f.id)
+    # 2. kill -9 after the checkpoint interval (default 5 s).
+    for nd in rest:
+        nd.start()
+    wait_isr_all(c, topic, 60)
+    more = ["b%d" % i for i in range(25)]
+    eps = ",".join(nd.endpoint for nd in c.nodes)  # restarted nodes have new ports
+    rc, out, err = run(args, ["produce", "-t", topic, "--endpoint", eps, "--acks", "all"] + more)
+    check(rc == 0 and len(out.split()) == 25, "second produce: %d %s" % (rc, err))
+    h.converge(c, topic, c.nodes)
+    deadline = time.time() + 15
+    while _ckpt(f).get(topic, (None, 0))[1] != 65:
+        check(time.time() < deadline, "node %d never checkpointed HW 65: %s" % (f.id, _ckpt(f)))
+        time.sleep(0.2)
+    f.kill()
+    _isr_without(c, topic, f)
+    for nd in rest:
+        nd.kill()
+    f.start()
+    _alone_shows(c, args, f, topic, 65, vals + more)
+    print("  kill -9: node %d alone shows its 65 records" % f.id)
+    # 3. A checkpointed HW above the local log end (a power loss took the
+    # tail) is capped at the log end.
+    f.stop()
+    path = os.path.join(f.dir, "data", "~hw_checkpoint")
+    text = open(path).read()
+    check(" 65\n" in text, "node %d: HW 65 not in %r" % (f.id, text))
+    open(path, "w").write(text.replace(" 65\n", " 1000\n"))
+    f.start()
+    _alone_shows(c, args, f, topic, 65, vals + more)
+    t = next(x for x in h.metadata(c, f).topics if x.name == topic)
+    check(t.high_watermark == 65, "node %d: HW %d past its log end 65" % (f.id, t.high_watermark))
+    f.wait_log("topic %s: high watermark 65 from the checkpoint (checkpointed 1000, log end 65)"
+               % topic, since_start=True)
+    print("  a checkpointed HW of 1000 above the log end: capped at 65")
+    # 4. A checkpoint of another incarnation is not applied: the same file
+    # with another log_id (as if the topic had been deleted and created
+    # again) leaves the HW at 0.
+    f.stop()
+    other = "%016x" % (int(log_id, 16) ^ 1)
+    check(log_id in text, "node %d: log id %s not in %r" % (f.id, log_id, text))
+    open(path, "w").write(text.replace(log_id, other))
+    f.start()
+    _alone_shows(c, args, f, topic, 0, [])
+    f.wait_log("topic %s: the high watermark checkpoint is of another incarnation" % topic,
+               since_start=True)
+    print("  a checkpoint with another log_id: not applied (visible end 0)")
+    # 5. Deleted while f was down, created again (3 replicas) once it is
+    # back: f's log is a stale incarnation, replaced; its old checkpoint
+    # (HW 65) is not applied, and the new incarnation's replaces it.
+    f.stop()
+    open(path, "w").write(text)  # the old incarnation's checkpoint again, HW 65
+    for nd in rest:
+        nd.start()
+    leader_node(c, topic)
+    rc, out, err = run(args, ["delete", "-t", topic, "--endpoint", rest[0].endpoint])
+    check(rc == 0, "delete: %d %s" % (rc, err))
+    f.start()
+    eps = ",".join(nd.endpoint for nd in c.nodes)
+    rc, out, err = run(args, ["create", "-t", topic, "--replicas", "3", "--endpoint", eps])
+    check(rc == 0, "create: %d %r %s" % (rc, out, err))
+    f.wait_log("older incarnation", since_start=True)
+    f.wait_log("topic %s: the high watermark checkpoint is of another incarnation" % topic,
+               since_start=True)
+    rc, out, err = run(args, ["produce", "-t", topic, "--endpoint", eps, "--acks", "all",
+                              "n0", "n1", "n2"])
+    check(rc == 0 and out.split() == ["0", "1", "2"], "produce after delete: %d %r %s" %
+          (rc, out, err))
+    h.converge(c, topic, c.nodes)
+    f.stop()
+    new_id, hw = _ckpt(f).get(topic, (None, None))
+    check(new_id != log_id and hw == 3, "node %d checkpointed %s (the old log id %s)" %
+          (f.id, (new_id, hw), log_id))
+    _isr_without(c, topic, f)
+    for nd in rest:
+        nd.stop()
+    f.start()
+    _alone_shows(c, args, f, topic, 3, ["n0", "n1", "n2"])
+    print("  deleted while node %d was down, created again: the old checkpoint is not "
+          "applied, the new one is" % f.id)
+
 TESTS = {"follower": t_follower, "cli": t_cli, "python": t_python, "isr": t_isr, "idem": t_idem,
          "pipe": t_pipe, "config": t_config,
          "pids": t_pids, "truncate": t_truncate,
-         "create": t_create, "delete": t_delete, "tail": t_tail}
+         "create": t_create, "delete": t_delete, "tail": t_tail, "hwckpt": t_hwckpt}
 EXTRA = {"config": ["--segment-bytes", "4096", "--max-record-bytes", "1024",
                     "--retention-check-ms", "100"],
          "truncate": ["--segment-bytes", "4096", "--max-record-bytes", "1024"]}

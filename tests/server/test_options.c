@@ -132,6 +132,33 @@ static void test_config_file(void **state)
     tu_rmrf(&dir);
 }
 
+/* Cluster mode's HW checkpoint period: default, flag, range, config file. */
+static void test_hw_checkpoint_ms(void **state)
+{
+    (void)state;
+    sl_options_t o;
+    char err[256];
+    assert_int_equal(s_parse(&o, err, 0), 0);
+    assert_int_equal(o.server.hw_checkpoint_ms, 5000);
+    sl_options_free(&o);
+    assert_int_equal(s_parse(&o, err, 2, "--hw-checkpoint-ms", "250"), 0);
+    assert_int_equal(o.server.hw_checkpoint_ms, 250);
+    sl_options_free(&o);
+    assert_int_equal(s_parse(&o, err, 2, "--hw-checkpoint-ms", "99"), -1);
+    sl_options_free(&o);
+    assert_int_equal(s_parse(&o, err, 2, "--hw-checkpoint-ms", "3600001"), -1);
+    sl_options_free(&o);
+    char *dir = tu_tempdir("options");
+    char *path = tu_path(dir, "seglogd.cfg");
+    const char *text = "hw-checkpoint-ms = 1000\n";
+    assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+    assert_int_equal(s_parse(&o, err, 2, "--config", path), 0);
+    assert_int_equal(o.server.hw_checkpoint_ms, 1000);
+    sl_options_free(&o);
+    free(path);
+    tu_rmrf(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_hw_checkpoint_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
