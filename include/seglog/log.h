@@ -439,6 +439,39 @@ uint64_t seglog_iter_position(const seglog_iter_t *it);
 
 void seglog_iter_destroy(seglog_iter_t **it_p);
 
+/* ---- whole frames (replication) ----
+ *
+ * A replica copies a log by its stored frames (docs/FORMAT.md): the leader
+ * reads the frames of whole batches as they are in its store, the follower
+ * verifies and writes the same bytes, so that both logs' files are the
+ * same bytes, at the cost of one copy on each side instead of a decode and
+ * re-encode of every record. */
+
+/* Copy the frames of whole batches from offset on into *buf (malloc'ed,
+ * grown as needed: *cap is its size; the caller frees it): the first batch
+ * always comes, even past max_bytes, then each next batch that keeps the
+ * total at or below max_bytes, all from offset's segment. Every frame's
+ * CRC is checked. *len gets the bytes and *count the records (their
+ * offsets are offset.. offset + *count - 1). Errors as for
+ * seglog_log_read(); a torn batch (no frame with END before the end of
+ * the segment's records) is SEGLOG_E_CORRUPT. */
+int seglog_log_read_frames(seglog_log_t *log, uint64_t offset, size_t max_bytes, uint8_t **buf,
+                           size_t *cap, size_t *len, size_t *count);
+
+/* Append frames as read_frames gives them: len bytes of whole batches.
+ * Every frame is checked first, and if one fails nothing is appended:
+ * SEGLOG_E_CORRUPT for a bad CRC or length, a cut frame, or a last frame
+ * without END (not whole batches); SEGLOG_E_RECORD_TOO_LARGE for a record
+ * over max_record_bytes. The bytes are written as they are, batch by batch
+ * as append_batch would (each batch in one segment, a roll before a batch
+ * that does not fit, SEGLOG_E_BATCH_TOO_LARGE before anything is written
+ * if one cannot fit an empty segment), and under SYNC_ALWAYS the call
+ * returns once they are synced. *first_out gets the first offset and
+ * *count_out the records appended (on a write error, the whole batches
+ * that did go in). */
+int seglog_log_append_frames(seglog_log_t *log, const void *frames, size_t len,
+                             uint64_t *first_out, size_t *count_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -168,6 +168,7 @@ void sl_repl_follower_tick(sl_repl_t *r, rtopic_t *rt, int64_t now)
     f.current_leader_epoch = rt->epoch;
     f.max_bytes = REPL_FETCH_BYTES;
     f.max_wait_ms = REPL_FETCH_WAIT_MS;
+    f.frames_ok = !rt->no_frames;
     req.body_case = SEGLOG__V1__REQUEST__BODY_FETCH;
     req.fetch = &f;
     s_send(r, rt, &req, now);
@@ -303,20 +304,45 @@ static void s_restart_at(rtopic_t *rt, uint64_t start)
             rt->name, start);
 }
 
+/* The leader's stored frames, appended as they are (log.h). */
+static int s_append_frames(rtopic_t *rt, const Seglog__V1__FetchResponse *f)
+{
+    uint64_t first = 0;
+    size_t count = 0;
+    int rc = seglog_log_append_frames(rt->tp->log, f->frames.data, f->frames.len, &first, &count);
+    if (rc == 0 && (first != f->frames_offset || count != f->frames_count)) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: %" PRIu32 " fetched records from %" PRIu64 " landed as "
+                "%zu at %" PRIu64, rt->name, f->frames_count, f->frames_offset, count, first);
+        return -1;
+    }
+    if (rc == SEGLOG_E_BATCH_TOO_LARGE) {
+        /* Our segments are smaller than the leader's: fetch records, which
+         * s_append splits (and warns about), from now on. */
+        rt->no_frames = 1;
+        sl_clog(SL_CLOG_WARN, "topic %s: a batch of the leader does not fit in a segment here; "
+                "fetching records instead of the leader's frames", rt->name);
+    } else if (rc) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: appending %" PRIu32 " fetched records from %" PRIu64
+                " failed: %s", rt->name, f->frames_count, f->frames_offset, seglog_strerror(rc));
+    }
+    return rc;
+}
+
 static void s_on_fetch(sl_repl_t *r, rtopic_t *rt, const Seglog__V1__FetchResponse *f)
 {
     uint64_t lowest, next;
     s_log_ends(rt, &lowest, &next);
-    if (f->n_records == 0 && f->log_start > next) {
+    int frames = f->frames.len > 0;
+    if (f->n_records == 0 && !frames && f->log_start > next) {
         s_restart_at(rt, f->log_start);
         return;
     }
-    if (f->n_records > 0) {
-        if (f->records[0]->offset != next) {
+    if (f->n_records > 0 || frames) {
+        if ((frames ? f->frames_offset : f->records[0]->offset) != next) {
             rt->fstate = F_TRUNC; /* not contiguous with us: compare again */
             return;
         }
-        if (s_append(r, rt, f->records, f->n_records)) {
+        if (frames ? s_append_frames(rt, f) : s_append(r, rt, f->records, f->n_records)) {
             rt->fstate = F_TRUNC;
             rt->retry_ms = sl_repl_now_ms() + 1000;
             return;

@@ -84,6 +84,7 @@ typedef struct rtopic {
     int64_t sent_ms, retry_ms;
     int trunc_loops;
     int warned_split; /* logged that a leader's batch did not fit our segments */
+    int no_frames;    /* fetch records, not frames: a leader's batch did not fit */
     int32_t config_seen; /* meta.config_version + 2 once applied (0: not yet) */
     struct rtopic *next;
 } rtopic_t;
@@ -95,6 +96,7 @@ typedef struct rpark {
     int32_t replica;
     uint64_t offset;
     uint32_t max_bytes;
+    int frames; /* FetchRequest.frames_ok */
     int64_t deadline_ms;
 } rpark_t;
 

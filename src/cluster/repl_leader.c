@@ -73,8 +73,27 @@ void sl_repl_hw_update(sl_repl_t *r, rtopic_t *rt)
 
 /* ---- answering fetches ---------------------------------------------------- */
 
+/* The stored frames of whole batches from offset (FetchResponse.frames):
+ * one read, and the follower writes the same bytes. */
+static void s_frames(sl_repl_t *r, rtopic_t *rt, uint64_t offset, uint32_t max_bytes,
+                     Seglog__V1__FetchResponse *fr)
+{
+    size_t len = 0, count = 0;
+    int rc = seglog_log_read_frames(rt->tp->log, offset, max_bytes, &r->f_bytes, &r->f_bcap, &len,
+                                    &count);
+    if (rc == 0 && count > 0) {
+        fr->frames.data = r->f_bytes;
+        fr->frames.len = len;
+        fr->frames_offset = offset;
+        fr->frames_count = (uint32_t)count;
+    } else if (rc && rc != SEGLOG_E_OFFSET_OUT_OF_RANGE && rc != SEGLOG_E_OFFSET_TRUNCATED) {
+        sl_clog(SL_CLOG_ERROR, "topic %s: reading records from %" PRIu64 " for a follower: %s",
+                rt->name, offset, seglog_strerror(rc));
+    }
+}
+
 static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *rt, int32_t replica,
-                          uint64_t offset, uint32_t max_bytes)
+                          uint64_t offset, uint32_t max_bytes, int frames)
 {
     seglog_log_t *log = rt->tp->log;
     uint64_t lowest = 0, leo = s_leo(rt);
@@ -88,7 +107,10 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
      * its files are the same bytes (docs/CLUSTER.md): the first batch always
      * comes, even past max_bytes; a later one only if it fits. */
     size_t whole_n = 0;
-    if (offset >= lowest && offset < leo &&
+    Seglog__V1__FetchResponse fr = SEGLOG__V1__FETCH_RESPONSE__INIT;
+    if (frames && offset >= lowest && offset < leo)
+        s_frames(r, rt, offset, max_bytes, &fr);
+    else if (offset >= lowest && offset < leo &&
         (rt->iter || seglog_iter_new(log, &rt->iter) == 0) &&
         seglog_iter_seek(rt->iter, offset, 0, 0) == 0) {
         uint64_t off;
@@ -148,7 +170,6 @@ static void s_fetch_reply(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
         f->last_resp_ms = sl_repl_now_ms();
         f->leo_at_resp = leo;
     }
-    Seglog__V1__FetchResponse fr = SEGLOG__V1__FETCH_RESPONSE__INIT;
     fr.n_records = n;
     fr.records = n ? r->f_ptrs : NULL;
     fr.high_watermark = atomic_load(&rt->hw);
@@ -192,13 +213,13 @@ static int s_check_leader(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *r
 }
 
 static void s_park(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *rt, int32_t replica,
-                   uint64_t offset, uint32_t max_bytes, uint32_t wait_ms)
+                   uint64_t offset, uint32_t max_bytes, int frames, uint32_t wait_ms)
 {
     if (r->npark == r->cappark) {
         int nc = r->cappark ? r->cappark * 2 : 16;
         rpark_t *p = realloc(r->parks, (size_t)nc * sizeof *p);
         if (!p) {
-            s_fetch_reply(r, rid, id, rt, replica, offset, max_bytes);
+            s_fetch_reply(r, rid, id, rt, replica, offset, max_bytes, frames);
             return;
         }
         r->parks = p;
@@ -212,6 +233,7 @@ static void s_park(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, rtopic_t *rt, int3
     p->replica = replica;
     p->offset = offset;
     p->max_bytes = max_bytes;
+    p->frames = frames;
     p->deadline_ms = sl_repl_now_ms() + (wait_ms > 5000 ? 5000 : wait_ms);
 }
 
@@ -256,9 +278,11 @@ static void s_fetch(sl_repl_t *r, zmq_msg_t *rid, uint64_t id, const Seglog__V1_
     }
     sl_repl_hw_update(r, rt);
     if (f->fetch_offset < leo || f->max_wait_ms == 0)
-        s_fetch_reply(r, rid, id, rt, f->replica_id, f->fetch_offset, f->max_bytes);
+        s_fetch_reply(r, rid, id, rt, f->replica_id, f->fetch_offset, f->max_bytes,
+                      f->frames_ok);
     else
-        s_park(r, rid, id, rt, f->replica_id, f->fetch_offset, f->max_bytes, f->max_wait_ms);
+        s_park(r, rid, id, rt, f->replica_id, f->fetch_offset, f->max_bytes, f->frames_ok,
+               f->max_wait_ms);
 }
 
 static void s_epoch_end(sl_repl_t *r, zmq_msg_t *rid, uint64_t id,
@@ -411,7 +435,8 @@ static void s_parks(sl_repl_t *r, int64_t now)
     for (int i = 0; i < r->npark;) {
         rpark_t *p = &r->parks[i];
         if (s_leo(p->rt) > p->offset || now >= p->deadline_ms) {
-            s_fetch_reply(r, &p->rid, p->id, p->rt, p->replica, p->offset, p->max_bytes);
+            s_fetch_reply(r, &p->rid, p->id, p->rt, p->replica, p->offset, p->max_bytes,
+                          p->frames);
             zmq_msg_close(&p->rid);
             r->parks[i] = r->parks[--r->npark];
         } else {

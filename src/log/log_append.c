@@ -230,9 +230,7 @@ int seglog_log_sync(seglog_log_t *log)
 
 /* ---- append -------------------------------------------------------------- */
 
-/* Seal the active segment and start a new one at its next offset. Caller
- * holds append_mu. */
-static int s_roll(seglog_log_t *log)
+int sl_log_roll(seglog_log_t *log)
 {
     sl_segment_t *old = log->active;
     int rc = sl_segment_sync_data(old, log->cfg.sync != SEGLOG_SYNC_NONE);
@@ -288,7 +286,7 @@ int seglog_log_append_batch_nowait(seglog_log_t *log, const struct iovec *recs, 
     }
     int rc = 0;
     if (!sl_segment_fits(log->active, recs, n))
-        rc = s_roll(log);
+        rc = sl_log_roll(log);
     uint64_t first = 0;
     if (rc == 0)
         rc = sl_segment_append(log->active, recs, n, &first);

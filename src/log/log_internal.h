@@ -6,6 +6,7 @@
  *                   destroy, the config defaults
  *   log_append.c    appends, rolls, sync policies, group commit, rollback
  *   log_read.c      reads, offset queries, iterators
+ *   log_frames.c    whole stored frames: read and append (replication)
  *   log_truncate.c  front truncate, truncate after an offset, reset, remove
  *   log_epochs.c    the leader epoch cache (epochs.c has its file)
  *
@@ -88,6 +89,10 @@ uint64_t sl_log_gen(seglog_log_t *log);
 /* End the current rollback generation with err. Caller holds append_mu
  * and sync_mu (readers of gen hold either, or use an atomic load). */
 void sl_log_end_gen(seglog_log_t *log, int err);
+
+/* Seal the active segment and start a new one at its next offset. Caller
+ * holds append_mu. */
+int sl_log_roll(seglog_log_t *log);
 
 /* The interval / none policy's background thread. */
 void *sl_log_sync_thread(void *arg);

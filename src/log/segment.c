@@ -453,13 +453,16 @@ int sl_segment_fits(const sl_segment_t *s, const struct iovec *recs, size_t n)
     return bytes <= s->max_store_bytes && count <= sl_index_capacity(s->index);
 }
 
-int sl_segment_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint64_t *first)
+/* An append of recs, framed here, or of ready frames (their payloads). */
+static int s_append(sl_segment_t *s, const void *frames, size_t nbytes, const struct iovec *recs,
+                    size_t n, uint64_t *first)
 {
     uint32_t stack_pos[64];
     uint32_t *pos = n <= 64 ? stack_pos : malloc(n * sizeof *pos);
     if (!pos)
         return SEGLOG_E_NOMEM;
-    int rc = sl_store_append(s->store, recs, n, pos);
+    int rc = frames ? sl_store_append_frames(s->store, frames, nbytes, recs, n, pos)
+                    : sl_store_append(s->store, recs, n, pos);
     if (rc == 0) {
         uint32_t count = sl_index_count(s->index);
         for (size_t i = 0; i < n; i++)
@@ -472,6 +475,17 @@ int sl_segment_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint6
     if (pos != stack_pos)
         free(pos);
     return rc;
+}
+
+int sl_segment_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint64_t *first)
+{
+    return s_append(s, NULL, 0, recs, n, first);
+}
+
+int sl_segment_append_frames(sl_segment_t *s, const void *frames, size_t nbytes,
+                             const struct iovec *recs, size_t n, uint64_t *first)
+{
+    return s_append(s, frames, nbytes, recs, n, first);
 }
 
 int sl_segment_locate(const sl_segment_t *s, uint64_t offset, uint64_t *pos, uint64_t *frame_len)

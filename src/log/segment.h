@@ -73,6 +73,11 @@ int sl_segment_fits(const sl_segment_t *s, const struct iovec *recs, size_t n);
 /* Append a batch; publishes the new entries only when all are written. */
 int sl_segment_append(sl_segment_t *s, const struct iovec *recs, size_t n, uint64_t *first);
 
+/* The same with ready, checked frames (nbytes of them); recs are their
+ * payloads (for the index positions and the time index). */
+int sl_segment_append_frames(sl_segment_t *s, const void *frames, size_t nbytes,
+                             const struct iovec *recs, size_t n, uint64_t *first);
+
 /* Store position and (if known, else 0) frame length of offset. */
 int sl_segment_locate(const sl_segment_t *s, uint64_t offset, uint64_t *pos, uint64_t *frame_len);
 

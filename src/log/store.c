@@ -296,6 +296,39 @@ fail:
     return rc;
 }
 
+int sl_store_append_frames(sl_store_t *s, const void *frames, size_t nbytes,
+                           const struct iovec *recs, size_t n, uint32_t *pos_out)
+{
+    pthread_mutex_lock(&s->buf_mu);
+    uint64_t start = atomic_load_explicit(&s->size, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = (size_t)((const uint8_t *)recs[i].iov_base - (const uint8_t *)frames);
+        pos_out[i] = (uint32_t)(start + at - SL_FRAME_HEADER_LEN);
+    }
+    int rc = 0;
+    if (s->buf_len + nbytes > s->buf_cap)
+        rc = s_flush_locked(s);
+    if (rc == 0 && s->buf_len + nbytes <= s->buf_cap) {
+        memcpy(s->buf + s->buf_len, frames, nbytes);
+        s->buf_len += nbytes;
+    } else if (rc == 0) {
+        /* Larger than the buffer: straight through, after what it held. */
+        struct iovec iov = {(void *)frames, nbytes};
+        size_t done;
+        rc = s_write_all(s, &iov, 1, start, &done);
+        if (rc == 0)
+            atomic_store_explicit(&s->flushed, start + nbytes, memory_order_release);
+    }
+    if (rc) {
+        s_truncate_locked(s, start); /* best effort, as in sl_store_append */
+        pthread_mutex_unlock(&s->buf_mu);
+        return rc;
+    }
+    atomic_store_explicit(&s->size, start + nbytes, memory_order_release);
+    pthread_mutex_unlock(&s->buf_mu);
+    return 0;
+}
+
 int sl_store_flush(sl_store_t *s)
 {
     pthread_mutex_lock(&s->buf_mu);

@@ -60,6 +60,12 @@ int sl_store_readv(sl_store_t *s, uint64_t pos, const struct iovec *iov, int iov
 int sl_store_read_frame(sl_store_t *s, uint64_t pos, uint64_t frame_len, uint32_t max_len,
                         void *buf, size_t cap, size_t *len, int *end);
 
+/* Append nbytes of ready frames (checked by the caller) as they are;
+ * recs[i] is the payload of frame i inside them, and pos_out[i] gets that
+ * frame's position, as sl_store_append gives it. */
+int sl_store_append_frames(sl_store_t *s, const void *frames, size_t nbytes,
+                           const struct iovec *recs, size_t n, uint32_t *pos_out);
+
 /* Overwrite n bytes at pos, which must lie below the flushed mark (the
  * caller has flushed; truncate_after rewrites one frame header). */
 int sl_store_patch(sl_store_t *s, uint64_t pos, const void *buf, size_t n);

@@ -24,6 +24,11 @@ real seglogd processes in cluster mode on loopback (replharness.py).
             nothing acknowledged; both restarted: they rejoin, acks=all works.
   zkloss    ZooKeeper killed and restarted under the producer: nothing acked
             is lost, the nodes recover by themselves.
+  mixed     node 3 has smaller segments than the others: a leader's batch
+            that does not fit them makes it fetch records (split into pieces)
+            instead of the leader's stored frames; every replica still ends
+            with every acknowledged record, and nodes 1 and 2 (same segment
+            size) end with identical files.
 """
 import argparse
 import os
@@ -283,7 +288,40 @@ def t_zkloss(c, args):
     finish(c, p)
 
 
-TESTS = {"failover": t_failover, "zombie": t_zombie, "catchup": t_catchup, "isr": t_isr,
+def t_mixed(c, args):
+    p = h.Producer(c, TOPIC, window=16)
+    h.run_until(p, lambda: len(p.acked) >= 200, 60, what="first acks")
+    small = c.nodes[2]
+    if leader_of(c, p) is small:  # node 3 cannot hold the big batch as leader
+        small.kill()
+        n0 = len(p.acked)
+        h.run_until(p, lambda: len(p.acked) >= n0 + 100, 60, what="acks after node 3 left")
+        small.start()
+        h.wait_count(c, joins(small), 1, 60, p)
+    h.drain(p)
+    lead = leader_of(c, p)
+    check(lead is not small, "node 3 still leads")
+    big = [b"big-%02d-" % i + b"x" * 1000 for i in range(30)]  # ~30 KB: over node 3's 8 KiB
+    z = Conn(c.ctx, lead.endpoint)
+    r = z.call(h.produce_req(TOPIC, big, pb.ACKS_LEADER), 10000)
+    z.close()
+    check(r is not None and r.WhichOneof("body") == "produce",
+          "the big batch was not acknowledged: %s" % r)
+    for i, v in enumerate(big):
+        p.acked[v] = r.produce.offset + i
+    n0 = len(p.acked)
+    h.run_until(p, lambda: len(p.acked) >= n0 + 300, 60, what="acks after the big batch")
+    small.wait_log("fetching records instead of the leader's frames", 30)
+    small.wait_log("appended in pieces", 30)
+    finish(c, p)
+    for nd in c.nodes:
+        nd.stop()
+    nf, nb = h.compare_files(TOPIC, c.nodes[:2])
+    print("  node 3 (8 KiB segments) fetched records after the big batch; nodes 1 and 2: "
+          "%d identical files (%d bytes)" % (nf, nb))
+
+
+TESTS = {"mixed": t_mixed, "failover": t_failover, "zombie": t_zombie, "catchup": t_catchup, "isr": t_isr,
          "zkloss": t_zkloss}
 
 
@@ -305,7 +343,13 @@ def main():
         extra = ["--segment-bytes", "262144", "--max-record-bytes", "65536"]
     if args.test == "catchup":
         extra = ["--segment-bytes", "32768", "--max-record-bytes", "16384"]
-    c = h.Cluster(args.seglogd, args.zkctl, session_ms=args.session_ms, lag_ms=2000, extra=extra)
+    node_extra = {}
+    if args.test == "mixed":
+        extra = ["--max-record-bytes", "4096"]
+        node_extra = {1: ["--segment-bytes", "65536"], 2: ["--segment-bytes", "65536"],
+                      3: ["--segment-bytes", "8192"]}
+    c = h.Cluster(args.seglogd, args.zkctl, session_ms=args.session_ms, lag_ms=2000, extra=extra,
+                  node_extra=node_extra)
     ok = False
     try:
         TESTS[args.test](c, args)
